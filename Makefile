@@ -1,0 +1,27 @@
+# `make train` and `make test` each build .venv themselves on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUN_DIR ?= runs/dqn_cartpole
+
+.PHONY: train test clean
+
+$(VENV)/.core-installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: setup.py $(VENV)/.core-installed
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+train: $(VENV)/.core-installed
+	$(PY) -um runner.train --base_dir $(RUN_DIR) --gin_files gin_configs/dqn/cartpole.gin
+	@echo "TensorBoard logs are in $(RUN_DIR): $(VENV)/bin/tensorboard --logdir $(RUN_DIR)"
+
+test: $(VENV)/.dev-installed
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

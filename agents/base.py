@@ -1,0 +1,108 @@
+"""The Agent contract every method implements, and helpers shared by all agents.
+
+The Runner drives an agent through Dopamine's hooks:
+
+    action = agent.begin_episode(observation)
+    action = agent.step(reward, observation)          # for every following step
+    agent.end_episode(reward, terminated, observation)
+
+`terminated=False` in `end_episode` means the episode was cut by a time limit (truncation): the
+final state is not absorbing and the agent must bootstrap from `observation`, the last observation
+of the episode. Dopamine's contract has no final observation and therefore cannot bootstrap; this
+one passes it (it is optional, so `end_episode(reward, terminated)` still works, and an agent that
+receives no final observation on a truncation drops the unbootstrappable transitions).
+
+`bundle_and_checkpoint` returns a pytree of arrays and Python scalars holding *everything* needed to
+continue training bit-for-bit (parameters, optimizer state, replay contents, RNG state, counters);
+the Runner's checkpointer serialises it. `unbundle` restores it.
+"""
+
+import abc
+from typing import Any, Dict, Optional, Tuple, Type
+
+import gymnasium
+import numpy as np
+
+
+class IncompatibleSpaceError(ValueError):
+  """An agent was constructed for an observation or action space it cannot handle."""
+
+
+def require_space(agent_name: str, kind: str, space: gymnasium.Space,
+                  expected: Tuple[Type[gymnasium.Space], ...], detail: str = '') -> None:
+  """Raises IncompatibleSpaceError naming the agent and the space unless `space` is of `expected`."""
+  if not isinstance(space, expected):
+    names = ' or '.join(f'gymnasium.spaces.{t.__name__}' for t in expected)
+    raise IncompatibleSpaceError(
+        f'{agent_name} cannot handle the {kind} space {space!r}: it needs {names}'
+        + (f' {detail}' if detail else '') + '.')
+
+
+def generator_state_to_array(generator: np.random.Generator) -> np.ndarray:
+  """Packs a PCG64 numpy Generator's state into a uint64 array (checkpointable as a plain array).
+
+  PCG64's state and increment are 128-bit integers, which no array format stores directly, so each
+  is split into two 64-bit words.
+  """
+  state = generator.bit_generator.state
+  if state['bit_generator'] != 'PCG64':
+    raise TypeError(f'only PCG64 generators can be checkpointed, not {state["bit_generator"]}')
+  mask = (1 << 64) - 1
+  words = [state['state']['state'] >> 64, state['state']['state'] & mask,
+           state['state']['inc'] >> 64, state['state']['inc'] & mask,
+           state['has_uint32'], state['uinteger']]
+  return np.array(words, dtype=np.uint64)
+
+
+def generator_from_array(words: np.ndarray) -> np.random.Generator:
+  """Inverse of generator_state_to_array."""
+  words = [int(w) for w in np.asarray(words, dtype=np.uint64)]
+  generator = np.random.Generator(np.random.PCG64())
+  generator.bit_generator.state = {
+      'bit_generator': 'PCG64',
+      'state': {'state': (words[0] << 64) | words[1], 'inc': (words[2] << 64) | words[3]},
+      'has_uint32': words[4],
+      'uinteger': words[5],
+  }
+  return generator
+
+
+class Agent(abc.ABC):
+  """Base class of every agent; see the module docstring for the contract."""
+
+  def __init__(self, observation_space: gymnasium.Space, action_space: gymnasium.Space,
+               seed: int = 0, summary_writer: Optional[Any] = None):
+    self.observation_space = observation_space
+    self.action_space = action_space
+    self.seed = seed
+    self.summary_writer = summary_writer
+    self.eval_mode = False
+
+  @abc.abstractmethod
+  def begin_episode(self, observation: np.ndarray) -> Any:
+    """Returns the first action of an episode."""
+
+  @abc.abstractmethod
+  def step(self, reward: float, observation: np.ndarray) -> Any:
+    """Records the reward of the last action and the new observation; returns the next action."""
+
+  @abc.abstractmethod
+  def end_episode(self, reward: float, terminated: bool,
+                  observation: Optional[np.ndarray] = None) -> None:
+    """Records the last reward. `terminated=False`: truncated, bootstrap from `observation`."""
+
+  @abc.abstractmethod
+  def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
+    """Returns the agent's whole state as a pytree; may also write large files to checkpoint_dir."""
+
+  @abc.abstractmethod
+  def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
+    """Restores the state returned by bundle_and_checkpoint; returns False if it cannot."""
+
+  def iteration_statistics(self) -> Dict[str, float]:
+    """Scalars summarising the agent since the last call (losses, epsilon...); the Runner logs them.
+
+    Must be deterministic given the seed: they go to metrics.jsonl.
+    """
+    return {}
+

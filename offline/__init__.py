@@ -1,0 +1,1 @@
+"""What is trained from fixed data: datasets and the offline components of DSM, GOM and SFP."""

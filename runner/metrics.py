@@ -1,0 +1,98 @@
+"""What a run reports: TensorBoard scalars, `metrics.jsonl`, and the console progress bar.
+
+`metrics.jsonl` holds one JSON object per iteration with only quantities that are a deterministic
+function of the seed (returns, episode lengths, losses, epsilon...), so two runs with the same
+seed produce identical files; wall-clock quantities (steps per second, seconds per iteration) go
+to TensorBoard and the log only.
+
+When a run resumes from iteration k, lines for iterations >= k are dropped from metrics.jsonl and a
+TensorBoard SessionLog.START event at step k makes TensorBoard discard the orphaned points, so the
+resumed run's records are the same as an uninterrupted run's.
+
+This module is part of the run-directory format and imports nothing else from the zoo.
+"""
+
+import json
+import math
+import os
+from typing import Dict, List, Optional
+
+import tensorboardX
+import tqdm
+from tensorboardX.proto import event_pb2
+
+METRICS_FILE = 'metrics.jsonl'
+
+
+def read_metrics(base_dir: str) -> List[Dict[str, float]]:
+  """The records of metrics.jsonl, one dict per iteration."""
+  path = os.path.join(base_dir, METRICS_FILE)
+  if not os.path.exists(path):
+    return []
+  with open(path) as file:
+    return [json.loads(line) for line in file if line.strip()]
+
+
+def _json_number(value: float):
+  """Plain floats for JSON; NaN and infinities as strings so the file stays valid JSON."""
+  value = float(value)
+  return value if math.isfinite(value) else str(value)
+
+
+class MetricsWriter:
+  """Writes per-iteration metrics to TensorBoard event files and metrics.jsonl under base_dir."""
+
+  def __init__(self, base_dir: str):
+    self.base_dir = base_dir
+    self.summary_writer = tensorboardX.SummaryWriter(logdir=base_dir, flush_secs=30)
+    self._metrics_path = os.path.join(base_dir, METRICS_FILE)
+
+  def restart_at(self, iteration: int) -> None:
+    """Discards records of iterations >= `iteration` (they will be redone after a resume)."""
+    kept = [record for record in read_metrics(self.base_dir) if record['iteration'] < iteration]
+    temporary = self._metrics_path + '.tmp'
+    with open(temporary, 'w') as file:
+      file.writelines(json.dumps(record, sort_keys=True) + '\n' for record in kept)
+    os.replace(temporary, self._metrics_path)
+    restart = event_pb2.Event(step=iteration,
+                              session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))
+    self.summary_writer.file_writer.add_event(restart)
+
+  def write_iteration(self, iteration: int, metrics: Dict[str, float],
+                      timing: Dict[str, float]) -> None:
+    """Logs `metrics` (deterministic) to TensorBoard and metrics.jsonl, `timing` to TensorBoard."""
+    for tag, value in {**metrics, **timing}.items():
+      self.summary_writer.add_scalar(tag, value, iteration)
+    self.summary_writer.flush()
+    record = {'iteration': iteration, **{k: _json_number(v) for k, v in metrics.items()}}
+    with open(self._metrics_path, 'a') as file:
+      file.write(json.dumps(record, sort_keys=True) + '\n')
+      file.flush()
+      os.fsync(file.fileno())
+
+  def write_episode(self, tag: str, value: float, step: int) -> None:
+    """A per-episode scalar (e.g. the return) against the agent step at which the episode ended."""
+    self.summary_writer.add_scalar(tag, value, step)
+
+  def close(self) -> None:
+    self.summary_writer.close()
+
+
+class PhaseProgress:
+  """A tqdm bar for one phase: steps done out of the budget, steps/s, running average return."""
+
+  def __init__(self, description: str, total_steps: int, enabled: bool = True):
+    self._bar = tqdm.tqdm(total=total_steps, desc=description, unit='step', dynamic_ncols=True,
+                          leave=False, disable=not enabled, mininterval=0.5)
+    self._shown_steps = 0
+
+  def update(self, steps_done: int, average_return: Optional[float] = None) -> None:
+    """Moves the bar to `steps_done` (capped at the budget; the last episode may overrun it)."""
+    steps_done = min(steps_done, self._bar.total)
+    if average_return is not None:
+      self._bar.set_postfix(average_return=f'{average_return:.2f}', refresh=False)
+    self._bar.update(steps_done - self._shown_steps)
+    self._shown_steps = steps_done
+
+  def close(self) -> None:
+    self._bar.close()

@@ -1,0 +1,163 @@
+"""DQN: the update against hand-computed numbers, Dopamine's training clock, replay contents,
+truncation vs termination, and a bundle/unbundle round trip that continues bit-for-bit."""
+
+import functools
+
+import flax.linen as nn
+import gymnasium
+import jax
+import numpy as np
+import optax
+import pytest
+
+from agents import base
+from agents import dqn
+from agents import losses
+from runner import checkpoints
+from tests.fakes import ScriptedEnv
+
+
+class Linear(nn.Module):
+  num_outputs: int
+
+  @nn.compact
+  def __call__(self, x):
+    return nn.Dense(self.num_outputs, use_bias=False)(x)
+
+
+def test_dqn_update_matches_hand_computation():
+  network = Linear(2)
+  params = {'params': {'Dense_0': {'kernel': np.array([[1.0, 2.0]], np.float32)}}}
+  target_params = {'params': {'Dense_0': {'kernel': np.array([[3.0, 1.0]], np.float32)}}}
+  batch = {'observation': np.array([[1.0]], np.float32), 'action': np.array([0]),
+           'reward': np.array([1.0], np.float32), 'next_observation': np.array([[2.0]], np.float32),
+           'discount': np.array([0.5], np.float32)}
+  optimizer = optax.sgd(0.1)
+  # Q_target(s') = [6, 2] -> target = 1 + 0.5 * 6 = 4; Q(s, 0) = 1; error 3.
+  # Huber: 0.5 + (3 - 1) = 2.5, dL/dW00 = -1 * s = -1 -> W00 = 1 + 0.1 = 1.1; W01 untouched.
+  new_params, _, loss = dqn.dqn_update(network, optimizer, losses.huber_loss, params,
+                                       target_params, optimizer.init(params), batch)
+  assert float(loss) == pytest.approx(2.5)
+  np.testing.assert_allclose(new_params['params']['Dense_0']['kernel'], [[1.1, 2.0]], rtol=1e-6)
+  # MSE: 9, dL/dW00 = -2 * 3 * 1 = -6 -> W00 = 1.6.
+  new_params, _, loss = dqn.dqn_update(network, optimizer, losses.mse_loss, params,
+                                       target_params, optimizer.init(params), batch)
+  assert float(loss) == pytest.approx(9.0)
+  np.testing.assert_allclose(new_params['params']['Dense_0']['kernel'], [[1.6, 2.0]], rtol=1e-6)
+
+
+def make_agent(env, **overrides):
+  settings = dict(network=functools.partial(dqn.networks.MLP, hidden_sizes=(8,)),
+                  min_replay_history=3, update_period=2, target_update_period=4,
+                  replay_capacity=100, batch_size=4, gamma=0.5,
+                  epsilon_fn=losses.identity_epsilon, epsilon_train=0.1)
+  settings.update(overrides)
+  return dqn.DQNAgent(env.observation_space, env.action_space, seed=0, **settings)
+
+
+def run_episodes(agent, env, count):
+  actions = []
+  for _ in range(count):
+    observation, _ = env.reset()
+    actions.append(agent.begin_episode(observation))
+    while True:
+      observation, reward, terminated, truncated, _ = env.step(actions[-1])
+      if terminated or truncated:
+        agent.end_episode(reward, terminated, observation)
+        break
+      actions.append(agent.step(reward, observation))
+  return actions
+
+
+def test_training_clock_follows_dopamine():
+  env = ScriptedEnv(episode_length=5)
+  agent = make_agent(env)
+  trace = []  # (training_steps after the call, updates so far, target synced with online?)
+  updates = 0
+  for _ in range(2):
+    observation, _ = env.reset()
+    action = agent.begin_episode(observation)
+    trace.append((agent.training_steps, len(agent._losses), agent.target_params is agent.params))
+    while True:
+      observation, reward, terminated, truncated, _ = env.step(action)
+      if terminated or truncated:
+        agent.end_episode(reward, terminated, observation)
+        break
+      action = agent.step(reward, observation)
+      trace.append((agent.training_steps, len(agent._losses), agent.target_params is agent.params))
+  # training_steps counts begin_episode and step calls. An update needs add_count > 3 and
+  # training_steps % 2 == 0 at the call (calls at steps 4, 6, 8 with add_count 4, 6, 8); the target
+  # is synced after the update at steps 4 and 8, so it lags the online network after step 6.
+  assert trace == [(1, 0, True), (2, 0, True), (3, 0, True), (4, 0, True), (5, 1, True),
+                   (6, 1, True), (7, 2, False), (8, 2, False), (9, 3, True), (10, 3, True)]
+  assert agent.iteration_statistics()['updates'] == 3
+
+
+def test_replay_stores_discount_zero_on_termination_and_bootstraps_on_truncation():
+  for ends_by, expected_discount in [('termination', 0.0), ('truncation', 0.5)]:
+    env = ScriptedEnv(episode_length=3, ends_by=ends_by)
+    agent = make_agent(env, min_replay_history=1000)
+    run_episodes(agent, env, 1)
+    stored = agent.replay.state_dict()['fields']
+    np.testing.assert_allclose(stored['discount'], [0.5, 0.5, expected_discount])
+    # The final transition's next observation is the real last observation [3, 0].
+    np.testing.assert_array_equal(stored['next_observation'][-1], [3.0, 0.0])
+
+
+def test_truncation_without_final_observation_drops_the_last_transition():
+  env = ScriptedEnv(episode_length=3)
+  agent = make_agent(env, min_replay_history=1000)
+  observation, _ = env.reset()
+  action = agent.begin_episode(observation)
+  for _ in range(2):
+    observation, reward, *_ = env.step(action)
+    action = agent.step(reward, observation)
+  agent.end_episode(1.0, False)  # Dopamine's two-argument form
+  assert agent.replay.add_count == 2
+
+
+def test_eval_mode_neither_stores_nor_trains():
+  env = ScriptedEnv(episode_length=4)
+  agent = make_agent(env)
+  agent.eval_mode = True
+  run_episodes(agent, env, 3)
+  assert agent.replay.add_count == 0 and agent.training_steps == 0
+
+
+def test_incompatible_spaces_are_named():
+  box_actions = gymnasium.spaces.Box(-1, 1, (2,))
+  observations = gymnasium.spaces.Box(-1, 1, (3,))
+  with pytest.raises(base.IncompatibleSpaceError, match=r'DQNAgent.*action space.*Box.*Discrete'):
+    dqn.DQNAgent(observations, box_actions)
+  with pytest.raises(base.IncompatibleSpaceError, match=r'DQNAgent.*observation space.*Discrete'):
+    dqn.DQNAgent(gymnasium.spaces.Discrete(3), gymnasium.spaces.Discrete(2))
+
+
+def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
+  env_a, env_b = ScriptedEnv(episode_length=6), ScriptedEnv(episode_length=6)
+  agent_a = make_agent(env_a, epsilon_train=0.5)
+  run_episodes(agent_a, env_a, 4)
+  agent_a.iteration_statistics()
+  checkpointer = checkpoints.Checkpointer(str(tmp_path))
+  checkpointer.save(0, {}, lambda directory: agent_a.bundle_and_checkpoint(directory, 0))
+  directory, _, bundle = checkpointer.load(0)
+
+  agent_b = make_agent(env_b, epsilon_train=0.5)
+  assert agent_b.unbundle(directory, 0, bundle)
+  env_b.resets = env_a.resets
+  actions_a = run_episodes(agent_a, env_a, 4)
+  actions_b = run_episodes(agent_b, env_b, 4)
+  assert actions_a == actions_b
+  assert agent_a.iteration_statistics() == agent_b.iteration_statistics()
+  jax.tree_util.tree_map(np.testing.assert_array_equal, agent_a.params, agent_b.params)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, agent_a.optimizer_state,
+                         agent_b.optimizer_state)
+
+
+def test_generator_state_round_trip():
+  generator = np.random.default_rng(123)
+  generator.random(7)
+  generator.integers(10)  # leaves a buffered 32-bit half in the state
+  copy = base.generator_from_array(base.generator_state_to_array(generator))
+  np.testing.assert_array_equal(generator.integers(0, 1000, 20), copy.integers(0, 1000, 20))
+  np.testing.assert_array_equal(generator.random(5), copy.random(5))

@@ -1,0 +1,75 @@
+"""Small fake environments and agents for testing the Runner and agents without real domains."""
+
+from typing import List, Optional, Tuple
+
+import gin
+import gymnasium
+import numpy as np
+
+from agents import base
+
+
+@gin.configurable
+class ScriptedEnv(gymnasium.Env):
+  """Episodes of fixed length with reward 1 per step; the last step terminates or truncates.
+
+  The observation is [step index within the episode, episode index], so tests can see exactly
+  which observation reached the agent.
+  """
+
+  def __init__(self, episode_length: int = 5, ends_by: str = 'termination', num_actions: int = 2):
+    self.episode_length = episode_length
+    self.ends_by = ends_by
+    self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    self.action_space = gymnasium.spaces.Discrete(num_actions)
+    self.resets = 0
+    self.reset_seeds: List[Optional[int]] = []
+    self.steps = 0
+    self._t = 0
+
+  def _observation(self):
+    return np.array([self._t, self.resets - 1], np.float32)
+
+  def reset(self, *, seed=None, options=None):
+    super().reset(seed=seed)
+    self.reset_seeds.append(seed)
+    self.resets += 1
+    self._t = 0
+    return self._observation(), {}
+
+  def step(self, action):
+    assert self.action_space.contains(action), action
+    self._t += 1
+    self.steps += 1
+    end = self._t >= self.episode_length
+    terminated = end and self.ends_by == 'termination'
+    truncated = end and self.ends_by == 'truncation'
+    return self._observation(), 1.0, terminated, truncated, {}
+
+
+class SpyAgent(base.Agent):
+  """Records every hook call; acts with action 0."""
+
+  def __init__(self, observation_space, action_space, seed=0, summary_writer=None):
+    super().__init__(observation_space, action_space, seed, summary_writer)
+    self.calls: List[Tuple] = []
+    self.restored_from = None
+
+  def begin_episode(self, observation):
+    self.calls.append(('begin_episode', self.eval_mode, observation.copy()))
+    return 0
+
+  def step(self, reward, observation):
+    self.calls.append(('step', self.eval_mode, reward, observation.copy()))
+    return 0
+
+  def end_episode(self, reward, terminated, observation=None):
+    self.calls.append(('end_episode', self.eval_mode, reward, terminated,
+                       None if observation is None else observation.copy()))
+
+  def bundle_and_checkpoint(self, checkpoint_dir, iteration):
+    return {'num_calls': np.int64(len(self.calls))}
+
+  def unbundle(self, checkpoint_dir, iteration, bundle):
+    self.restored_from = (iteration, int(bundle['num_calls']))
+    return True

@@ -1,0 +1,176 @@
+"""The Runner end to end on a scripted environment with an agent that records its hook calls."""
+
+import json
+import math
+import os
+
+import gin
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing import event_accumulator
+
+from runner import run_experiment
+from tests.fakes import ScriptedEnv, SpyAgent
+
+
+@pytest.fixture(autouse=True)
+def clear_gin():
+  gin.clear_config()
+  yield
+  gin.clear_config()
+
+
+def make_runner(base_dir, env=None, agent_class=SpyAgent, runner_class=run_experiment.Runner,
+                **settings):
+  env = env or ScriptedEnv()
+  defaults = dict(num_iterations=2, training_steps=12, evaluation_steps=7,
+                  max_steps_per_episode=100, progress_bar=False)
+  defaults.update(settings)
+  runner = runner_class(
+      str(base_dir), create_environment_fn=lambda: env,
+      create_agent_fn=lambda obs_space, act_space, seed, summary_writer: agent_class(
+          obs_space, act_space, seed=seed, summary_writer=summary_writer),
+      **defaults)
+  return runner, env
+
+
+def hook_names(calls):
+  return [call[0] for call in calls]
+
+
+def test_phases_run_whole_episodes_with_the_hooks_in_order(tmp_path):
+  runner, env = make_runner(tmp_path, ScriptedEnv(episode_length=5))
+  runner.run_experiment()
+  calls = runner.agent.calls
+  one_episode = ['begin_episode'] + ['step'] * 4 + ['end_episode']
+  # Per iteration: training budget 12 -> 3 episodes of 5 (the last overruns), eval 7 -> 2 episodes.
+  assert hook_names(calls) == one_episode * 5 * 2
+  modes = [call[1] for call in calls if call[0] == 'begin_episode']
+  assert modes == [False, False, False, True, True] * 2
+  assert env.steps == 2 * (15 + 10)
+  ends = [call for call in calls if call[0] == 'end_episode']
+  assert all(call[2] == 1.0 and call[3] is True for call in ends)
+  np.testing.assert_array_equal(ends[0][4], [5.0, 0.0])  # the final observation is passed on
+
+
+@pytest.mark.parametrize('env, expected_final_t', [
+    (ScriptedEnv(episode_length=4, ends_by='truncation'), 4.0),  # the environment's time limit
+    (ScriptedEnv(episode_length=50), 3.0),                      # the Runner's episode cap
+])
+def test_truncation_reaches_the_agent_as_not_terminated(tmp_path, env, expected_final_t):
+  runner, _ = make_runner(tmp_path, env, num_iterations=1, max_steps_per_episode=3 if
+                          expected_final_t == 3.0 else 100)
+  runner.run_experiment()
+  ends = [call for call in runner.agent.calls if call[0] == 'end_episode']
+  assert ends and all(call[3] is False for call in ends)
+  assert all(call[4][0] == expected_final_t for call in ends)
+
+
+def test_metrics_jsonl_and_tensorboard_scalars(tmp_path):
+  runner, _ = make_runner(tmp_path, ScriptedEnv(episode_length=5))
+  runner.run_experiment()
+  with open(tmp_path / 'metrics.jsonl') as file:
+    records = [json.loads(line) for line in file]
+  assert [record['iteration'] for record in records] == [0, 1]
+  assert records[0]['train/average_return'] == 5.0
+  assert records[0]['train/num_episodes'] == 3.0
+  assert records[0]['train/average_episode_length'] == 5.0
+  assert records[0]['eval/num_episodes'] == 2.0
+  assert not any('per_second' in key for key in records[0])  # wall-clock stays out
+
+  accumulator = event_accumulator.EventAccumulator(str(tmp_path))
+  accumulator.Reload()
+  tags = accumulator.Tags()['scalars']
+  for tag in ['train/average_return', 'train/average_episode_length', 'train/num_episodes',
+              'train/steps_per_second', 'eval/average_return', 'eval/steps_per_second',
+              'train/episode_return']:
+    assert tag in tags, tag
+  assert [event.step for event in accumulator.Scalars('train/average_return')] == [0, 1]
+  assert [event.value for event in accumulator.Scalars('eval/average_return')] == [5.0, 5.0]
+  # One point per training episode, against the cumulative number of training steps.
+  assert [event.step for event in accumulator.Scalars('train/episode_return')][:3] == [5, 10, 15]
+
+
+def test_environment_is_reseeded_at_each_phase_deterministically(tmp_path):
+  runner_a, env_a = make_runner(tmp_path / 'a', ScriptedEnv(episode_length=5), seed=3)
+  runner_b, env_b = make_runner(tmp_path / 'b', ScriptedEnv(episode_length=5), seed=3)
+  runner_c, env_c = make_runner(tmp_path / 'c', ScriptedEnv(episode_length=5), seed=4)
+  for runner in (runner_a, runner_b, runner_c):
+    runner.run_experiment()
+  seeded = [seed for seed in env_a.reset_seeds if seed is not None]
+  assert len(seeded) == 4 and len(set(seeded)) == 4  # 2 iterations x (train, eval)
+  assert env_a.reset_seeds == env_b.reset_seeds
+  assert env_a.reset_seeds != env_c.reset_seeds
+  assert env_a.reset_seeds[1] is None  # later episodes of a phase continue the env's RNG
+
+
+def test_resume_continues_the_iteration_count(tmp_path):
+  runner, _ = make_runner(tmp_path, ScriptedEnv(episode_length=5), num_iterations=2)
+  runner.run_experiment()
+  resumed, _ = make_runner(tmp_path, ScriptedEnv(episode_length=5), num_iterations=4)
+  resumed.run_experiment()
+  assert resumed.agent.restored_from == (1, 60)  # 2 iterations x 5 episodes x 6 calls
+  assert hook_names(resumed.agent.calls).count('begin_episode') == 2 * 5
+  with open(tmp_path / 'metrics.jsonl') as file:
+    assert [json.loads(line)['iteration'] for line in file] == [0, 1, 2, 3]
+
+
+def test_keeps_only_the_newest_checkpoints(tmp_path):
+  runner, _ = make_runner(tmp_path, num_iterations=4, checkpoints_to_keep=2)
+  runner.run_experiment()
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['ckpt_2', 'ckpt_3']
+
+
+def test_train_only_schedule_never_evaluates(tmp_path):
+  runner, _ = make_runner(tmp_path, ScriptedEnv(episode_length=5),
+                          runner_class=run_experiment.TrainRunner, evaluation_steps=7)
+  runner.run_experiment()
+  assert not any(call[1] for call in runner.agent.calls)
+  with open(tmp_path / 'metrics.jsonl') as file:
+    assert not any(key.startswith('eval/') for key in json.loads(file.readline()))
+
+
+class NanAgent(SpyAgent):
+
+  def iteration_statistics(self):
+    return {'loss': math.nan}
+
+
+def test_nan_loss_stops_before_checkpointing(tmp_path):
+  runner, _ = make_runner(tmp_path, agent_class=NanAgent)
+  with pytest.raises(run_experiment.NonFiniteLossError, match='iteration 0.*loss = nan'):
+    runner.run_experiment()
+  assert not os.path.exists(tmp_path / 'checkpoints' / 'ckpt_0')
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous(tmp_path):
+  runner, _ = make_runner(tmp_path, num_iterations=2)
+  runner.run_experiment()
+  with open(tmp_path / 'checkpoints' / 'ckpt_1' / 'state.npz', 'r+b') as file:
+    file.seek(40)
+    file.write(b'garbage')
+  resumed, _ = make_runner(tmp_path, num_iterations=2)
+  resumed.run_experiment()
+  assert resumed.agent.restored_from[0] == 0
+  assert resumed.start_iteration == 1
+  names = sorted(os.listdir(tmp_path / 'checkpoints'))
+  assert names == ['ckpt_0', 'ckpt_1', 'ckpt_1.corrupt']  # redone, and the bad one kept aside
+
+
+def test_all_checkpoints_unusable_is_an_error_not_a_silent_restart(tmp_path):
+  runner, _ = make_runner(tmp_path, num_iterations=1)
+  runner.run_experiment()
+  os.remove(tmp_path / 'checkpoints' / 'ckpt_0' / 'manifest.json')
+  resumed, _ = make_runner(tmp_path, num_iterations=2)
+  with pytest.raises(run_experiment.NoUsableCheckpointError, match='nothing was deleted'):
+    resumed.run_experiment()
+
+
+def test_unknown_schedule_is_named(tmp_path):
+  with pytest.raises(ValueError, match="'sometimes'.*continuous_train"):
+    run_experiment.create_runner(str(tmp_path), schedule='sometimes')
+
+
+def test_invalid_budgets_are_rejected(tmp_path):
+  with pytest.raises(ValueError, match='training_steps'):
+    make_runner(tmp_path, training_steps=0)
