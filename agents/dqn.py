@@ -7,6 +7,7 @@ random action costs no device call at all.
 """
 
 import functools
+import inspect
 from typing import Any, Callable, Dict, Optional
 
 import flax.serialization
@@ -95,7 +96,9 @@ class DQNAgent(base.Agent):
     self.min_replay_history = min_replay_history
     self.update_period = update_period
     self.target_update_period = target_update_period
-    self.epsilon_fn = epsilon_fn
+    # The schedule receives all four of its arguments on every call, so no gin binding can apply
+    # to it; calling the undecorated function skips gin's per-call wrapper (about 5 us a step).
+    self.epsilon_fn = inspect.unwrap(epsilon_fn)
     self.epsilon_train = epsilon_train
     self.epsilon_eval = epsilon_eval
     self.epsilon_decay_period = epsilon_decay_period

@@ -155,9 +155,17 @@ class Runner:
     if self.start_iteration >= self.num_iterations:
       logging.info('Nothing to do: all %d iterations are done in %s.', self.num_iterations,
                    self.base_dir)
+    start_time, start_steps = time.perf_counter(), self.total_training_steps
     for iteration in range(self.start_iteration, self.num_iterations):
       self.run_iteration(iteration)
     self.metrics_writer.close()
+    if self.start_iteration < self.num_iterations:
+      seconds = time.perf_counter() - start_time
+      steps = self.total_training_steps - start_steps
+      logging.info('Ran iterations %d-%d: %d training steps in %.1f s, %.0f training steps/s '
+                   'overall (evaluation, checkpoints and logging included).',
+                   self.start_iteration, self.num_iterations - 1, steps, seconds,
+                   steps / max(seconds, 1e-9))
 
   def run_iteration(self, iteration: int) -> None:
     train = self.run_phase('train', iteration, self.training_steps)

@@ -1,0 +1,1 @@
+"""Speed and learning benchmarks; results are recorded in benchmarks/RESULTS.md (never run in CI)."""

@@ -1,0 +1,47 @@
+"""Helpers shared by the benchmarks: running `runner.train` in a subprocess and reading its run."""
+
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from typing import Dict, List, Sequence
+
+from tensorboard.backend.event_processing import event_accumulator
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OVERALL_RATE = re.compile(r'([\d.]+) training steps/s overall')
+
+
+def machine_description() -> str:
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open('/proc/cpuinfo') as file:
+      cpu = next(line.split(':', 1)[1].strip() for line in file if line.startswith('model name'))
+  except (OSError, StopIteration):
+    pass
+  return f'{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}'
+
+
+def run_train(base_dir: str, gin_files: Sequence[str], bindings: Sequence[str]) -> Dict[str, float]:
+  """Runs `python -um runner.train` to completion; returns wall time and the run's overall rate."""
+  command = [sys.executable, '-um', 'runner.train', '--base_dir', base_dir]
+  for gin_file in gin_files:
+    command += ['--gin_files', gin_file]
+  for binding in list(bindings) + ['Runner.progress_bar=False']:
+    command += ['--gin_bindings', binding]
+  start = time.perf_counter()
+  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+  wall = time.perf_counter() - start
+  if result.returncode != 0:
+    raise RuntimeError(f'{" ".join(command)} failed:\n{result.stderr[-3000:]}')
+  match = OVERALL_RATE.search(result.stderr)
+  return {'process_wall_s': wall, 'run_steps_per_s': float(match.group(1))}
+
+
+def scalars(base_dir: str, tag: str) -> List[event_accumulator.ScalarEvent]:
+  accumulator = event_accumulator.EventAccumulator(
+      base_dir, size_guidance={event_accumulator.SCALARS: 0})
+  accumulator.Reload()
+  return accumulator.Scalars(tag)
