@@ -59,6 +59,22 @@ def dqn_update(network, optimizer, loss_fn, params, target_params, optimizer_sta
   return optax.apply_updates(params, updates), optimizer_state, loss_value
 
 
+def greedy_action(network, params, observation: jnp.ndarray) -> jnp.ndarray:
+  """argmax_a Q(observation, a) for one unbatched observation."""
+  return jnp.argmax(network.apply(params, observation[None])[0])
+
+
+def dqn_update_and_act(network, optimizer, loss_fn, params, target_params, optimizer_state,
+                       batch: Dict[str, jnp.ndarray], observation: jnp.ndarray):
+  """dqn_update, then the greedy action for `observation` under the new parameters.
+
+  Fused so that a training step that updates still costs a single jitted call.
+  """
+  params, optimizer_state, loss_value = dqn_update(network, optimizer, loss_fn, params,
+                                                   target_params, optimizer_state, batch)
+  return params, optimizer_state, loss_value, greedy_action(network, params, observation)
+
+
 @gin.configurable
 class DQNAgent(base.Agent):
   """Dopamine's DQN: Huber (or MSE) loss, target network, linearly decaying epsilon, uniform replay.
@@ -112,10 +128,9 @@ class DQNAgent(base.Agent):
     self.target_params = self.params
     self.optimizer_state = self._optimizer.init(self.params)
 
-    self._update = jax.jit(functools.partial(
-        dqn_update, self.network, self._optimizer, losses.get_loss(loss_type)))
-    self._greedy_action = jax.jit(
-        lambda params, observation: jnp.argmax(self.network.apply(params, observation[None])[0]))
+    self._update_and_act = jax.jit(functools.partial(
+        dqn_update_and_act, self.network, self._optimizer, losses.get_loss(loss_type)))
+    self._greedy_action = jax.jit(functools.partial(greedy_action, self.network))
 
     self.replay = ReplayBuffer(replay_capacity, {
         'observation': (observation_space.shape, observation_space.dtype),
@@ -140,27 +155,27 @@ class DQNAgent(base.Agent):
     return self.epsilon_fn(self.epsilon_decay_period, self.training_steps,
                            self.min_replay_history, self.epsilon_train)
 
-  def _select_action(self, observation: np.ndarray) -> int:
+  def _act(self, observation: np.ndarray) -> int:
+    """Trains if due (training mode only), then acts epsilon-greedily: one jitted call per step."""
+    greedy = self._train_step(observation) if not self.eval_mode else None
     # Draw the coin even when epsilon is 0, so the RNG stream does not depend on the schedule.
     if self._rng.random() <= self.epsilon:
-      return int(self._rng.integers(self.num_actions))
-    return int(self._greedy_action(self.params, observation))
+      action = int(self._rng.integers(self.num_actions))
+    else:
+      if greedy is None:
+        greedy = self._greedy_action(self.params, observation)
+      action = int(greedy)
+    self._observation, self._action = observation, action
+    return action
 
   def begin_episode(self, observation: np.ndarray) -> int:
     self._accumulator.reset()
-    if not self.eval_mode:
-      self._train_step()
-    self._observation = observation
-    self._action = self._select_action(observation)
-    return self._action
+    return self._act(observation)
 
   def step(self, reward: float, observation: np.ndarray) -> int:
     if not self.eval_mode:
       self._store(reward, observation, terminated=False, episode_end=False)
-      self._train_step()
-    self._observation = observation
-    self._action = self._select_action(observation)
-    return self._action
+    return self._act(observation)
 
   def end_episode(self, reward: float, terminated: bool,
                   observation: Optional[np.ndarray] = None) -> None:
@@ -181,16 +196,20 @@ class DQNAgent(base.Agent):
 
   # -- learning -----------------------------------------------------------------------------------
 
-  def _train_step(self) -> None:
+  def _train_step(self, observation: np.ndarray) -> Optional[jnp.ndarray]:
+    """Dopamine's clock (see the class docstring). Returns the greedy action for `observation`
+    under the updated parameters when an update ran (computed in the same call), else None."""
+    greedy = None
     if self.replay.add_count > self.min_replay_history:
       if self.training_steps % self.update_period == 0:
         batch = self.replay.sample(self.batch_size, self._rng)
-        self.params, self.optimizer_state, loss = self._update(
-            self.params, self.target_params, self.optimizer_state, batch)
+        self.params, self.optimizer_state, loss, greedy = self._update_and_act(
+            self.params, self.target_params, self.optimizer_state, batch, observation)
         self._losses.append(loss)
       if self.training_steps % self.target_update_period == 0:
         self.target_params = self.params
     self.training_steps += 1
+    return greedy
 
   def iteration_statistics(self) -> Dict[str, float]:
     statistics = {'epsilon': float(self.epsilon_fn(self.epsilon_decay_period, self.training_steps,

@@ -37,11 +37,11 @@ def steps_to_target(steps: np.ndarray, returns: np.ndarray):
   return None
 
 
-def run_seed(seed: int, max_steps: int, directory: str):
+def run_seed(seed: int, max_steps: int, directory: str, bindings=()):
   base_dir = os.path.join(directory, f'seed{seed}')
   common.run_train(base_dir, ['gin_configs/dqn/cartpole.gin'], [
       f'Runner.seed={seed}', f'Runner.num_iterations={max_steps // 1000}',
-      "create_runner.schedule='continuous_train'"])
+      "create_runner.schedule='continuous_train'", *bindings])
   events = common.scalars(base_dir, 'train/episode_return')
   return np.array([e.step for e in events]), np.array([e.value for e in events])
 
@@ -50,12 +50,14 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
   parser.add_argument('--max_steps', type=int, default=100000)
+  parser.add_argument('--gin_bindings', nargs='*', default=[],
+                      help='extra bindings, e.g. "DQNAgent.loss_type=\'mse\'"')
   parser.add_argument('--plot', default=os.path.join(common.REPO, 'benchmarks', 'results',
                                                      'dqn_cartpole_learning.png'))
   args = parser.parse_args()
   with tempfile.TemporaryDirectory() as directory, \
       concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-    curves = dict(zip(args.seeds, pool.map(lambda s: run_seed(s, args.max_steps, directory),
+    curves = dict(zip(args.seeds, pool.map(lambda s: run_seed(s, args.max_steps, directory, args.gin_bindings),
                                            args.seeds)))
   reached = {seed: steps_to_target(*curve) for seed, curve in curves.items()}
 

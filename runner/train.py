@@ -122,6 +122,10 @@ def run(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
     runner = run_experiment.create_runner(base_dir)
   except agent_base.IncompatibleSpaceError as error:
     raise BadInputError(str(error)) from error
+  except RuntimeError as error:
+    if 'Required bindings' not in str(error):  # gin's only signal for a missing REQUIRED binding
+      raise
+    raise BadInputError(f'incomplete gin configuration: {error}') from error
   # All configurables of the run have been called by now, so the operative config is complete.
   operative_config = gin.operative_config_str()
   if runner.has_checkpoint():

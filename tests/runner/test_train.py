@@ -159,6 +159,12 @@ def test_unknown_parameter_in_a_gin_file(tmp_path):
                    "'DQNAgent' doesn't have a parameter named 'gama'", str(gin_file), 'line 2')
 
 
+def test_missing_required_binding(tmp_path):
+  result = train(tmp_path, gin_files=[],
+                 bindings=['create_environment.fn=@create_classic_environment'])
+  assert_bad_input(result, 'create_agent', 'agent_class')
+
+
 def test_agent_that_cannot_handle_the_spaces(tmp_path):
   result = train(tmp_path, bindings=TINY + [
       "create_classic_environment.environment_name='Pendulum-v1'"])
