@@ -30,7 +30,16 @@ def read_metrics(base_dir: str) -> List[Dict[str, float]]:
   if not os.path.exists(path):
     return []
   with open(path) as file:
-    return [json.loads(line) for line in file if line.strip()]
+    lines = [line for line in file.read().split('\n') if line.strip()]
+  records = []
+  for number, line in enumerate(lines, start=1):
+    try:
+      records.append(json.loads(line))
+    except json.JSONDecodeError as error:
+      if number == len(lines):  # a line torn by a kill mid-write; its iteration will be redone
+        break
+      raise ValueError(f'{path}, line {number}: not a JSON record ({error})') from error
+  return records
 
 
 def _json_number(value: float):

@@ -174,3 +174,14 @@ def test_unknown_schedule_is_named(tmp_path):
 def test_invalid_budgets_are_rejected(tmp_path):
   with pytest.raises(ValueError, match='training_steps'):
     make_runner(tmp_path, training_steps=0)
+
+
+def test_resume_tolerates_a_metrics_line_torn_by_a_kill(tmp_path):
+  runner, _ = make_runner(tmp_path, num_iterations=2)
+  runner.run_experiment()
+  with open(tmp_path / 'metrics.jsonl', 'a') as file:
+    file.write('{"iteration": 2, "train/avera')
+  resumed, _ = make_runner(tmp_path, num_iterations=3)
+  resumed.run_experiment()
+  with open(tmp_path / 'metrics.jsonl') as file:
+    assert [json.loads(line)['iteration'] for line in file] == [0, 1, 2]
