@@ -11,7 +11,8 @@ import jax.numpy as jnp
 class MLP(nn.Module):
   """Fully connected ReLU network for vector observations, Dopamine's classic-control torso + head.
 
-  If `min_vals`/`max_vals` are given, inputs are rescaled from that box to [-1, 1] first.
+  If `min_vals`/`max_vals` are given (one per flattened input), inputs are rescaled from that box
+  to [-1, 1] first.
   """
   num_outputs: int
   hidden_sizes: Sequence[int] = (512, 512)
@@ -20,7 +21,8 @@ class MLP(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    x = x.astype(jnp.float32)
+    """x: a batch of observations of any shape, flattened to vectors (the batch axis first)."""
+    x = x.astype(jnp.float32).reshape((x.shape[0], -1))
     if self.min_vals is not None:
       if self.max_vals is None or len(self.min_vals) != len(self.max_vals):
         raise ValueError('MLP.min_vals and MLP.max_vals must be given together, of equal length')

@@ -161,3 +161,15 @@ def test_generator_state_round_trip():
   copy = base.generator_from_array(base.generator_state_to_array(generator))
   np.testing.assert_array_equal(generator.integers(0, 1000, 20), copy.integers(0, 1000, 20))
   np.testing.assert_array_equal(generator.random(5), copy.random(5))
+
+
+def test_matrix_observations_are_flattened_by_the_mlp():
+  observations = gymnasium.spaces.Box(-1, 1, (2, 3), np.float32)
+  agent = dqn.DQNAgent(observations, gymnasium.spaces.Discrete(4), min_replay_history=2,
+                       update_period=1, batch_size=2,
+                       network=functools.partial(dqn.networks.MLP, hidden_sizes=(8,)))
+  observation = np.zeros((2, 3), np.float32)
+  agent.begin_episode(observation)
+  for _ in range(4):
+    assert 0 <= agent.step(0.0, observation) < 4
+  assert agent.iteration_statistics()['updates'] >= 1
