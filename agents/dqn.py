@@ -148,12 +148,13 @@ class DQNAgent(base.Agent):
 
   # -- acting -------------------------------------------------------------------------------------
 
-  @property
-  def epsilon(self) -> float:
-    if self.eval_mode:
-      return self.epsilon_eval
+  def _training_epsilon(self) -> float:
     return self.epsilon_fn(self.epsilon_decay_period, self.training_steps,
                            self.min_replay_history, self.epsilon_train)
+
+  @property
+  def epsilon(self) -> float:
+    return self.epsilon_eval if self.eval_mode else self._training_epsilon()
 
   def _act(self, observation: np.ndarray) -> int:
     """Trains if due (training mode only), then acts epsilon-greedily: one jitted call per step."""
@@ -212,8 +213,7 @@ class DQNAgent(base.Agent):
     return greedy
 
   def iteration_statistics(self) -> Dict[str, float]:
-    statistics = {'epsilon': float(self.epsilon_fn(self.epsilon_decay_period, self.training_steps,
-                                                   self.min_replay_history, self.epsilon_train))}
+    statistics = {'epsilon': float(self._training_epsilon())}
     if self._losses:
       statistics['loss'] = float(np.mean(jax.device_get(self._losses)))
       statistics['updates'] = float(len(self._losses))

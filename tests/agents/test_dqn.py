@@ -73,7 +73,6 @@ def test_training_clock_follows_dopamine():
   env = ScriptedEnv(episode_length=5)
   agent = make_agent(env)
   trace = []  # (training_steps after the call, updates so far, target synced with online?)
-  updates = 0
   for _ in range(2):
     observation, _ = env.reset()
     action = agent.begin_episode(observation)

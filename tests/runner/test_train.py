@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
