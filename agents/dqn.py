@@ -1,12 +1,12 @@
-"""DQN as Dopamine's JaxDQNAgent: target network, epsilon-greedy exploration, uniform replay.
+"""DQN as Dopamine's JaxDQNAgent: target network, epsilon-greedy exploration, uniform replay; and
+the shell that Rainbow (and the agents built on it) reuse.
 
-The learning step is the pure function `dqn_update`, jitted once per agent; the agent class only
+The learning step is the pure function `td_update_and_act`, jitted once per agent; the agent class only
 keeps state (parameters, optimizer state, replay, RNG, counters) and calls it. Acting costs one
 jitted forward pass per step; exploration coin flips use the agent's numpy Generator so that a
 random action costs no device call at all.
 """
 
-import functools
 import inspect
 from typing import Any, Callable, Dict, Optional
 
@@ -21,7 +21,7 @@ import optax
 from agents import base
 from agents import losses
 from agents import networks
-from agents.replay import NStepAccumulator, ReplayBuffer
+from agents.replay import PrioritizedReplayBuffer, create_replay_buffer, importance_weights
 
 
 @gin.configurable
@@ -39,49 +39,72 @@ def create_optimizer(name: str = 'adam', learning_rate: float = 6.25e-5, beta1: 
   return factories[name]()
 
 
-def dqn_update(network, optimizer, loss_fn, params, target_params, optimizer_state,
-               batch: Dict[str, jnp.ndarray]):
-  """One gradient step of DQN on a batch of (n-step) transitions; returns new state and the loss.
+def dqn_loss(network, loss_fn, params, target_params, batch: Dict[str, jnp.ndarray],
+             key: jnp.ndarray) -> jnp.ndarray:
+  """Per-transition DQN loss on a batch of (n-step) transitions.
 
   Target: reward + discount * max_a Q_target(next_observation, a), where `discount` holds gamma^n
   and is 0 for terminal transitions.
   """
+  del key  # DQN's networks are deterministic
   targets = losses.q_learning_targets(
       network.apply(target_params, batch['next_observation']), batch['reward'], batch['discount'])
-
-  def loss(online_params):
-    q_values = network.apply(online_params, batch['observation'])
-    chosen_q = jnp.take_along_axis(q_values, batch['action'][:, None], axis=-1)[:, 0]
-    return jnp.mean(loss_fn(targets, chosen_q))
-
-  loss_value, gradients = jax.value_and_grad(loss)(params)
-  updates, optimizer_state = optimizer.update(gradients, optimizer_state, params)
-  return optax.apply_updates(params, updates), optimizer_state, loss_value
+  q_values = network.apply(params, batch['observation'])
+  chosen_q = jnp.take_along_axis(q_values, batch['action'][:, None], axis=-1)[:, 0]
+  return loss_fn(targets, chosen_q)
 
 
-def greedy_action(network, params, observation: jnp.ndarray) -> jnp.ndarray:
-  """argmax_a Q(observation, a) for one unbatched observation."""
-  return jnp.argmax(network.apply(params, observation[None])[0])
+def dqn_q_values(network, params, observations: jnp.ndarray, key: jnp.ndarray,
+                 deterministic: bool) -> jnp.ndarray:
+  del key, deterministic
+  return network.apply(params, observations)
 
 
-def dqn_update_and_act(network, optimizer, loss_fn, params, target_params, optimizer_state,
-                       batch: Dict[str, jnp.ndarray], observation: jnp.ndarray):
-  """dqn_update, then the greedy action for `observation` under the new parameters.
+def td_update_and_act(per_transition_loss, q_values, optimizer, importance_exponent: float,
+                      params, target_params, optimizer_state, batch: Dict[str, jnp.ndarray],
+                      observation: jnp.ndarray, key: jnp.ndarray):
+  """One gradient step on the batch's mean loss, then the greedy action for `observation` under the
+  new parameters: fused so that a training step that updates is still a single jitted call.
 
-  Fused so that a training step that updates still costs a single jitted call.
+  `per_transition_loss(params, target_params, batch, key) -> (batch,)` is the agent's loss; with
+  prioritized replay (the batch has `sampling_probability`) each transition's loss is weighted by
+  its importance weight. Returns (params, optimizer_state, mean loss, per-transition losses, action).
   """
-  params, optimizer_state, loss_value = dqn_update(network, optimizer, loss_fn, params,
-                                                   target_params, optimizer_state, batch)
-  return params, optimizer_state, loss_value, greedy_action(network, params, observation)
+  loss_key, act_key = jax.random.split(key)
+  if 'sampling_probability' in batch:
+    weights = importance_weights(batch['sampling_probability'], importance_exponent)
+  else:
+    weights = jnp.ones_like(batch['reward'])
+
+  def weighted_loss(online_params):
+    per_transition = per_transition_loss(online_params, target_params, batch, loss_key)
+    return jnp.mean(weights * per_transition), per_transition
+
+  (loss_value, per_transition), gradients = jax.value_and_grad(weighted_loss, has_aux=True)(params)
+  updates, optimizer_state = optimizer.update(gradients, optimizer_state, params)
+  params = optax.apply_updates(params, updates)
+  action = greedy_action(q_values, params, observation, act_key, False)
+  return params, optimizer_state, loss_value, per_transition, action
+
+
+def greedy_action(q_values, params, observation: jnp.ndarray, key: jnp.ndarray,
+                  deterministic: bool) -> jnp.ndarray:
+  """argmax_a Q(observation, a) for one unbatched observation."""
+  return jnp.argmax(q_values(params, observation[None], key, deterministic)[0])
 
 
 @gin.configurable
 class DQNAgent(base.Agent):
-  """Dopamine's DQN: Huber (or MSE) loss, target network, linearly decaying epsilon, uniform replay.
+  """Dopamine's DQN: Huber (or MSE) loss, target network, linearly decaying epsilon, uniform replay
+  (prioritized as a switch), n-step returns.
 
   Training follows Dopamine's clock: `training_steps` counts every action taken in training mode;
-  once the replay holds more than `min_replay_history` transitions, an update runs every
-  `update_period` steps and the target network is synchronised every `target_update_period` steps.
+  once the replay holds more than `min_replay_history` rows, an update runs every `update_period`
+  steps and the target network is synchronised every `target_update_period` steps.
+
+  `stack_size` must match the environment's frame stack (Atari: 4) so that the replay stores each
+  frame once; 1 stores whole observations. Subclasses change the learning rule by overriding
+  `_make_network`, `_per_transition_loss` and `_q_values` (see RainbowAgent).
   """
 
   def __init__(self,
@@ -102,11 +125,17 @@ class DQNAgent(base.Agent):
                loss_type: str = 'huber',
                optimizer: Callable[[], optax.GradientTransformation] = create_optimizer,
                replay_capacity: int = 1000000,
+               replay_scheme: str = 'uniform',
+               priority_exponent: float = 0.5,
+               importance_exponent: float = 0.5,
+               stack_size: int = 1,
                batch_size: int = 32):
     super().__init__(observation_space, action_space, seed, summary_writer)
     base.require_space(type(self).__name__, 'action', action_space, (gymnasium.spaces.Discrete,))
     base.require_space(type(self).__name__, 'observation', observation_space,
                        (gymnasium.spaces.Box,))
+    if replay_scheme not in ('uniform', 'prioritized'):
+      raise ValueError(f"replay_scheme must be 'uniform' or 'prioritized', got {replay_scheme!r}")
     self.num_actions = int(action_space.n)
     self.gamma = gamma
     self.min_replay_history = min_replay_history
@@ -119,32 +148,53 @@ class DQNAgent(base.Agent):
     self.epsilon_eval = epsilon_eval
     self.epsilon_decay_period = epsilon_decay_period
     self.batch_size = batch_size
+    self.priority_exponent = priority_exponent
+    self.loss_fn = losses.get_loss(loss_type)
 
-    self.network = network(num_outputs=self.num_actions)
+    self.network = self._make_network(network)
     self._optimizer = optimizer()
-    init_key = jax.random.PRNGKey(seed)
+    init_key, self._base_key = jax.random.split(jax.random.PRNGKey(seed))
     sample_observation = np.zeros(observation_space.shape, observation_space.dtype)
-    self.params = self.network.init(init_key, sample_observation[None])
+    self.params = self.network.init({'params': init_key, 'noise': init_key},
+                                    sample_observation[None])
     self.target_params = self.params
     self.optimizer_state = self._optimizer.init(self.params)
 
-    self._update_and_act = jax.jit(functools.partial(
-        dqn_update_and_act, self.network, self._optimizer, losses.get_loss(loss_type)))
-    self._greedy_action = jax.jit(functools.partial(greedy_action, self.network))
+    def update_and_act(params, target_params, optimizer_state, batch, observation, counter):
+      key = jax.random.fold_in(self._base_key, counter)
+      return td_update_and_act(self._per_transition_loss, self._q_values, self._optimizer,
+                               importance_exponent, params, target_params, optimizer_state,
+                               batch, observation, key)
 
-    self.replay = ReplayBuffer(replay_capacity, {
-        'observation': (observation_space.shape, observation_space.dtype),
-        'action': ((), np.int32),
-        'reward': ((), np.float32),
-        'next_observation': (observation_space.shape, observation_space.dtype),
-        'discount': ((), np.float32),
-    })
-    self._accumulator = NStepAccumulator(update_horizon, gamma)
+    def act(params, observation, counter, deterministic):
+      key = jax.random.fold_in(self._base_key, counter)
+      return greedy_action(self._q_values, params, observation, key, deterministic)
+
+    self._update_and_act = jax.jit(update_and_act)
+    self._greedy_action = jax.jit(act, static_argnums=3)
+
+    self.replay = create_replay_buffer(
+        replay_scheme == 'prioritized', replay_capacity, observation_shape=observation_space.shape,
+        observation_dtype=observation_space.dtype, stack_size=stack_size,
+        update_horizon=update_horizon, gamma=gamma)
     self._rng = np.random.default_rng(seed)
     self.training_steps = 0
+    self.action_count = 0  # every action taken: the device RNG stream is folded with it
     self._observation = None
     self._action = None
+    self._episode_first_step = False
     self._losses = []
+
+  # -- what subclasses change ---------------------------------------------------------------------
+
+  def _make_network(self, network: Callable[..., Any]):
+    return network(num_outputs=self.num_actions)
+
+  def _per_transition_loss(self, params, target_params, batch, key) -> jnp.ndarray:
+    return dqn_loss(self.network, self.loss_fn, params, target_params, batch, key)
+
+  def _q_values(self, params, observations, key, deterministic) -> jnp.ndarray:
+    return dqn_q_values(self.network, params, observations, key, deterministic)
 
   # -- acting -------------------------------------------------------------------------------------
 
@@ -164,18 +214,19 @@ class DQNAgent(base.Agent):
       action = int(self._rng.integers(self.num_actions))
     else:
       if greedy is None:
-        greedy = self._greedy_action(self.params, observation)
+        greedy = self._greedy_action(self.params, observation, self.action_count, self.eval_mode)
       action = int(greedy)
+    self.action_count += 1
     self._observation, self._action = observation, action
     return action
 
   def begin_episode(self, observation: np.ndarray) -> int:
-    self._accumulator.reset()
+    self._episode_first_step = True
     return self._act(observation)
 
   def step(self, reward: float, observation: np.ndarray) -> int:
     if not self.eval_mode:
-      self._store(reward, observation, terminated=False, episode_end=False)
+      self._store(reward, terminated=False)
     return self._act(observation)
 
   def end_episode(self, reward: float, terminated: bool,
@@ -183,17 +234,16 @@ class DQNAgent(base.Agent):
     if self.eval_mode:
       return
     if observation is None and not terminated:
-      # Truncated with nothing to bootstrap from: storing these transitions as terminal would
-      # teach a wrong value, so drop them (Dopamine's behaviour).
-      self._accumulator.reset()
+      # Truncated with nothing to bootstrap the last action from: drop that transition and end
+      # the episode at the observation before it (earlier transitions bootstrap from it).
+      self.replay.add_final(self._observation)
       return
-    next_observation = self._observation if observation is None else observation
-    self._store(reward, next_observation, terminated=terminated, episode_end=True)
+    self._store(reward, terminated)
+    self.replay.add_final(self._observation if observation is None else observation)
 
-  def _store(self, reward, next_observation, terminated: bool, episode_end: bool) -> None:
-    for transition in self._accumulator.add(self._observation, self._action, reward,
-                                            next_observation, terminated, episode_end):
-      self.replay.add(transition)
+  def _store(self, reward: float, terminated: bool) -> None:
+    self.replay.add(self._observation, self._action, reward, terminated, self._episode_first_step)
+    self._episode_first_step = False
 
   # -- learning -----------------------------------------------------------------------------------
 
@@ -204,8 +254,14 @@ class DQNAgent(base.Agent):
     if self.replay.add_count > self.min_replay_history:
       if self.training_steps % self.update_period == 0:
         batch = self.replay.sample(self.batch_size, self._rng)
-        self.params, self.optimizer_state, loss, greedy = self._update_and_act(
-            self.params, self.target_params, self.optimizer_state, batch, observation)
+        indices = batch.pop('indices')
+        self.params, self.optimizer_state, loss, per_transition, greedy = self._update_and_act(
+            self.params, self.target_params, self.optimizer_state, batch, observation,
+            self.action_count)
+        if isinstance(self.replay, PrioritizedReplayBuffer):
+          # Dopamine's full Rainbow: priority = sqrt(loss + 1e-10) for exponent 0.5.
+          self.replay.set_priorities(
+              indices, (np.asarray(per_transition, np.float64) + 1e-10) ** self.priority_exponent)
         self._losses.append(loss)
       if self.training_steps % self.target_update_period == 0:
         self.target_params = self.params
@@ -224,8 +280,6 @@ class DQNAgent(base.Agent):
 
   def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
     del checkpoint_dir, iteration  # everything fits in the returned pytree
-    if len(self._accumulator):
-      raise RuntimeError('DQNAgent can only be checkpointed between episodes')
     return {
         'params': flax.serialization.to_state_dict(self.params),
         'target_params': flax.serialization.to_state_dict(self.target_params),
@@ -233,6 +287,7 @@ class DQNAgent(base.Agent):
         'replay': self.replay.state_dict(),
         'rng': base.generator_state_to_array(self._rng),
         'training_steps': np.int64(self.training_steps),
+        'action_count': np.int64(self.action_count),
     }
 
   def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
@@ -245,5 +300,6 @@ class DQNAgent(base.Agent):
     self.replay.load_state_dict(bundle['replay'])
     self._rng = base.generator_from_array(bundle['rng'])
     self.training_steps = int(bundle['training_steps'])
+    self.action_count = int(bundle['action_count'])
     self._losses = []
     return True

@@ -55,3 +55,32 @@ def identity_epsilon(decay_period: int, step: int, warmup_steps: int, epsilon: f
   """Constant exploration: always `epsilon` (Dopamine's classic-control setting)."""
   del decay_period, step, warmup_steps
   return epsilon
+
+
+def categorical_projection(atoms: jnp.ndarray, probabilities: jnp.ndarray,
+                           support: jnp.ndarray) -> jnp.ndarray:
+  """Projects a distribution with mass `probabilities` on `atoms` onto the fixed, evenly spaced
+  `support` (C51, Bellemare et al. 2017, eq. 7): each atom, clipped to [v_min, v_max], splits its
+  mass between the two nearest support points in proportion to closeness.
+
+  atoms, probabilities: (..., K_in); support: (K,). Returns (..., K) probabilities.
+  """
+  v_min, v_max = support[0], support[-1]
+  spacing = (v_max - v_min) / (support.shape[0] - 1)
+  clipped = jnp.clip(atoms, v_min, v_max)
+  # weight[..., j, i]: the share of input atom i that lands on support point j.
+  weight = jnp.clip(1.0 - jnp.abs(clipped[..., None, :] - support[:, None]) / spacing, 0.0, 1.0)
+  return jnp.sum(weight * probabilities[..., None, :], axis=-1)
+
+
+def softmax_cross_entropy(target_probabilities: jnp.ndarray, logits: jnp.ndarray) -> jnp.ndarray:
+  """-sum_i p_i log softmax(logits)_i over the last axis (the C51 loss), no gradient to targets."""
+  target_probabilities = jax.lax.stop_gradient(target_probabilities)
+  return -jnp.sum(target_probabilities * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+
+
+@gin.configurable
+def zero_epsilon(decay_period: int, step: int, warmup_steps: int, epsilon: float) -> float:
+  """No epsilon-greedy exploration in training (noisy networks explore instead)."""
+  del decay_period, step, warmup_steps, epsilon
+  return 0.0

@@ -43,8 +43,8 @@ EXIT_BAD_INPUT = 2
 
 # Modules whose configurables every gin file may reference without importing them. Optional
 # domains (Atari, MuJoCo) are imported by their gin files, so a core install never needs them.
-CORE_MODULES = ('agents.dqn', 'agents.losses', 'agents.networks', 'discrete_domains.classic',
-                'runner.run_experiment')
+CORE_MODULES = ('agents.dqn', 'agents.losses', 'agents.networks', 'agents.rainbow',
+                'discrete_domains.atari', 'discrete_domains.classic', 'runner.run_experiment')
 
 
 class BadInputError(Exception):
@@ -122,6 +122,12 @@ def run(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
     runner = run_experiment.create_runner(base_dir)
   except agent_base.IncompatibleSpaceError as error:
     raise BadInputError(str(error)) from error
+  except ValueError as error:  # an agent or domain rejecting its settings names the problem
+    raise BadInputError(f'cannot build the run: {error}') from error
+  except TypeError as error:
+    if 'unexpected keyword argument' not in str(error):
+      raise
+    raise BadInputError(f'invalid gin configuration: {error}') from error
   except RuntimeError as error:
     if 'Required bindings' not in str(error):  # gin's only signal for a missing REQUIRED binding
       raise

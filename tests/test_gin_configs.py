@@ -12,9 +12,12 @@ from runner import train
 
 EXPERIMENTS = sorted(
     os.path.relpath(path, gin_configs.CONFIG_DIR)
-    for path in glob.glob(os.path.join(gin_configs.CONFIG_DIR, '**', '*.gin'), recursive=True))
+    for path in glob.glob(os.path.join(gin_configs.CONFIG_DIR, '**', '*.gin'), recursive=True)
+    if not path.startswith(os.path.join(gin_configs.CONFIG_DIR, 'shared', '')))  # fragments
 TINY = ['Runner.num_iterations=1', 'Runner.training_steps=60', 'Runner.evaluation_steps=20',
-        'DQNAgent.min_replay_history=20', 'MLP.hidden_sizes=(8,)', 'Runner.progress_bar=False']
+        'Runner.max_steps_per_episode=50', 'DQNAgent.min_replay_history=20',
+        'DQNAgent.replay_capacity=1000', 'DQNAgent.batch_size=4', 'MLP.hidden_sizes=(8,)',
+        'Runner.progress_bar=False']
 
 
 @pytest.fixture(autouse=True)

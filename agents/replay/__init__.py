@@ -1,6 +1,9 @@
-"""Replay buffers: circular storage of named fields, n-step accumulation, uniform sampling."""
+"""Replay buffers: circular per-step storage with frame stacks and n-step returns rebuilt at
+sampling time, sampled uniformly or by priority (sum tree)."""
 
-from agents.replay.n_step import NStepAccumulator
-from agents.replay.uniform import ReplayBuffer
+from agents.replay.circular import CircularReplayBuffer
+from agents.replay.prioritized import PrioritizedReplayBuffer, create_replay_buffer, importance_weights
+from agents.replay.sum_tree import SumTree
 
-__all__ = ['NStepAccumulator', 'ReplayBuffer']
+__all__ = ['CircularReplayBuffer', 'PrioritizedReplayBuffer', 'SumTree', 'create_replay_buffer',
+           'importance_weights']

@@ -9,7 +9,8 @@ patched ``dqn_jax_gymnasium1.py``). This file uses only the standard library, so
 Settings: update every 4 steps, batch 128, learning starts at 500, target sync every 100 steps,
 CleanRL's default 120-84 MLP, 1 env; wandb, video and model saving off. CleanRL writes ``runs/``
 relative to its working directory, so the child runs in a temporary directory (deleted afterwards
-unless --keep-run-dir).
+unless --keep-run-dir). The child-running code is shared with run_cleanrl_dqn_atari.py
+(cleanrl_common.py).
 
 Output keys:
   steps             total env/agent steps (--total-timesteps)
@@ -27,25 +28,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-VENV = REPO / ".venv-cleanrl"
-SCRIPT = VENV / "dqn_jax_gymnasium1.py"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when not run as a script
+import cleanrl_common as common  # noqa: E402
+
+SCRIPT = common.VENV / "dqn_jax_gymnasium1.py"
 
 LEARNING_STARTS = 500
 TRAIN_FREQUENCY = 4
 BATCH_SIZE = 128
 TARGET_NETWORK_FREQUENCY = 100
-SPS_EVERY = 100  # CleanRL logs SPS when global_step % 100 == 0 (and it is a train step)
-
-SPS_RE = re.compile(rb"^SPS: (\d+)\s*$")
 
 
 def main() -> int:
@@ -56,12 +49,8 @@ def main() -> int:
     p.add_argument("--verbose", action="store_true", help="echo CleanRL's output to stderr")
     args = p.parse_args()
 
-    python = VENV / "bin" / "python"
-    if not python.exists() or not SCRIPT.exists():
-        sys.exit(f"missing {python} or {SCRIPT}: run `bash benchmarks/peers/setup_cleanrl.sh` first")
-
-    cmd = [
-        str(python), str(SCRIPT),
+    common.check_installed(SCRIPT)
+    script_args = [
         "--env-id", "CartPole-v1",
         "--total-timesteps", str(args.steps),
         "--learning-starts", str(LEARNING_STARTS),
@@ -69,54 +58,25 @@ def main() -> int:
         "--batch-size", str(BATCH_SIZE),
         "--target-network-frequency", str(TARGET_NETWORK_FREQUENCY),
         "--seed", str(args.seed),
-        "--track", "False", "--capture-video", "False", "--save-model", "False", "--upload-model", "False",
+        *common.COMMON_FLAGS,
     ]
-    env = dict(os.environ, PYTHONUNBUFFERED="1", WANDB_MODE="disabled")
+    run = common.run_child(SCRIPT, script_args, prefix="cleanrl_dqn_", keep_run_dir=args.keep_run_dir,
+                           verbose=args.verbose)
+    if run.rc != 0 or len(run.sps_points) < 2:
+        return common.report_failure(run)
 
-    run_dir = Path(tempfile.mkdtemp(prefix="cleanrl_dqn_"))
-    log_path = run_dir / "stdout.log"
-    sps_points: list[tuple[float, int]] = []  # (arrival time, reported SPS), in order
-    try:
-        with open(log_path, "wb") as log:
-            t0 = time.perf_counter()
-            proc = subprocess.Popen(cmd, cwd=run_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            assert proc.stdout is not None
-            for line in iter(proc.stdout.readline, b""):
-                now = time.perf_counter()
-                log.write(line)
-                if args.verbose:
-                    sys.stderr.write(line.decode(errors="replace"))
-                m = SPS_RE.match(line)
-                if m:
-                    sps_points.append((now, int(m.group(1))))
-            rc = proc.wait()
-            process_wall_s = time.perf_counter() - t0
-        if rc != 0 or len(sps_points) < 2:
-            tail = log_path.read_bytes()[-3000:].decode(errors="replace")
-            sys.stderr.write(f"CleanRL failed (rc={rc}, {len(sps_points)} SPS lines); output tail:\n{tail}\n")
-            return rc or 1
+    # SPS lines appear at steps 600, 700, ..., the last multiple of 100 below --steps.
+    steps = common.sps_steps(LEARNING_STARTS, args.steps, len(run.sps_points))
+    (t_first, _), (t_last, sps_last) = run.sps_points[0], run.sps_points[-1]
+    loop_sps = (steps[-1] - steps[0]) / (t_last - t_first)
 
-        # SPS lines appear at steps 600, 700, ..., the last multiple of 100 below --steps.
-        first_step = (LEARNING_STARTS // SPS_EVERY + 1) * SPS_EVERY
-        last_step = first_step + SPS_EVERY * (len(sps_points) - 1)
-        expected_last = (args.steps - 1) // SPS_EVERY * SPS_EVERY
-        if last_step != expected_last:
-            sys.stderr.write(f"warning: {len(sps_points)} SPS lines, expected last at step {expected_last}\n")
-        (t_first, _), (t_last, sps_last) = sps_points[0], sps_points[-1]
-        loop_sps = (last_step - first_step) / (t_last - t_first)
-
-        print(json.dumps({
-            "steps": args.steps,
-            "process_wall_s": round(process_wall_s, 2),
-            "loop_steps_per_s": round(loop_sps, 1),
-            "sps_reported": sps_last,
-        }))
-        return 0
-    finally:
-        if args.keep_run_dir:
-            sys.stderr.write(f"run dir kept: {run_dir}\n")
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    print(json.dumps({
+        "steps": args.steps,
+        "process_wall_s": round(run.process_wall_s, 2),
+        "loop_steps_per_s": round(loop_sps, 1),
+        "sps_reported": sps_last,
+    }))
+    return 0
 
 
 if __name__ == "__main__":

@@ -25,25 +25,45 @@ class Linear(nn.Module):
     return nn.Dense(self.num_outputs, use_bias=False)(x)
 
 
-def test_dqn_update_matches_hand_computation():
+def hand_update(loss_fn, batch):
   network = Linear(2)
   params = {'params': {'Dense_0': {'kernel': np.array([[1.0, 2.0]], np.float32)}}}
   target_params = {'params': {'Dense_0': {'kernel': np.array([[3.0, 1.0]], np.float32)}}}
-  batch = {'observation': np.array([[1.0]], np.float32), 'action': np.array([0]),
-           'reward': np.array([1.0], np.float32), 'next_observation': np.array([[2.0]], np.float32),
-           'discount': np.array([0.5], np.float32)}
   optimizer = optax.sgd(0.1)
+  return dqn.td_update_and_act(
+      functools.partial(dqn.dqn_loss, network, loss_fn), functools.partial(dqn.dqn_q_values, network),
+      optimizer, 0.5, params, target_params, optimizer.init(params), batch,
+      np.array([1.0], np.float32), jax.random.PRNGKey(0))
+
+
+BATCH = {'observation': np.array([[1.0]], np.float32), 'action': np.array([0]),
+         'reward': np.array([1.0], np.float32), 'next_observation': np.array([[2.0]], np.float32),
+         'discount': np.array([0.5], np.float32)}
+
+
+def test_dqn_update_matches_hand_computation():
   # Q_target(s') = [6, 2] -> target = 1 + 0.5 * 6 = 4; Q(s, 0) = 1; error 3.
   # Huber: 0.5 + (3 - 1) = 2.5, dL/dW00 = -1 * s = -1 -> W00 = 1 + 0.1 = 1.1; W01 untouched.
-  new_params, _, loss = dqn.dqn_update(network, optimizer, losses.huber_loss, params,
-                                       target_params, optimizer.init(params), batch)
-  assert float(loss) == pytest.approx(2.5)
+  new_params, _, loss, per_transition, action = hand_update(losses.huber_loss, BATCH)
+  assert float(loss) == pytest.approx(2.5) and float(per_transition[0]) == pytest.approx(2.5)
   np.testing.assert_allclose(new_params['params']['Dense_0']['kernel'], [[1.1, 2.0]], rtol=1e-6)
+  assert int(action) == 1  # Q(s) = [1.1, 2.0] under the new parameters
   # MSE: 9, dL/dW00 = -2 * 3 * 1 = -6 -> W00 = 1.6.
-  new_params, _, loss = dqn.dqn_update(network, optimizer, losses.mse_loss, params,
-                                       target_params, optimizer.init(params), batch)
+  new_params, _, loss, _, _ = hand_update(losses.mse_loss, BATCH)
   assert float(loss) == pytest.approx(9.0)
   np.testing.assert_allclose(new_params['params']['Dense_0']['kernel'], [[1.6, 2.0]], rtol=1e-6)
+
+
+def test_prioritized_update_weights_each_transition_by_its_importance():
+  batch = {key: np.concatenate([value, value]) for key, value in BATCH.items()}
+  batch['reward'] = np.array([1.0, 2.0], np.float32)  # errors 3 and 4: MSE 9 and 16
+  batch['sampling_probability'] = np.array([0.25, 1.0], np.float32)
+  # Weights (1/p)^0.5 / max = [2, 1] / 2 = [1, 0.5]: loss = (9 + 0.5 * 16) / 2 = 8.5.
+  # dL/dW00 = (1 * -6 + 0.5 * -8) / 2 = -5 -> W00 = 1.5.
+  new_params, _, loss, per_transition, _ = hand_update(losses.mse_loss, batch)
+  assert float(loss) == pytest.approx(8.5)
+  np.testing.assert_allclose(per_transition, [9.0, 16.0], rtol=1e-6)
+  np.testing.assert_allclose(new_params['params']['Dense_0']['kernel'], [[1.5, 2.0]], rtol=1e-6)
 
 
 def make_agent(env, **overrides):
@@ -84,23 +104,25 @@ def test_training_clock_follows_dopamine():
         break
       action = agent.step(reward, observation)
       trace.append((agent.training_steps, len(agent._losses), agent.target_params is agent.params))
-  # training_steps counts begin_episode and step calls. An update needs add_count > 3 and
-  # training_steps % 2 == 0 at the call (calls at steps 4, 6, 8 with add_count 4, 6, 8); the target
+  # training_steps counts begin_episode and step calls. An update needs more than 3 replay rows and
+  # training_steps % 2 == 0 at the call (calls at steps 4, 6, 8 with 4, 7, 9 rows, the first
+  # episode's final observation being a row too); the target
   # is synced after the update at steps 4 and 8, so it lags the online network after step 6.
   assert trace == [(1, 0, True), (2, 0, True), (3, 0, True), (4, 0, True), (5, 1, True),
                    (6, 1, True), (7, 2, False), (8, 2, False), (9, 3, True), (10, 3, True)]
   assert agent.iteration_statistics()['updates'] == 3
 
 
-def test_replay_stores_discount_zero_on_termination_and_bootstraps_on_truncation():
+def test_replay_discounts_zero_on_termination_and_bootstraps_on_truncation():
   for ends_by, expected_discount in [('termination', 0.0), ('truncation', 0.5)]:
     env = ScriptedEnv(episode_length=3, ends_by=ends_by)
     agent = make_agent(env, min_replay_history=1000)
     run_episodes(agent, env, 1)
-    stored = agent.replay.state_dict()['fields']
-    np.testing.assert_allclose(stored['discount'], [0.5, 0.5, expected_discount])
+    assert agent.replay.add_count == 4  # three steps and the final observation
+    batch = agent.replay.gather(np.arange(3))
+    np.testing.assert_allclose(batch['discount'], [0.5, 0.5, expected_discount])
     # The final transition's next observation is the real last observation [3, 0].
-    np.testing.assert_array_equal(stored['next_observation'][-1], [3.0, 0.0])
+    np.testing.assert_array_equal(batch['next_observation'][-1], [3.0, 0.0])
 
 
 def test_truncation_without_final_observation_drops_the_last_transition():
@@ -112,7 +134,11 @@ def test_truncation_without_final_observation_drops_the_last_transition():
     observation, reward, *_ = env.step(action)
     action = agent.step(reward, observation)
   agent.end_episode(1.0, False)  # Dopamine's two-argument form
-  assert agent.replay.add_count == 2
+  # Rows: o0 and o1 with their actions, then o2 as the episode's final observation.
+  np.testing.assert_array_equal(agent.replay.is_valid_start(np.arange(3)), [True, True, False])
+  batch = agent.replay.gather(np.array([1]))
+  np.testing.assert_array_equal(batch['next_observation'][0], [2.0, 0.0])
+  assert batch['discount'][0] == 0.5
 
 
 def test_eval_mode_neither_stores_nor_trains():
