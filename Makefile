@@ -13,7 +13,7 @@ $(VENV)/.core-installed: setup.py
 	touch $@
 
 $(VENV)/.dev-installed: setup.py $(VENV)/.core-installed
-	$(PY) -m pip install --quiet -e '.[dev,atari]'
+	$(PY) -m pip install --quiet -e '.[dev,atari,minatar]'
 	touch $@
 
 train: $(VENV)/.core-installed

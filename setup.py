@@ -20,6 +20,7 @@ CORE = [
 EXTRAS = {
     # gymnasium's AtariPreprocessing resizes frames with OpenCV (INTER_AREA, as Dopamine).
     'atari': ['ale-py>=0.12.1', 'opencv-python-headless>=4.9'],
+    'minatar': ['minatar>=1.0.15'],
     # metaworld 3.1.1 pins mujoco==3.3.0; gymnasium's MuJoCo tasks and PointMaze work on it too.
     'mujoco': ['gymnasium[mujoco]>=1.4.0', 'mujoco==3.3.0', 'gymnasium-robotics>=1.4.0'],
     'metaworld': ['metaworld>=3.1.1', 'mujoco==3.3.0'],

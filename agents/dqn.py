@@ -155,8 +155,8 @@ class DQNAgent(base.Agent):
     self._optimizer = optimizer()
     init_key, self._base_key = jax.random.split(jax.random.PRNGKey(seed))
     sample_observation = np.zeros(observation_space.shape, observation_space.dtype)
-    self.params = self.network.init({'params': init_key, 'noise': init_key},
-                                    sample_observation[None])
+    self.params = jax.jit(self.network.init)({'params': init_key, 'noise': init_key},
+                                             sample_observation[None])
     self.target_params = self.params
     self.optimizer_state = self._optimizer.init(self.params)
 

@@ -5,6 +5,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Dict, List, Sequence
 
@@ -24,20 +25,36 @@ def machine_description() -> str:
   return f'{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}'
 
 
+def run_measured(command: Sequence[str], cwd: str = REPO) -> Dict:
+  """Runs `command` to completion; returns its exit code, output, wall time and peak resident
+  memory (the child's own, from wait4, so runs measured one after another do not mix)."""
+  with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    start = time.perf_counter()
+    process = subprocess.Popen(list(command), cwd=cwd, stdout=out, stderr=err)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    err.seek(0)
+    return {'returncode': process.returncode, 'stdout': out.read().decode(errors='replace'),
+            'stderr': err.read().decode(errors='replace'), 'process_wall_s': wall,
+            'peak_rss_mb': usage.ru_maxrss / 1024}
+
+
 def run_train(base_dir: str, gin_files: Sequence[str], bindings: Sequence[str]) -> Dict[str, float]:
-  """Runs `python -um runner.train` to completion; returns wall time and the run's overall rate."""
+  """Runs `python -um runner.train` to completion; returns wall time, peak memory and the run's
+  overall training rate."""
   command = [sys.executable, '-um', 'runner.train', '--base_dir', base_dir]
   for gin_file in gin_files:
     command += ['--gin_files', gin_file]
   for binding in list(bindings) + ['Runner.progress_bar=False']:
     command += ['--gin_bindings', binding]
-  start = time.perf_counter()
-  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-  wall = time.perf_counter() - start
-  if result.returncode != 0:
-    raise RuntimeError(f'{" ".join(command)} failed:\n{result.stderr[-3000:]}')
-  match = OVERALL_RATE.search(result.stderr)
-  return {'process_wall_s': wall, 'run_steps_per_s': float(match.group(1))}
+  result = run_measured(command)
+  if result['returncode'] != 0:
+    raise RuntimeError(f'{" ".join(command)} failed:\n{result["stderr"][-3000:]}')
+  match = OVERALL_RATE.search(result['stderr'])
+  return {'process_wall_s': result['process_wall_s'], 'peak_rss_mb': result['peak_rss_mb'],
+          'run_steps_per_s': float(match.group(1))}
 
 
 def scalars(base_dir: str, tag: str) -> List[event_accumulator.ScalarEvent]:

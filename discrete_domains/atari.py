@@ -6,8 +6,8 @@ not by ALE, so that the last two frames can be max-pooled):
   ALE (sticky actions inside the emulator)
     -> AtariPreprocessing: no-ops at reset, frame skip with max-pooling over the last two frames,
        grayscale, resize with cv2 INTER_AREA (as Dopamine), optional scaling to [0, 1]
+    -> TimeLimit: the cap of a game in agent steps (truncation, so agents bootstrap)
     -> LifeLossEndsEpisode (optional): a lost life ends the agent's episode, the game goes on
-    -> TimeLimit: the episode cap in agent steps (truncation, so agents bootstrap)
     -> FrameStackObservation: the last `stack_size` frames, zero-padded at an episode's start
 
 Observations are `(stack_size, H, W)` uint8 (frames first, gymnasium's layout), or `(H, W)` with
@@ -90,10 +90,10 @@ def create_atari_environment(game_name: str = gin.REQUIRED,
   env = AtariPreprocessing(env.unwrapped, noop_max=noop_max, frame_skip=frame_skip,
                            screen_size=screen_size, terminal_on_life_loss=False,
                            grayscale_obs=True, scale_obs=scale_observations)
-  if terminal_on_life_loss:
-    env = LifeLossEndsEpisode(env)
   if max_episode_steps:
     env = TimeLimit(env, max_episode_steps=max_episode_steps)
+  if terminal_on_life_loss:  # outside the time limit, so that the cap counts a whole game
+    env = LifeLossEndsEpisode(env)
   if stack_size > 1:
     env = FrameStackObservation(env, stack_size, padding_type='zero')
   return env

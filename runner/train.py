@@ -44,7 +44,8 @@ EXIT_BAD_INPUT = 2
 # Modules whose configurables every gin file may reference without importing them. Optional
 # domains (Atari, MuJoCo) are imported by their gin files, so a core install never needs them.
 CORE_MODULES = ('agents.dqn', 'agents.losses', 'agents.networks', 'agents.rainbow',
-                'discrete_domains.atari', 'discrete_domains.classic', 'runner.run_experiment')
+                'discrete_domains.atari', 'discrete_domains.classic', 'discrete_domains.minatar',
+                'runner.run_experiment')
 
 
 class BadInputError(Exception):

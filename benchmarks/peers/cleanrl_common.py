@@ -39,6 +39,7 @@ class ChildRun:
     process_wall_s: float                  # wall time of the whole child process
     sps_points: list[tuple[float, int]]    # (arrival time, reported SPS) of each "SPS: N" line, in order
     peak_rss_mb: float                     # peak RSS of the child (ru_maxrss of RUSAGE_CHILDREN)
+    cpu_s: float                           # user + system CPU time of the child
     output_tail: str                       # last 3000 bytes of the child's stdout+stderr
 
 
@@ -69,9 +70,10 @@ def run_child(script: Path, script_args: list[str], *, prefix: str, keep_run_dir
                     sps_points.append((now, int(m.group(1))))
             rc = proc.wait()
             process_wall_s = time.perf_counter() - t0
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # this process runs no other children
         tail = log_path.read_bytes()[-3000:].decode(errors="replace")
-        return ChildRun(rc, process_wall_s, sps_points, peak_rss_mb, tail)
+        return ChildRun(rc, process_wall_s, sps_points, usage.ru_maxrss / 1024,  # ru_maxrss: KiB on Linux
+                        usage.ru_utime + usage.ru_stime, tail)
     finally:
         if keep_run_dir:
             sys.stderr.write(f"run dir kept: {run_dir}\n")

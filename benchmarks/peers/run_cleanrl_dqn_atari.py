@@ -33,6 +33,8 @@ Output keys:
                     (includes the random warm-up steps before learning and the JIT compiles)
   peak_rss_mb       peak resident memory of the CleanRL process (ru_maxrss of RUSAGE_CHILDREN);
                     the replay buffer's pages are touched as it fills (28 KB per step)
+  process_cpu_s     user + system CPU time of the CleanRL process; well below 2 x process_wall_s
+                    means the 2 cores were shared with other work (the rate is then pessimistic)
   env_id, learning_starts, buffer_size   the settings used
 """
 
@@ -97,6 +99,7 @@ def main() -> int:
         "measured_steps": steps[b] - steps[a],
         "sps_reported": sps_last,
         "peak_rss_mb": round(run.peak_rss_mb, 1),
+        "process_cpu_s": round(run.cpu_s, 1),
         "env_id": args.env_id,
         "learning_starts": args.learning_starts,
         "buffer_size": args.buffer_size,

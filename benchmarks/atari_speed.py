@@ -1,0 +1,111 @@
+"""Agent steps per second of Rainbow and DQN on Pong (CPU), with peak memory, beside their peers.
+
+Each agent runs through the zoo's full stack (`runner.train` with gin_configs/{rainbow,dqn}/atari.gin:
+Runner, agent, prioritized or uniform replay, a checkpoint and metrics per iteration) for a warm-up
+of `--warmup` random steps and then `--measure_steps` learning steps, in iterations of
+`--iteration_steps`; the steady-state rate is the median of the learning iterations' rates. The
+peers run the same protocol (sticky actions, batch 32, an update every 4 steps, replay of 100k) in
+their own venvs, one process at a time:
+
+  Dopamine full Rainbow  benchmarks/peers/run_dopamine_rainbow.py  (bash benchmarks/peers/setup_dopamine.sh)
+  CleanRL dqn_atari_jax  benchmarks/peers/run_cleanrl_dqn_atari.py (bash benchmarks/peers/setup_cleanrl.sh)
+
+    .venv/bin/python benchmarks/atari_speed.py                  # zoo and every installed peer
+    .venv/bin/python benchmarks/atari_speed.py --peers none     # the zoo only (e.g. on a GPU)
+"""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import common  # noqa: E402
+
+PEERS = {
+    # name: (the zoo agent it is compared with, runner script, venv it needs)
+    'dopamine_rainbow': ('rainbow', 'run_dopamine_rainbow.py', '.venv-dopamine'),
+    'cleanrl_dqn': ('dqn', 'run_cleanrl_dqn_atari.py', '.venv-cleanrl'),
+}
+
+
+def run_zoo(agent: str, args, directory: str) -> dict:
+  base_dir = os.path.join(directory, agent)
+  total = args.warmup + args.measure_steps
+  bindings = [
+      f'Runner.training_steps={args.iteration_steps}',
+      f'Runner.num_iterations={-(-total // args.iteration_steps)}',
+      "create_runner.schedule='continuous_train'",
+      f'DQNAgent.min_replay_history={args.warmup}',
+      f'DQNAgent.replay_capacity={args.replay_capacity}',
+      f'Runner.seed={args.seed}',
+  ]
+  result = common.run_train(base_dir, [f'gin_configs/{agent}/atari.gin'], bindings)
+  rates = [event.value for event in common.scalars(base_dir, 'train/steps_per_second')]
+  learning = rates[-(args.measure_steps // args.iteration_steps):]
+  result['steady_steps_per_s'] = statistics.median(learning)
+  result['iteration_rates'] = [round(rate, 1) for rate in rates]
+  return result
+
+
+def run_peer(name: str, args) -> dict:
+  _, script, _ = PEERS[name]
+  command = [sys.executable, os.path.join(common.REPO, 'benchmarks', 'peers', script),
+             '--steps', str(args.warmup + args.measure_steps),
+             '--learning-starts', str(args.warmup), '--measure-steps', str(args.measure_steps)]
+  result = common.run_measured(command)
+  if result['returncode'] != 0:
+    raise RuntimeError(f'{name} failed:\n{result["stderr"][-3000:]}')
+  record = json.loads(result['stdout'].strip().splitlines()[-1])
+  return {'steady_steps_per_s': record['loop_steps_per_s'], 'peak_rss_mb': record['peak_rss_mb'],
+          'process_wall_s': record['process_wall_s']}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--agents', nargs='+', default=['rainbow', 'dqn'])
+  parser.add_argument('--peers', nargs='+', default=list(PEERS), help="names, or 'none'")
+  parser.add_argument('--warmup', type=int, default=5000)
+  parser.add_argument('--measure_steps', type=int, default=20000)
+  parser.add_argument('--iteration_steps', type=int, default=2500)
+  parser.add_argument('--replay_capacity', type=int, default=100000)
+  parser.add_argument('--seed', type=int, default=0)
+  args = parser.parse_args()
+  peers = [] if args.peers == ['none'] else args.peers
+  for name in peers:
+    if not os.path.exists(os.path.join(common.REPO, PEERS[name][2])):
+      sys.exit(f'{name} is not installed: run benchmarks/peers/setup_*.sh first, or --peers none')
+
+  import jax  # pylint: disable=import-outside-toplevel
+  device = jax.devices()[0].device_kind
+  results = {}
+  with tempfile.TemporaryDirectory() as directory:
+    for agent in args.agents:
+      results[agent] = run_zoo(agent, args, directory)
+      print(f'zoo {agent}: {results[agent]}', flush=True)
+    for name in peers:
+      results[name] = run_peer(name, args)
+      print(f'{name}: {results[name]}', flush=True)
+
+  print(f'\nPong, {args.warmup} warm-up + {args.measure_steps} learning steps, replay '
+        f'{args.replay_capacity}, {datetime.date.today()}, {common.machine_description()}, '
+        f'JAX device: {device}\n')
+  print('| agent | steady state (agent steps/s) | peak memory (MB) | process wall (s) |')
+  print('|---|---|---|---|')
+  for name, result in results.items():
+    label = f'zoo {name}' if name in args.agents else name
+    print(f'| {label} | {result["steady_steps_per_s"]:.1f} | {result["peak_rss_mb"]:.0f} | '
+          f'{result["process_wall_s"]:.0f} |')
+  for name in peers:
+    agent = PEERS[name][0]
+    if agent in results:
+      ratio = results[agent]['steady_steps_per_s'] / results[name]['steady_steps_per_s']
+      print(f'| ratio zoo {agent} / {name} | {ratio:.2f} | | |')
+  print('\nraw:', json.dumps(results))
+
+
+if __name__ == '__main__':
+  main()
