@@ -39,3 +39,31 @@ def test_config_runs_one_tiny_iteration(config, tmp_path):
   runner = run_experiment.create_runner(str(tmp_path))
   runner.run_experiment()
   assert os.path.exists(tmp_path / 'metrics.jsonl')
+
+
+def test_atari_configs_carry_dopamines_published_hyperparameters():
+  expected = {
+      'dqn/atari.gin': {('DQNAgent', 'update_horizon'): 1, ('DQNAgent', 'replay_scheme'): 'uniform',
+                        ('DQNAgent', 'loss_type'): 'huber'},
+      'rainbow/atari.gin': {('DQNAgent', 'update_horizon'): 3, ('RainbowAgent', 'num_atoms'): 51,
+                            ('RainbowAgent', 'vmax'): 10.0, ('RainbowAgent', 'noisy'): True,
+                            ('RainbowAgent', 'dueling'): True, ('RainbowAgent', 'double_dqn'): True,
+                            ('RainbowAgent', 'replay_scheme'): 'prioritized'},
+  }
+  shared = {('DQNAgent', 'gamma'): 0.99, ('DQNAgent', 'min_replay_history'): 20000,
+            ('DQNAgent', 'update_period'): 4, ('DQNAgent', 'target_update_period'): 8000,
+            ('DQNAgent', 'epsilon_train'): 0.01, ('DQNAgent', 'epsilon_eval'): 0.001,
+            ('DQNAgent', 'epsilon_decay_period'): 250000, ('DQNAgent', 'batch_size'): 32,
+            ('DQNAgent', 'replay_capacity'): 1000000, ('DQNAgent', 'stack_size'): 4,
+            ('create_optimizer', 'learning_rate'): 6.25e-5, ('create_optimizer', 'eps'): 1.5e-4,
+            ('create_atari_environment', 'sticky_action_probability'): 0.25,
+            ('create_atari_environment', 'max_episode_steps'): 27000,
+            ('Runner', 'training_steps'): 250000, ('Runner', 'max_steps_per_episode'): 27000}
+  for config, values in expected.items():
+    gin.clear_config()
+    train.parse_gin([config], [])
+    for (configurable, parameter), value in {**shared, **values}.items():
+      bound = gin.query_parameter(f'{configurable}.{parameter}')
+      if isinstance(bound, gin.config.ConfigurableReference):  # a macro such as %STACK_SIZE
+        bound = gin.query_parameter(f'%{bound.scoped_selector.split("/")[0]}')
+      assert bound == value, (config, parameter)

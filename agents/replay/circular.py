@@ -159,7 +159,9 @@ class CircularReplayBuffer:
     began_later = np.cumsum(first[:, ::-1], axis=1)[:, ::-1]
     keep = np.concatenate([began_later[:, 1:] == 0, np.ones((len(indices), 1), bool)], axis=1)
     frames = self._observation[rows]
-    return frames * keep.reshape(keep.shape + (1,) * (frames.ndim - 2)).astype(frames.dtype)
+    if not keep.all():  # only stacks that reach back past an episode's start
+      frames[~keep] = 0
+    return frames
 
   def gather(self, indices: np.ndarray) -> Dict[str, np.ndarray]:
     """The transitions starting at rows `indices` (assumed valid)."""

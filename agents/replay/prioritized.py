@@ -23,7 +23,7 @@ class PrioritizedReplayBuffer(CircularReplayBuffer):
     self.sum_tree = SumTree(self.capacity)
 
   def _on_row_written(self, index: int, kind: int) -> None:
-    self.sum_tree.set([index], 0.0 if kind == FINAL else self.sum_tree.max_recorded_priority)
+    self.sum_tree.set_one(index, 0.0 if kind == FINAL else self.sum_tree.max_recorded_priority)
 
   def _draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
     if self.add_count == 0:

@@ -6,6 +6,7 @@ The tree is one flat float64 array in heap order (node k has children 2k and 2k+
 incremented, so no rounding error accumulates however long the buffer lives.
 """
 
+import math
 from typing import Dict, Mapping
 
 import numpy as np
@@ -45,6 +46,21 @@ class SumTree:
     for _ in range(self.depth):
       nodes = nodes >> 1  # a parent listed twice gets the same sum twice: harmless
       self._nodes[nodes] = self._nodes[2 * nodes] + self._nodes[2 * nodes + 1]
+
+  def set_one(self, index: int, priority: float) -> None:
+    """`set` for a single slot with Python scalars: the per-step path (a few microseconds, where
+    the vectorised form pays numpy's per-call overhead at every level)."""
+    if not 0 <= index < self.capacity:
+      raise IndexError(f'sum tree slots must lie in [0, {self.capacity}), got {index}')
+    if not (priority >= 0 and math.isfinite(priority)):
+      raise ValueError(f'priorities must be finite and non-negative, got {priority}')
+    self.max_recorded_priority = max(self.max_recorded_priority, priority)
+    nodes = self._nodes
+    node = self.leaf_offset + index
+    nodes[node] = priority
+    while node > 1:
+      node >>= 1
+      nodes[node] = nodes[2 * node] + nodes[2 * node + 1]
 
   def find(self, targets: np.ndarray) -> np.ndarray:
     """For each target mass in [0, total), the slot whose cumulative-priority interval holds it."""

@@ -2,7 +2,8 @@
 """Run Dopamine's JAX full Rainbow agent on Atari Pong as a speed peer and print one JSON line.
 
 Prerequisite: ``bash benchmarks/peers/setup_dopamine.sh`` (creates ``.venv-dopamine`` with
-dopamine-rl 4.1.2 and its era's jax/flax/TensorFlow; see the header of that script for the pins).
+dopamine-rl 4.1.2, by default on the project's own jax/flax/optax versions plus tensorflow-cpu;
+``DOPAMINE_STACK=era`` for Dopamine's 2024 stack; see the header of that script for the pins).
 
 The script runs inside ``.venv-dopamine``. Started with any other python (e.g. ``python3``), it
 re-executes itself with ``.venv-dopamine/bin/python`` (same process id, via os.execv) before
@@ -24,6 +25,13 @@ What runs (all Dopamine's own code, unmodified):
     51 atoms, vmax 10, prioritized replay, batch 32. Two bindings are overridden, as a speed peer
     needs: ``JaxDQNAgent.min_replay_history`` (--warmup, gin: 20000) and the replay capacity
     (--replay-capacity, gin: 1000000, which would need about 7 GB of frames).
+  * Dopamine 4.1.2 quirk, kept by default: JaxFullRainbowAgent sets ``_replay_scheme`` to
+    'prioritized' and then calls JaxDQNAgent.__init__, which resets it to 'uniform'. The replay
+    keeps its PrioritizedSamplingDistribution (sum tree), but transitions are added with priority
+    1.0, priorities are never updated and the loss is not importance-weighted: in effect uniform
+    sampling through a sum tree. ``--fix-prioritized`` sets it back to 'prioritized' after
+    construction (priority updates and importance weights on, as full_rainbow.gin intends). The
+    JSON reports both the value as built and the one in effect.
   * loop: the per-step logic of Dopamine's ``run_experiment.Runner._run_one_episode`` (reset ->
     agent.begin_episode; env.step -> agent.step; reward clipping to [-1, 1]; episode end on game
     over or after 27000 steps -> agent.end_episode), written out here so that the run stops after
@@ -44,13 +52,17 @@ Output keys (one JSON line on stdout; logs go to stderr):
                      The window must start after warm-up and after the first update (which compiles
                      the jitted train step); the script refuses otherwise.
   updates_in_window  gradient updates done in the window (one per update_period steps)
+  window_cpu_util    CPU seconds this process used in the window / window wall seconds (2 cores
+                     on this machine: up to about 2.0); with loadavg_1m_window (the 1-minute load
+                     average at the window's start and end), a check that nothing else competed
   first_update_s     wall time of the step that ran the first update (includes its JIT compile)
   setup_s            from process start until the first env step (imports, env, agent, JIT init)
   process_wall_s     from process start (kernel start time of this pid) to just before printing
   peak_rss_mb        resource.getrusage(RUSAGE_SELF).ru_maxrss, in MiB
   episodes           episodes finished during the run
+  replay_scheme_as_built / replay_scheme_effective   see the quirk above
   dopamine, jax, flax, tensorflow, gymnasium, ale_py   package versions
-  replay_capacity, seed, sticky_actions, game
+  replay_capacity, seed, sticky_actions, game, baselines_stand_in, jax_devices
 """
 
 from __future__ import annotations
@@ -273,6 +285,8 @@ def main() -> int:
             first_update_step = i  # _train_step ran its first update (and compiled `train`) here
         if i == window_start:
             ts_window_start = agent.training_steps
+            cpu_window_start = _cpu_s()
+            load_window_start = _loadavg_1m()
         if args.progress_every and i % args.progress_every == 0:
             rate = args.progress_every / (step_end[i] - step_end[i - args.progress_every])
             print(f"[dopamine-rainbow] step {i}/{steps}: {rate:.1f} steps/s over the last "
@@ -282,6 +296,7 @@ def main() -> int:
         sys.exit(f"first update at step {first_update_step}, window starts at {window_start}: "
                  "increase --steps")
     window_s = step_end[steps] - step_end[window_start]
+    cpu_window_s = _cpu_s() - cpu_window_start
     jax.block_until_ready(agent.online_params)
     result = {
         "peer": "dopamine_full_rainbow_pong",
@@ -292,6 +307,8 @@ def main() -> int:
         # JaxDQNAgent._train_step updates when training_steps % update_period == 0 (past warm-up)
         "updates_in_window": sum(1 for t in range(ts_window_start, agent.training_steps)
                                  if t % agent.update_period == 0),
+        "window_cpu_util": round(cpu_window_s / window_s, 2),
+        "loadavg_1m_window": [load_window_start, _loadavg_1m()],
         "first_update_s": round(float(step_end[first_update_step] - step_end[first_update_step - 1]), 3),
         "setup_s": round(setup_s, 2),
         "process_wall_s": round(time.time() - t_start, 2),
@@ -314,6 +331,19 @@ def main() -> int:
     }
     print(json.dumps(result), flush=True)
     return 0
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process (all threads)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def _loadavg_1m():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _has_dist(md, name: str) -> bool:

@@ -30,6 +30,9 @@
 #       `tensorflow_probability` package; its JAX substrate only touches pytype_aval_mappings
 #       when jax still has it, so Dopamine imports unmodified on jax 0.10.
 #   tensorflow-cpu==2.21.0, tf-keras==2.21.0: the TF that matches; see below for why TF at all.
+#   tensorboard==2.21.0: TF 2.21 no longer depends on it, but dopamine.discrete_domains.run_experiment
+#       (imported by Dopamine's own full_rainbow.gin, see run_dopamine_rainbow.py --gin-file)
+#       imports it; the era stack gets it through TF 2.18.
 # Why this is the default: on this 2-core CPU, Dopamine's own Rainbow update (batch 32) takes about
 # 2x longer under the era stack's jax 0.4.35 than under jax 0.10.2 (measured with a micro-benchmark
 # of agent._training_step_update, on a shared, noisy machine: roughly 180 ms vs 90-120 ms), i.e. the
@@ -83,7 +86,7 @@ case "$STACK" in
       "gymnasium==1.4.0" "ale-py==0.12.1" "gym==0.25.2"
       "opencv-python-headless==5.0.0.93" "gin-config==0.5.0"
       "absl-py==2.5.1" "Pillow==13.0.0" "pygame==2.6.1" "pandas==3.1.1"
-      "python-snappy==0.7.3" "tf-slim==1.1.0" "tqdm==4.70.1"
+      "python-snappy==0.7.3" "tf-slim==1.1.0" "tqdm==4.70.1" "tensorboard==2.21.0"
     )
     NODEPS=("tf-keras==2.21.0" "$DOPAMINE_REQ")
     ;;
