@@ -88,7 +88,8 @@ class Runner:
                max_steps_per_episode: int = 27000,
                seed: int = 0,
                checkpoints_to_keep: int = 3,
-               progress_bar: bool = True):
+               progress_bar: bool = True,
+               clip_rewards: bool = False):
     for name, value, minimum in [('num_iterations', num_iterations, 0),
                                  ('training_steps', training_steps, 1),
                                  ('evaluation_steps', evaluation_steps, 0),
@@ -102,6 +103,8 @@ class Runner:
     self.max_steps_per_episode = max_steps_per_episode
     self.seed = seed
     self.progress_bar = progress_bar
+    # Dopamine's Atari protocol: agents see rewards clipped to [-1, 1], returns are reported raw.
+    self.clip_rewards = clip_rewards
 
     self.environment = create_environment_fn()
     self.metrics_writer = metrics.MetricsWriter(base_dir)
@@ -235,6 +238,8 @@ class Runner:
       observation, reward, terminated, truncated, _ = environment.step(action)
       episode_return += reward
       length += 1
+      if self.clip_rewards:
+        reward = min(max(reward, -1.0), 1.0)
       if terminated or truncated or length >= self.max_steps_per_episode:
         if self._end_episode_takes_observation:
           agent.end_episode(reward, bool(terminated), observation)

@@ -11,14 +11,16 @@ from agents import base
 
 @gin.configurable
 class ScriptedEnv(gymnasium.Env):
-  """Episodes of fixed length with reward 1 per step; the last step terminates or truncates.
+  """Episodes of fixed length with `reward` (1) per step; the last step terminates or truncates.
 
   The observation is [step index within the episode, episode index], so tests can see exactly
   which observation reached the agent.
   """
 
-  def __init__(self, episode_length: int = 5, ends_by: str = 'termination', num_actions: int = 2):
+  def __init__(self, episode_length: int = 5, ends_by: str = 'termination', num_actions: int = 2,
+               reward: float = 1.0):
     self.episode_length = episode_length
+    self.reward = reward
     self.ends_by = ends_by
     self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (2,), np.float32)
     self.action_space = gymnasium.spaces.Discrete(num_actions)
@@ -44,7 +46,7 @@ class ScriptedEnv(gymnasium.Env):
     end = self._t >= self.episode_length
     terminated = end and self.ends_by == 'termination'
     truncated = end and self.ends_by == 'truncation'
-    return self._observation(), 1.0, terminated, truncated, {}
+    return self._observation(), self.reward, terminated, truncated, {}
 
 
 class SpyAgent(base.Agent):

@@ -66,6 +66,18 @@ def test_truncation_reaches_the_agent_as_not_terminated(tmp_path, env, expected_
   assert all(call[4][0] == expected_final_t for call in ends)
 
 
+@pytest.mark.parametrize('clip_rewards, seen', [(False, -3.0), (True, -1.0)])
+def test_clipped_rewards_reach_the_agent_and_raw_returns_are_reported(tmp_path, clip_rewards,
+                                                                     seen):
+  runner, _ = make_runner(tmp_path, ScriptedEnv(episode_length=5, reward=-3.0), num_iterations=1,
+                          clip_rewards=clip_rewards)
+  runner.run_experiment()
+  rewards = [call[2] for call in runner.agent.calls if call[0] in ('step', 'end_episode')]
+  assert rewards and set(rewards) == {seen}
+  with open(tmp_path / 'metrics.jsonl') as file:
+    assert json.loads(file.readline())['train/average_return'] == -15.0
+
+
 def test_metrics_jsonl_and_tensorboard_scalars(tmp_path):
   runner, _ = make_runner(tmp_path, ScriptedEnv(episode_length=5))
   runner.run_experiment()
