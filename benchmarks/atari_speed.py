@@ -26,9 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common  # noqa: E402
 
 PEERS = {
-    # name: (the zoo agent it is compared with, runner script, venv it needs)
-    'dopamine_rainbow': ('rainbow', 'run_dopamine_rainbow.py', '.venv-dopamine'),
-    'cleanrl_dqn': ('dqn', 'run_cleanrl_dqn_atari.py', '.venv-cleanrl'),
+    # name: (the zoo agent it is compared with, runner script, venv it needs, warm-up flag)
+    'dopamine_rainbow': ('rainbow', 'run_dopamine_rainbow.py', '.venv-dopamine', '--warmup'),
+    'cleanrl_dqn': ('dqn', 'run_cleanrl_dqn_atari.py', '.venv-cleanrl', '--learning-starts'),
 }
 
 
@@ -52,10 +52,12 @@ def run_zoo(agent: str, args, directory: str) -> dict:
 
 
 def run_peer(name: str, args) -> dict:
-  _, script, _ = PEERS[name]
+  _, script, _, warmup_flag = PEERS[name]
   command = [sys.executable, os.path.join(common.REPO, 'benchmarks', 'peers', script),
-             '--steps', str(args.warmup + args.measure_steps),
-             '--learning-starts', str(args.warmup), '--measure-steps', str(args.measure_steps)]
+             # A little past warm-up + window: the peers start their window after the first
+             # update has compiled.
+             '--steps', str(args.warmup + args.measure_steps + 1000), warmup_flag, str(args.warmup),
+             '--measure-steps', str(args.measure_steps)]
   result = common.run_measured(command)
   if result['returncode'] != 0:
     raise RuntimeError(f'{name} failed:\n{result["stderr"][-3000:]}')
