@@ -132,9 +132,9 @@ class NoisyDense(nn.Module):
 @gin.configurable
 class RainbowNetwork(nn.Module):
   """Full Rainbow's network (Dopamine's FullRainbowNetwork): a torso, a `hidden_size` ReLU layer
-  (0: none),
-  then logits over `num_atoms` return atoms for each action; dueling splits the last layer into a
-  value and a mean-centred advantage stream; `noisy` makes the layers after the torso NoisyDense.
+  (0: none), then logits over `num_atoms` return atoms for each action; dueling splits the last
+  layer into a value and a mean-centred advantage stream; `noisy` makes the layers after the torso
+  NoisyDense.
 
   Returns logits of shape (batch, num_actions, num_atoms).
   """
@@ -156,10 +156,9 @@ class RainbowNetwork(nn.Module):
     if self.hidden_size:
       x = nn.relu(dense(self.hidden_size, x))
     batch = x.shape[0]
-    if not self.dueling:
-      return dense(self.num_actions * self.num_atoms, x).reshape(
-          (batch, self.num_actions, self.num_atoms))
-    advantage = dense(self.num_actions * self.num_atoms, x).reshape(
+    logits = dense(self.num_actions * self.num_atoms, x).reshape(
         (batch, self.num_actions, self.num_atoms))
+    if not self.dueling:
+      return logits
     value = dense(self.num_atoms, x).reshape((batch, 1, self.num_atoms))
-    return value + advantage - jnp.mean(advantage, axis=1, keepdims=True)
+    return value + logits - jnp.mean(logits, axis=1, keepdims=True)  # logits are the advantages

@@ -111,6 +111,8 @@ class CircularReplayBuffer:
 
   def sample(self, batch_size: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
     """A batch of transitions from valid start rows; invalid draws are redrawn."""
+    if self.add_count == 0:
+      raise ValueError('cannot sample from an empty replay buffer')
     indices = self._draw(batch_size, rng)
     for _ in range(MAX_SAMPLING_ROUNDS):
       invalid = ~self.is_valid_start(indices)
@@ -121,8 +123,7 @@ class CircularReplayBuffer:
                      f'a transition needs {self.update_horizon} later rows, or its episode\'s end)')
 
   def _draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
-    if self.add_count == 0:
-      raise ValueError('cannot sample from an empty replay buffer')
+    """`count` candidate start rows (validity is checked by `sample`)."""
     return rng.integers(0, len(self), size=count)
 
   def _window(self, indices: np.ndarray):

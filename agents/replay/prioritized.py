@@ -26,8 +26,6 @@ class PrioritizedReplayBuffer(CircularReplayBuffer):
     self.sum_tree.set_one(index, 0.0 if kind == FINAL else self.sum_tree.max_recorded_priority)
 
   def _draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
-    if self.add_count == 0:
-      raise ValueError('cannot sample from an empty replay buffer')
     return self.sum_tree.stratified_sample(count, rng)
 
   def is_valid_start(self, indices: np.ndarray) -> np.ndarray:
