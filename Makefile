@@ -12,8 +12,8 @@ $(VENV)/.core-installed: setup.py
 	$(PY) -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.dev-installed: setup.py $(VENV)/.core-installed
-	$(PY) -m pip install --quiet -e '.[dev,atari,minatar]'
+$(VENV)/.dev-installed: setup.py Makefile $(VENV)/.core-installed
+	$(PY) -m pip install --quiet -e '.[dev,atari,minatar,mujoco,metaworld]'
 	touch $@
 
 train: $(VENV)/.core-installed

@@ -26,7 +26,7 @@ EXTRAS = {
     'metaworld': ['metaworld>=3.1.1', 'mujoco==3.3.0'],
     'offline': ['minari>=0.5.0'],
     'sweep': ['ray[default]>=2.40'],
-    'dev': ['pytest>=8.0', 'pytest-timeout>=2.3'],
+    'dev': ['pytest>=8.0', 'pytest-timeout>=2.3', 'scipy>=1.11'],  # scipy: reference densities in tests
 }
 EXTRAS['all'] = sorted({dep for deps in EXTRAS.values() for dep in deps})
 

@@ -106,3 +106,52 @@ class Agent(abc.ABC):
     """
     return {}
 
+
+
+class ReplayAgent(Agent):
+  """An agent that learns from a replay buffer of its own training steps (DQN, Rainbow, SAC...).
+
+  It implements the three episode hooks once: in training mode every step is recorded in
+  `self.replay` (a `CircularReplayBuffer`: the observation, the action taken from it, the reward
+  that followed, whether it terminated, whether it opened the episode), and an episode's end adds
+  its final observation so truncated transitions can bootstrap. Subclasses set `self.replay` and
+  implement `_act(observation)`, which trains if due and returns the action; it must set
+  `self._observation` and `self._action` (the action as stored in the replay).
+  """
+
+  def __init__(self, observation_space: gymnasium.Space, action_space: gymnasium.Space,
+               seed: int = 0, summary_writer: Optional[Any] = None):
+    super().__init__(observation_space, action_space, seed, summary_writer)
+    self.replay = None
+    self._observation = None
+    self._action = None
+    self._episode_first_step = False
+
+  @abc.abstractmethod
+  def _act(self, observation: np.ndarray) -> Any:
+    """Trains if due (training mode only), then returns the action for `observation`."""
+
+  def begin_episode(self, observation: np.ndarray) -> Any:
+    self._episode_first_step = True
+    return self._act(observation)
+
+  def step(self, reward: float, observation: np.ndarray) -> Any:
+    if not self.eval_mode:
+      self._store(reward, terminated=False)
+    return self._act(observation)
+
+  def end_episode(self, reward: float, terminated: bool,
+                  observation: Optional[np.ndarray] = None) -> None:
+    if self.eval_mode:
+      return
+    if observation is None and not terminated:
+      # Truncated with nothing to bootstrap the last action from: drop that transition and end
+      # the episode at the observation before it (earlier transitions bootstrap from it).
+      self.replay.add_final(self._observation)
+      return
+    self._store(reward, terminated)
+    self.replay.add_final(self._observation if observation is None else observation)
+
+  def _store(self, reward: float, terminated: bool) -> None:
+    self.replay.add(self._observation, self._action, reward, terminated, self._episode_first_step)
+    self._episode_first_step = False

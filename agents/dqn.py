@@ -94,7 +94,7 @@ def greedy_action(q_values, params, observation: jnp.ndarray, key: jnp.ndarray,
 
 
 @gin.configurable
-class DQNAgent(base.Agent):
+class DQNAgent(base.ReplayAgent):
   """Dopamine's DQN: Huber (or MSE) loss, target network, linearly decaying epsilon, uniform replay
   (prioritized as a switch), n-step returns.
 
@@ -180,9 +180,6 @@ class DQNAgent(base.Agent):
     self._rng = np.random.default_rng(seed)
     self.training_steps = 0
     self.action_count = 0  # every action taken: the device RNG stream is folded with it
-    self._observation = None
-    self._action = None
-    self._episode_first_step = False
     self._losses = []
 
   # -- what subclasses change ---------------------------------------------------------------------
@@ -219,31 +216,6 @@ class DQNAgent(base.Agent):
     self.action_count += 1
     self._observation, self._action = observation, action
     return action
-
-  def begin_episode(self, observation: np.ndarray) -> int:
-    self._episode_first_step = True
-    return self._act(observation)
-
-  def step(self, reward: float, observation: np.ndarray) -> int:
-    if not self.eval_mode:
-      self._store(reward, terminated=False)
-    return self._act(observation)
-
-  def end_episode(self, reward: float, terminated: bool,
-                  observation: Optional[np.ndarray] = None) -> None:
-    if self.eval_mode:
-      return
-    if observation is None and not terminated:
-      # Truncated with nothing to bootstrap the last action from: drop that transition and end
-      # the episode at the observation before it (earlier transitions bootstrap from it).
-      self.replay.add_final(self._observation)
-      return
-    self._store(reward, terminated)
-    self.replay.add_final(self._observation if observation is None else observation)
-
-  def _store(self, reward: float, terminated: bool) -> None:
-    self.replay.add(self._observation, self._action, reward, terminated, self._episode_first_step)
-    self._episode_first_step = False
 
   # -- learning -----------------------------------------------------------------------------------
 

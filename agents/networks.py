@@ -162,3 +162,51 @@ class RainbowNetwork(nn.Module):
       return logits
     value = dense(self.num_atoms, x).reshape((batch, 1, self.num_atoms))
     return value + logits - jnp.mean(logits, axis=1, keepdims=True)  # logits are the advantages
+
+
+@gin.configurable
+class TanhGaussianActor(nn.Module):
+  """SAC's policy network: ReLU layers, then the mean and log standard deviation of a diagonal
+  Gaussian over `action_dim` pre-squash actions (agents/sac.py squashes samples with tanh).
+
+  The log standard deviation is clipped to `log_std_bounds` (Haarnoja et al.'s reference code):
+  unclipped, as Dopamine leaves it, a few large critic gradients early on can send it to values
+  whose exp under- or overflows.
+  """
+  action_dim: int
+  hidden_sizes: Sequence[int] = (256, 256)
+  log_std_bounds: Tuple[float, float] = (-20.0, 2.0)
+
+  @nn.compact
+  def __call__(self, observations: jnp.ndarray) -> Tuple[jnp.ndarray, jnp.ndarray]:
+    x = MLPTorso(self.hidden_sizes)(observations)
+    mean = nn.Dense(self.action_dim, kernel_init=xavier_uniform())(x)
+    log_std = nn.Dense(self.action_dim, kernel_init=xavier_uniform())(x)
+    return mean, jnp.clip(log_std, *self.log_std_bounds)
+
+
+class _QNetwork(nn.Module):
+  """One critic: Q(observation, action) from ReLU layers on their concatenation."""
+  hidden_sizes: Sequence[int]
+
+  @nn.compact
+  def __call__(self, observations: jnp.ndarray, actions: jnp.ndarray) -> jnp.ndarray:
+    x = jnp.concatenate([observations.astype(jnp.float32).reshape((observations.shape[0], -1)),
+                         actions.reshape((actions.shape[0], -1))], axis=-1)
+    x = MLPTorso(self.hidden_sizes)(x)
+    return nn.Dense(1, kernel_init=xavier_uniform())(x)[:, 0]
+
+
+@gin.configurable
+class EnsembleQNetwork(nn.Module):
+  """`num_critics` independent critics (SAC's twin Q networks by default) evaluated as one
+  batched computation: each layer's weights are stacked on a leading critic axis, so the twins
+  cost one matmul per layer rather than two. Returns Q-values of shape (num_critics, batch)."""
+  hidden_sizes: Sequence[int] = (256, 256)
+  num_critics: int = 2
+
+  @nn.compact
+  def __call__(self, observations: jnp.ndarray, actions: jnp.ndarray) -> jnp.ndarray:
+    ensemble = nn.vmap(_QNetwork, variable_axes={'params': 0}, split_rngs={'params': True},
+                       in_axes=None, out_axes=0, axis_size=self.num_critics)
+    return ensemble(self.hidden_sizes)(observations, actions)

@@ -31,7 +31,10 @@ def rainbow_loss(network, support: jnp.ndarray, double_dqn: bool, params, target
   target_key, online_key = jax.random.split(key)
   target_logits = network.apply(target_params, batch['next_observation'],
                                 rngs={'noise': target_key})
-  selector_logits = (network.apply(params, batch['next_observation'], rngs={'noise': target_key})
+  # Gradients never flow through the argmax; stopping them at the parameters lets XLA drop the
+  # selector pass from the backward graph outright.
+  selector_logits = (network.apply(jax.lax.stop_gradient(params), batch['next_observation'],
+                                   rngs={'noise': target_key})
                      if double_dqn else target_logits)
   next_action = jnp.argmax(expected_values(selector_logits, support), axis=-1)
   next_probabilities = jax.nn.softmax(

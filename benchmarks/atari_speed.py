@@ -15,10 +15,7 @@ their own venvs, one process at a time:
 """
 
 import argparse
-import datetime
-import json
 import os
-import statistics
 import sys
 import tempfile
 
@@ -33,7 +30,6 @@ PEERS = {
 
 
 def run_zoo(agent: str, args, directory: str) -> dict:
-  base_dir = os.path.join(directory, agent)
   total = args.warmup + args.measure_steps
   bindings = [
       f'Runner.training_steps={args.iteration_steps}',
@@ -43,27 +39,17 @@ def run_zoo(agent: str, args, directory: str) -> dict:
       f'DQNAgent.replay_capacity={args.replay_capacity}',
       f'Runner.seed={args.seed}',
   ]
-  result = common.run_train(base_dir, [f'gin_configs/{agent}/atari.gin'], bindings)
-  rates = [event.value for event in common.scalars(base_dir, 'train/steps_per_second')]
-  learning = rates[-(args.measure_steps // args.iteration_steps):]
-  result['steady_steps_per_s'] = statistics.median(learning)
-  result['iteration_rates'] = [round(rate, 1) for rate in rates]
-  return result
+  return common.zoo_steady_rate(os.path.join(directory, agent), [f'gin_configs/{agent}/atari.gin'],
+                                bindings, args.measure_steps // args.iteration_steps)
 
 
 def run_peer(name: str, args) -> dict:
   _, script, _, warmup_flag = PEERS[name]
-  command = [sys.executable, os.path.join(common.REPO, 'benchmarks', 'peers', script),
-             # A little past warm-up + window: the peers start their window after the first
-             # update has compiled.
-             '--steps', str(args.warmup + args.measure_steps + 1000), warmup_flag, str(args.warmup),
-             '--measure-steps', str(args.measure_steps)]
-  result = common.run_measured(command)
-  if result['returncode'] != 0:
-    raise RuntimeError(f'{name} failed:\n{result["stderr"][-3000:]}')
-  record = json.loads(result['stdout'].strip().splitlines()[-1])
-  return {'steady_steps_per_s': record['loop_steps_per_s'], 'peak_rss_mb': record['peak_rss_mb'],
-          'process_wall_s': record['process_wall_s']}
+  # A little past warm-up + window: the peers start their window after the first update has
+  # compiled.
+  return common.run_peer(script, ['--steps', str(args.warmup + args.measure_steps + 1000),
+                                  warmup_flag, str(args.warmup),
+                                  '--measure-steps', str(args.measure_steps)])
 
 
 def main():
@@ -81,32 +67,17 @@ def main():
     if not os.path.exists(os.path.join(common.REPO, PEERS[name][2])):
       sys.exit(f'{name} is not installed: run benchmarks/peers/setup_*.sh first, or --peers none')
 
-  import jax  # pylint: disable=import-outside-toplevel
-  device = jax.devices()[0].device_kind
   results = {}
   with tempfile.TemporaryDirectory() as directory:
     for agent in args.agents:
-      results[agent] = run_zoo(agent, args, directory)
-      print(f'zoo {agent}: {results[agent]}', flush=True)
+      results[f'zoo {agent}'] = run_zoo(agent, args, directory)
+      print(f'zoo {agent}: {results[f"zoo {agent}"]}', flush=True)
     for name in peers:
       results[name] = run_peer(name, args)
       print(f'{name}: {results[name]}', flush=True)
-
-  print(f'\nPong, {args.warmup} warm-up + {args.measure_steps} learning steps, replay '
-        f'{args.replay_capacity}, {datetime.date.today()}, {common.machine_description()}, '
-        f'JAX device: {device}\n')
-  print('| agent | steady state (agent steps/s) | peak memory (MB) | process wall (s) |')
-  print('|---|---|---|---|')
-  for name, result in results.items():
-    label = f'zoo {name}' if name in args.agents else name
-    print(f'| {label} | {result["steady_steps_per_s"]:.1f} | {result["peak_rss_mb"]:.0f} | '
-          f'{result["process_wall_s"]:.0f} |')
-  for name in peers:
-    agent = PEERS[name][0]
-    if agent in results:
-      ratio = results[agent]['steady_steps_per_s'] / results[name]['steady_steps_per_s']
-      print(f'| ratio zoo {agent} / {name} | {ratio:.2f} | | |')
-  print('\nraw:', json.dumps(results))
+  common.print_speed_table(
+      f'Pong, {args.warmup} warm-up + {args.measure_steps} learning steps, replay '
+      f'{args.replay_capacity}', results, {name: f'zoo {PEERS[name][0]}' for name in peers})
 
 
 if __name__ == '__main__':

@@ -1,8 +1,11 @@
 """Helpers shared by the benchmarks: running `runner.train` in a subprocess and reading its run."""
 
+import datetime
+import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,3 +65,44 @@ def scalars(base_dir: str, tag: str) -> List[event_accumulator.ScalarEvent]:
       base_dir, size_guidance={event_accumulator.SCALARS: 0})
   accumulator.Reload()
   return accumulator.Scalars(tag)
+
+
+def zoo_steady_rate(base_dir: str, gin_files: Sequence[str], bindings: Sequence[str],
+                    measured_iterations: int) -> Dict:
+  """Runs `runner.train`; adds to run_train's figures the steady-state rate: the median of the
+  last `measured_iterations` iterations' training rates (train/steps_per_second)."""
+  result = run_train(base_dir, gin_files, bindings)
+  rates = [event.value for event in scalars(base_dir, 'train/steps_per_second')]
+  result['steady_steps_per_s'] = statistics.median(rates[-measured_iterations:])
+  result['iteration_rates'] = [round(rate, 1) for rate in rates]
+  return result
+
+
+def run_peer(script: str, arguments: Sequence[str]) -> Dict:
+  """Runs a peer launcher from benchmarks/peers (standard library only; it starts the peer in its
+  own venv and prints one JSON line with at least loop_steps_per_s, peak_rss_mb, process_wall_s)."""
+  result = run_measured([sys.executable, os.path.join(REPO, 'benchmarks', 'peers', script),
+                         *arguments])
+  if result['returncode'] != 0:
+    raise RuntimeError(f'{script} failed:\n{result["stderr"][-3000:]}')
+  record = json.loads(result['stdout'].strip().splitlines()[-1])
+  return {'steady_steps_per_s': record['loop_steps_per_s'], 'peak_rss_mb': record['peak_rss_mb'],
+          'process_wall_s': record['process_wall_s']}
+
+
+def print_speed_table(title: str, results: Dict[str, Dict], comparisons: Dict[str, str]) -> None:
+  """A Markdown table of steady-state rates and memory, then `zoo / peer` ratios for each
+  `comparisons[peer] = zoo result name` present in `results`, then the raw results as JSON."""
+  import jax  # pylint: disable=import-outside-toplevel
+  print(f'\n{title}, {datetime.date.today()}, {machine_description()}, '
+        f'JAX device: {jax.devices()[0].device_kind}\n')
+  print('| run | steady state (agent steps/s) | peak memory (MB) | process wall (s) |')
+  print('|---|---|---|---|')
+  for name, result in results.items():
+    print(f'| {name} | {result["steady_steps_per_s"]:.1f} | {result["peak_rss_mb"]:.0f} | '
+          f'{result["process_wall_s"]:.0f} |')
+  for peer, zoo in comparisons.items():
+    if peer in results and zoo in results:
+      ratio = results[zoo]['steady_steps_per_s'] / results[peer]['steady_steps_per_s']
+      print(f'| ratio {zoo} / {peer} | {ratio:.2f} | | |')
+  print('\nraw:', json.dumps(results))

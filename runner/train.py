@@ -41,9 +41,12 @@ EXIT_BAD_INPUT = 2
 # Gin resolves `include 'gin_configs/dqn/x.gin'` through the gin_configs package (each folder has an
 # __init__.py for that), so includes work from any working directory.
 
-# Modules whose configurables every gin file may reference without importing them. Optional
-# domains (Atari, MuJoCo) are imported by their gin files, so a core install never needs them.
-CORE_MODULES = ('agents.dqn', 'agents.losses', 'agents.networks', 'agents.rainbow',
+# Modules whose configurables every gin file may reference without importing them. The optional
+# domains (Atari, MuJoCo, Meta-world) import their simulators inside their factories, so listing
+# them here never needs an extra on a core install: only building such an environment does.
+CORE_MODULES = ('agents.dqn', 'agents.losses', 'agents.networks', 'agents.rainbow', 'agents.sac',
+                'continuous_domains.metaworld', 'continuous_domains.mujoco',
+                'continuous_domains.point_maze',
                 'discrete_domains.atari', 'discrete_domains.classic', 'discrete_domains.minatar',
                 'runner.run_experiment')
 

@@ -75,3 +75,39 @@ class SpyAgent(base.Agent):
   def unbundle(self, checkpoint_dir, iteration, bundle):
     self.restored_from = (iteration, int(bundle['num_calls']))
     return True
+
+
+@gin.configurable
+class PointEnv(gymnasium.Env):
+  """A point on a line pushed by a continuous action inside Box(`low`, `high`); the reward is minus
+  the distance to the origin; episodes end by truncation after `episode_length` steps.
+
+  The action space may be asymmetric and multi-dimensional (the point moves by the actions' sum),
+  so tests can check that an agent rescales and respects arbitrary bounds.
+  """
+
+  def __init__(self, low=(-2.0,), high=(2.0,), episode_length: int = 10):
+    self.action_space = gymnasium.spaces.Box(np.asarray(low, np.float32),
+                                             np.asarray(high, np.float32), dtype=np.float32)
+    self.observation_space = gymnasium.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    self.episode_length = episode_length
+    self.actions: List[np.ndarray] = []
+    self._position = 0.0
+    self._t = 0
+
+  def _observation(self):
+    return np.array([self._position, self._t], np.float32)
+
+  def reset(self, *, seed=None, options=None):
+    super().reset(seed=seed)
+    self._position = float(self.np_random.uniform(-1.0, 1.0))
+    self._t = 0
+    return self._observation(), {}
+
+  def step(self, action):
+    assert self.action_space.contains(np.asarray(action, np.float32)), action
+    self.actions.append(np.array(action))
+    self._position += 0.1 * float(np.sum(action))
+    self._t += 1
+    truncated = self._t >= self.episode_length
+    return self._observation(), -abs(self._position), False, truncated, {}

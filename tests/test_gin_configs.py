@@ -17,7 +17,9 @@ EXPERIMENTS = sorted(
 TINY = ['Runner.num_iterations=1', 'Runner.training_steps=60', 'Runner.evaluation_steps=20',
         'Runner.max_steps_per_episode=50', 'DQNAgent.min_replay_history=20',
         'DQNAgent.replay_capacity=1000', 'DQNAgent.batch_size=4', 'MLP.hidden_sizes=(8,)',
-        'Runner.progress_bar=False']
+        'Runner.progress_bar=False', 'SACAgent.min_replay_history=20',
+        'SACAgent.replay_capacity=1000', 'SACAgent.batch_size=4', 'TanhGaussianActor.hidden_sizes=(8,)',
+        'EnsembleQNetwork.hidden_sizes=(8,)']
 
 
 @pytest.fixture(autouse=True)

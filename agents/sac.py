@@ -1,0 +1,352 @@
+"""Soft Actor-Critic (Haarnoja et al., 2018, "Soft Actor-Critic Algorithms and Applications") with
+Dopamine's MuJoCo defaults: twin Q networks with Polyak-averaged targets, a tanh-squashed Gaussian
+policy, automatic entropy tuning (a fixed temperature as a switch) and n-step returns as an option.
+
+The learning rule is a set of pure functions (the squashed-Gaussian density, the critic target and
+the three losses), tested against hand-computed numbers; `sac_update_and_act` chains them into one
+training step (critic, then actor against the updated critics, then temperature, then the Polyak
+step) and returns the action for the next observation under the new policy, so a training step is
+one jitted call. `SACAgent` keeps the state and the replay and calls it.
+
+Actions live in the policy's units, [-1, 1] per dimension, in the replay and in the networks; the
+environment gets them rescaled to its Box bounds, and log-probabilities are densities of the
+rescaled action (as Dopamine's), so the entropy target means the same for any bounds.
+"""
+
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+
+import flax.serialization
+import gin
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from agents import base
+from agents import networks
+from agents.replay import CircularReplayBuffer
+
+LOG_2 = float(np.log(2.0))
+
+
+# -- the squashed Gaussian ------------------------------------------------------------------------
+
+def tanh_log_det_jacobian(pre_tanh: jnp.ndarray) -> jnp.ndarray:
+  """log |d tanh(u) / du| = log(1 - tanh(u)^2), summed over the last axis, in the stable form
+  2 (log 2 - u - softplus(-2u)), which stays finite where tanh(u) rounds to +-1."""
+  return jnp.sum(2.0 * (LOG_2 - pre_tanh - jax.nn.softplus(-2.0 * pre_tanh)), axis=-1)
+
+
+def tanh_gaussian_log_prob(pre_tanh: jnp.ndarray, mean: jnp.ndarray, log_std: jnp.ndarray,
+                           log_action_scale: jnp.ndarray) -> jnp.ndarray:
+  """Log density of the action scale * tanh(u) + offset, u ~ N(mean, exp(log_std)^2) diagonal, at
+  the action given by its pre-squash value u: change of variables through tanh and the scaling."""
+  gaussian = -0.5 * jnp.sum(((pre_tanh - mean) / jnp.exp(log_std)) ** 2 + 2.0 * log_std
+                            + jnp.log(2.0 * jnp.pi), axis=-1)
+  return gaussian - tanh_log_det_jacobian(pre_tanh) - jnp.sum(log_action_scale)
+
+
+def sample_tanh_gaussian(mean: jnp.ndarray, log_std: jnp.ndarray, key: jnp.ndarray,
+                         log_action_scale: jnp.ndarray) -> Tuple[jnp.ndarray, jnp.ndarray]:
+  """A reparameterised sample tanh(mean + std * noise) in [-1, 1] and its log density (see
+  tanh_gaussian_log_prob); gradients flow to mean and log_std."""
+  pre_tanh = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+  return jnp.tanh(pre_tanh), tanh_gaussian_log_prob(pre_tanh, mean, log_std, log_action_scale)
+
+
+# -- losses ---------------------------------------------------------------------------------------
+
+def critic_target(reward: jnp.ndarray, discount: jnp.ndarray, next_q_values: jnp.ndarray,
+                  next_log_prob: jnp.ndarray, alpha: jnp.ndarray) -> jnp.ndarray:
+  """Soft n-step backup: r + discount * (min_i Q_target_i(s', a') - alpha log pi(a' | s')), with
+  a' ~ pi(s'). `next_q_values` is (num_critics, batch); `discount` holds gamma^n and is 0 after a
+  termination; `reward` is the (scaled) n-step return."""
+  soft_value = jnp.min(next_q_values, axis=0) - alpha * next_log_prob
+  return jax.lax.stop_gradient(reward + discount * soft_value)
+
+
+def critic_loss(q_values: jnp.ndarray, targets: jnp.ndarray) -> jnp.ndarray:
+  """J_Q: each critic's mean of 1/2 (Q(s, a) - y)^2, summed over the critics."""
+  return jnp.sum(jnp.mean(0.5 * (q_values - targets[None]) ** 2, axis=1))
+
+
+def actor_loss(log_prob: jnp.ndarray, q_values: jnp.ndarray, alpha: jnp.ndarray) -> jnp.ndarray:
+  """J_pi: mean of alpha log pi(a | s) - min_i Q_i(s, a) over a ~ pi(s) (reparameterised)."""
+  return jnp.mean(alpha * log_prob - jnp.min(q_values, axis=0))
+
+
+def temperature_loss(log_alpha: jnp.ndarray, log_prob: jnp.ndarray,
+                     target_entropy: float) -> jnp.ndarray:
+  """J(alpha) on log alpha: mean of log_alpha * (-log pi - target_entropy). Its gradient is the
+  policy's entropy estimate minus the target, so alpha falls while the policy is more random than
+  the target and rises when it is less."""
+  return jnp.mean(log_alpha * jax.lax.stop_gradient(-log_prob - target_entropy))
+
+
+# -- the training step ----------------------------------------------------------------------------
+
+class SACState(NamedTuple):
+  """Everything SAC learns: parameters, target critics, log temperature, optimizer states."""
+  actor: Any
+  critic: Any
+  target_critic: Any
+  log_alpha: jnp.ndarray
+  actor_optimizer: Any
+  critic_optimizer: Any
+  alpha_optimizer: Any
+
+
+class SACSettings(NamedTuple):
+  """The fixed parts of a training step: networks, optimizers and hyperparameters (closed over by
+  the jitted step, so changing one means a new agent)."""
+  actor: Any
+  critic: Any
+  actor_optimizer: Any
+  critic_optimizer: Any
+  alpha_optimizer: Any
+  learn_alpha: bool
+  target_entropy: float
+  reward_scale: float
+  polyak_rate: float
+
+
+def sac_update_and_act(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndarray],
+                       observation: jnp.ndarray, log_action_scale: jnp.ndarray, key: jnp.ndarray):
+  """One SAC step on a batch, then a policy sample for the unbatched `observation` under the new
+  actor. Returns (state, statistics, action in [-1, 1])."""
+  next_key, actor_key, act_key = jax.random.split(key, 3)
+  alpha = jnp.exp(state.log_alpha)
+
+  next_mean, next_log_std = settings.actor.apply(state.actor, batch['next_observation'])
+  next_action, next_log_prob = sample_tanh_gaussian(next_mean, next_log_std, next_key,
+                                                    log_action_scale)
+  next_q_values = settings.critic.apply(state.target_critic, batch['next_observation'], next_action)
+  targets = critic_target(settings.reward_scale * batch['reward'], batch['discount'],
+                          next_q_values, next_log_prob, alpha)
+
+  def critic_objective(critic_params):
+    return critic_loss(settings.critic.apply(critic_params, batch['observation'], batch['action']),
+                       targets)
+
+  critic_value, critic_gradients = jax.value_and_grad(critic_objective)(state.critic)
+  updates, critic_optimizer = settings.critic_optimizer.update(critic_gradients,
+                                                               state.critic_optimizer, state.critic)
+  critic_params = optax.apply_updates(state.critic, updates)
+
+  def actor_objective(actor_params):
+    mean, log_std = settings.actor.apply(actor_params, batch['observation'])
+    action, log_prob = sample_tanh_gaussian(mean, log_std, actor_key, log_action_scale)
+    q_values = settings.critic.apply(critic_params, batch['observation'], action)
+    return actor_loss(log_prob, q_values, alpha), log_prob
+
+  (actor_value, log_prob), actor_gradients = jax.value_and_grad(
+      actor_objective, has_aux=True)(state.actor)
+  updates, actor_optimizer = settings.actor_optimizer.update(actor_gradients,
+                                                             state.actor_optimizer, state.actor)
+  actor_params = optax.apply_updates(state.actor, updates)
+
+  log_alpha, alpha_optimizer = state.log_alpha, state.alpha_optimizer
+  if settings.learn_alpha:
+    alpha_gradient = jax.grad(temperature_loss)(log_alpha, log_prob, settings.target_entropy)
+    updates, alpha_optimizer = settings.alpha_optimizer.update(alpha_gradient, alpha_optimizer,
+                                                               log_alpha)
+    log_alpha = optax.apply_updates(log_alpha, updates)
+
+  target_critic = optax.incremental_update(critic_params, state.target_critic,
+                                           settings.polyak_rate)
+  state = SACState(actor_params, critic_params, target_critic, log_alpha, actor_optimizer,
+                   critic_optimizer, alpha_optimizer)
+  statistics = {'critic_loss': critic_value, 'actor_loss': actor_value,
+                'entropy': -jnp.mean(log_prob), 'alpha': jnp.exp(log_alpha)}
+  action = policy_action(settings.actor, actor_params, observation, act_key, log_action_scale,
+                         False)
+  return state, statistics, action
+
+
+def policy_action(actor, actor_params, observation: jnp.ndarray, key: jnp.ndarray,
+                  log_action_scale: jnp.ndarray, deterministic: bool) -> jnp.ndarray:
+  """The action in [-1, 1] for one unbatched observation: a sample, or tanh(mean) when
+  `deterministic` (evaluation)."""
+  mean, log_std = actor.apply(actor_params, observation[None])
+  if deterministic:
+    return jnp.tanh(mean[0])
+  return sample_tanh_gaussian(mean, log_std, key, log_action_scale)[0][0]
+
+
+# -- the agent ------------------------------------------------------------------------------------
+
+@gin.configurable
+class SACAgent(base.ReplayAgent):
+  """Dopamine's SACAgent, on this zoo's replay and Runner.
+
+  Training follows Dopamine's clock: until the replay holds more than `min_replay_history` rows the
+  agent acts uniformly at random; after that it samples from its policy and runs `updates_per_step`
+  updates every `update_period` steps. `target_entropy=None` is Dopamine's default, minus half the
+  action dimension. `learn_alpha=False` keeps the temperature fixed at `alpha` (otherwise `alpha`
+  is its initial value). Rewards are multiplied by `reward_scale` before learning (Dopamine uses 0.1
+  on MuJoCo).
+
+  Departures from Dopamine, both as in Haarnoja et al.: the next action of the critic target is
+  drawn from the online policy (Dopamine draws it from a Polyak-averaged copy of the actor), and the
+  actor, critics and temperature have separate Adam optimizers (Dopamine sums the three losses,
+  the critic's weighted 0.5, under one).
+  """
+
+  def __init__(self,
+               observation_space: gymnasium.Space,
+               action_space: gymnasium.Space,
+               seed: int = 0,
+               summary_writer: Optional[Any] = None,
+               actor_network: Callable[..., Any] = networks.TanhGaussianActor,
+               critic_network: Callable[..., Any] = networks.EnsembleQNetwork,
+               gamma: float = 0.99,
+               update_horizon: int = 1,
+               min_replay_history: int = 10000,
+               update_period: int = 1,
+               updates_per_step: int = 1,
+               polyak_rate: float = 0.005,
+               reward_scale: float = 1.0,
+               learn_alpha: bool = True,
+               alpha: float = 1.0,
+               target_entropy: Optional[float] = None,
+               actor_learning_rate: float = 3e-4,
+               critic_learning_rate: float = 3e-4,
+               alpha_learning_rate: float = 3e-4,
+               adam_eps: float = 1e-8,
+               replay_capacity: int = 1000000,
+               batch_size: int = 256):
+    super().__init__(observation_space, action_space, seed, summary_writer)
+    name = type(self).__name__
+    base.require_space(name, 'observation', observation_space, (gymnasium.spaces.Box,))
+    base.require_space(name, 'action', action_space, (gymnasium.spaces.Box,),
+                       'with finite bounds')
+    low = np.asarray(action_space.low, np.float64)
+    high = np.asarray(action_space.high, np.float64)
+    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
+      raise base.IncompatibleSpaceError(
+          f'{name} cannot handle the action space {action_space!r}: it needs finite bounds with '
+          'low < high in every dimension, since its tanh policy is rescaled onto them.')
+    if alpha <= 0:
+      raise ValueError(f'{name} needs a positive alpha, got {alpha}')
+    if updates_per_step < 1 or update_period < 1:
+      raise ValueError('update_period and updates_per_step must be at least 1')
+    self.action_shape = tuple(action_space.shape)
+    action_dim = int(np.prod(self.action_shape))
+    self._action_offset = ((high + low) / 2).reshape(-1)
+    self._action_scale = ((high - low) / 2).reshape(-1)
+    self._log_action_scale = jnp.asarray(np.log(self._action_scale), jnp.float32)
+    self.min_replay_history = min_replay_history
+    self.update_period = update_period
+    self.updates_per_step = updates_per_step
+    self.batch_size = batch_size
+    self.target_entropy = -0.5 * action_dim if target_entropy is None else float(target_entropy)
+
+    adam = lambda rate: optax.adam(rate, eps=adam_eps)
+    self._settings = SACSettings(
+        actor=actor_network(action_dim=action_dim), critic=critic_network(),
+        actor_optimizer=adam(actor_learning_rate), critic_optimizer=adam(critic_learning_rate),
+        alpha_optimizer=adam(alpha_learning_rate), learn_alpha=bool(learn_alpha),
+        target_entropy=self.target_entropy, reward_scale=float(reward_scale),
+        polyak_rate=float(polyak_rate))
+    actor_key, critic_key, self._base_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    observation = np.zeros((1, *observation_space.shape), np.float32)
+    action = np.zeros((1, action_dim), np.float32)
+    actor_params = jax.jit(self._settings.actor.init)(actor_key, observation)
+    critic_params = jax.jit(self._settings.critic.init)(critic_key, observation, action)
+    log_alpha = jnp.asarray(np.log(alpha), jnp.float32)
+    s = self._settings
+    # A copy, not the same buffers: the state is donated to each update, and one buffer cannot be
+    # donated twice.
+    target_critic_params = jax.tree.map(jnp.copy, critic_params)
+    self.state = SACState(actor_params, critic_params, target_critic_params, log_alpha,
+                          s.actor_optimizer.init(actor_params),
+                          s.critic_optimizer.init(critic_params),
+                          s.alpha_optimizer.init(log_alpha))
+
+    def update_and_act(state, batch, observation, counter):
+      key = jax.random.fold_in(self._base_key, counter)
+      return sac_update_and_act(self._settings, state, batch, observation,
+                                self._log_action_scale, key)
+
+    def act(actor_params, observation, counter, deterministic):
+      key = jax.random.fold_in(self._base_key, counter)
+      return policy_action(self._settings.actor, actor_params, observation, key,
+                           self._log_action_scale, deterministic)
+
+    # The state is donated: its buffers are updated in place instead of copied every step.
+    self._update_and_act = jax.jit(update_and_act, donate_argnums=0)
+    self._act_fn = jax.jit(act, static_argnums=3)
+    self.replay = CircularReplayBuffer(
+        replay_capacity, observation_shape=observation_space.shape, observation_dtype=np.float32,
+        update_horizon=update_horizon, gamma=gamma, action_shape=(action_dim,),
+        action_dtype=np.float32)
+    self._rng = np.random.default_rng(seed)
+    self.training_steps = 0
+    self.action_count = 0  # every action taken: the device RNG stream is folded with it
+    self._statistics = []
+
+  # -- acting ---------------------------------------------------------------------------------------
+
+  def _act(self, observation: np.ndarray) -> np.ndarray:
+    """Trains if due (training mode only), then acts; returns the action in the env's bounds."""
+    observation = np.asarray(observation, np.float32)
+    action = self._train_step(observation) if not self.eval_mode else None
+    if action is None:
+      if not self.eval_mode and self.replay.add_count <= self.min_replay_history:
+        action = self._rng.uniform(-1.0, 1.0, self._action_scale.shape)
+      else:
+        action = self._act_fn(self.state.actor, observation, self.action_count, self.eval_mode)
+    action = np.asarray(action, np.float32)
+    self.action_count += 1
+    self._observation, self._action = observation, action
+    return (self._action_offset + self._action_scale * action).astype(
+        self.action_space.dtype).reshape(self.action_shape)
+
+  # -- learning -------------------------------------------------------------------------------------
+
+  def _train_step(self, observation: np.ndarray) -> Optional[jnp.ndarray]:
+    """Runs the due updates; returns the policy's action for `observation` from the last update's
+    call, or None when no update ran."""
+    action = None
+    if (self.replay.add_count > self.min_replay_history
+        and self.training_steps % self.update_period == 0):
+      for _ in range(self.updates_per_step):
+        batch = self.replay.sample(self.batch_size, self._rng)
+        del batch['indices']
+        self.state, statistics, action = self._update_and_act(self.state, batch, observation,
+                                                              self.action_count)
+        self._statistics.append(statistics)
+    self.training_steps += 1
+    return action
+
+  def iteration_statistics(self) -> Dict[str, float]:
+    if not self._statistics:
+      return {}
+    statistics = jax.device_get(self._statistics)
+    self._statistics = []
+    summary = {name: float(np.mean([s[name] for s in statistics])) for name in statistics[0]}
+    summary['updates'] = float(len(statistics))
+    return summary
+
+  # -- checkpointing --------------------------------------------------------------------------------
+
+  def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
+    del checkpoint_dir, iteration  # everything fits in the returned pytree
+    return {
+        'state': flax.serialization.to_state_dict(jax.device_get(self.state)),
+        'replay': self.replay.state_dict(),
+        'rng': base.generator_state_to_array(self._rng),
+        'training_steps': np.int64(self.training_steps),
+        'action_count': np.int64(self.action_count),
+    }
+
+  def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
+    del checkpoint_dir, iteration
+    self.state = jax.device_put(flax.serialization.from_state_dict(self.state, bundle['state']))
+    self.replay.load_state_dict(bundle['replay'])
+    self._rng = base.generator_from_array(bundle['rng'])
+    self.training_steps = int(bundle['training_steps'])
+    self.action_count = int(bundle['action_count'])
+    self._statistics = []
+    return True

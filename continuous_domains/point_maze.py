@@ -1,0 +1,99 @@
+"""PointMaze from gymnasium-robotics (the D4RL mazes: UMaze, Open, Medium, Large and their
+Diverse_G / Diverse_GR variants), with the goal-conditioned dict observation flattened into the one
+float32 vector that the zoo's agents take.
+
+A point mass (a force-actuated ball, actions in [-1, 1]^2) moves through a maze towards a goal
+cell; the goal, and the start, are drawn from the maze's cells at reset with the seed given to
+`reset`, so episodes are reproducible.
+"""
+
+from typing import Any, List, Optional, Sequence
+
+import gin
+import gymnasium
+import numpy as np
+
+from continuous_domains import import_extra
+
+
+class FlattenGoalObservation(gymnasium.ObservationWrapper):
+  """A goal-conditioned dict observation ({'observation', 'achieved_goal', 'desired_goal'}) as one
+  float32 Box vector: the parts named in `keys`, in that order, each flattened.
+
+  The default leaves 'achieved_goal' out: in PointMaze it is the ball's xy position, which is
+  already the first two entries of 'observation' (and in the Fetch tasks the object position, also
+  inside 'observation'), so it would only add duplicate inputs.
+  """
+
+  def __init__(self, env: gymnasium.Env, keys: Sequence[str] = ('observation', 'desired_goal')):
+    super().__init__(env)
+    if not isinstance(env.observation_space, gymnasium.spaces.Dict):
+      raise TypeError(f'FlattenGoalObservation needs a Dict observation space, got '
+                      f'{env.observation_space}')
+    missing = [key for key in keys if key not in env.observation_space.spaces]
+    if missing:
+      raise ValueError(f'FlattenGoalObservation: {missing} not in the observation, whose parts are '
+                       f'{list(env.observation_space.spaces)}')
+    self._keys = tuple(keys)
+    parts = [env.observation_space[key] for key in self._keys]
+    for key, part in zip(self._keys, parts):
+      if not isinstance(part, gymnasium.spaces.Box):
+        raise TypeError(f'FlattenGoalObservation: part {key!r} is {part}, not a Box')
+    # The bounds are the parts' own, so the flat vector lies in the Box whenever each part lies in
+    # its own space.
+    low = np.concatenate([part.low.ravel() for part in parts]).astype(np.float32)
+    high = np.concatenate([part.high.ravel() for part in parts]).astype(np.float32)
+    self.observation_space = gymnasium.spaces.Box(low, high, dtype=np.float32)
+
+  def observation(self, observation):
+    return np.concatenate([np.asarray(observation[key], dtype=np.float32).ravel()
+                           for key in self._keys])
+
+
+def _maze_names() -> List[str]:
+  """The map names of the registered PointMaze ids ('UMaze', 'Medium_Diverse_G', ...)."""
+  return sorted({spec.name[len('PointMaze_'):] for spec in gymnasium.registry.values()
+                 if spec.name.startswith('PointMaze_') and not spec.name.endswith('Dense')})
+
+
+@gin.configurable
+def create_point_maze_environment(maze: str = 'UMaze',
+                                  reward_type: str = 'sparse',
+                                  continuing_task: bool = True,
+                                  reset_target: bool = False,
+                                  max_episode_steps: Optional[int] = None,
+                                  maze_map: Optional[List[List[Any]]] = None,
+                                  flatten_observation: bool = True) -> gymnasium.Env:
+  """PointMaze_<maze>-v3 ('UMaze', 'Open', 'Medium', 'Large', 'Large_Diverse_GR', ...).
+
+  Args (the last four are gymnasium-robotics' own, passed through):
+    reward_type: 'sparse' (1 within 0.45 of the goal, else 0; the registered ids' default) or
+      'dense' (exp(-distance to the goal)).
+    continuing_task: True: reaching the goal does not end the episode (only the time limit does);
+      False: it terminates it.
+    reset_target: with continuing_task, True draws a new goal each time the ball reaches the
+      current one; False keeps the goal (gymnasium-robotics' docstring says the opposite of what its
+      code does; this is what the code does).
+    max_episode_steps: the time limit (truncation); None keeps the registered one (UMaze and Open
+      300, Medium 600, Large 800).
+    maze_map: a custom map (a list of rows of 0 free, 1 wall, 'g' goal, 'r' reset, 'c' either)
+      instead of `maze`'s own layout; `maze` still picks the registered time limit.
+    flatten_observation: False returns gymnasium-robotics' dict observation, for agents that take
+      goals apart (e.g. hindsight relabelling).
+  """
+  gymnasium_robotics = import_extra('gymnasium_robotics', 'mujoco')
+  gymnasium.register_envs(gymnasium_robotics)  # importing it registers the ids; this says why
+  if reward_type not in ('sparse', 'dense'):
+    raise ValueError(f"create_point_maze_environment: reward_type must be 'sparse' or 'dense', "
+                     f'got {reward_type!r}')
+  environment_id = f'PointMaze_{maze}-v3'
+  if environment_id not in gymnasium.registry:
+    raise ValueError(f'create_point_maze_environment: unknown maze {maze!r} (no {environment_id}); '
+                     f'the mazes are {", ".join(_maze_names())}')
+  kwargs = {} if maze_map is None else {'maze_map': maze_map}
+  env = gymnasium.make(environment_id, max_episode_steps=max_episode_steps,
+                       reward_type=reward_type, continuing_task=continuing_task,
+                       reset_target=reset_target, **kwargs)
+  if flatten_observation:
+    env = FlattenGoalObservation(env)
+  return env

@@ -1,0 +1,1 @@
+"""Gin configs of SAC experiments."""
