@@ -57,15 +57,10 @@ class BadInputError(Exception):
 
 def resolve_gin_files(gin_files: Sequence[str]) -> List[str]:
   """Each file as given if it exists, else from the installed gin_configs package; else an error."""
-  resolved = []
-  for path in gin_files:
-    candidates = [path, os.path.join(gin_configs.CONFIG_DIR, path),
-                  os.path.join(gin_configs.CONFIG_DIR.parent, path)]
-    found = next((candidate for candidate in candidates if os.path.isfile(candidate)), None)
-    if found is None:
-      raise BadInputError(f'gin file not found: {path}')
-    resolved.append(found)
-  return resolved
+  try:
+    return [gin_configs.resolve(path) for path in gin_files]
+  except FileNotFoundError as error:
+    raise BadInputError(str(error)) from error
 
 
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:

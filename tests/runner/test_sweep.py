@@ -1,0 +1,134 @@
+"""runner.sweep: grid parsing and run naming by hand, and whole sweeps of tiny CartPole runs on a
+local Ray cluster: every combination runs in its own directory, a rerun skips finished runs and
+resumes an interrupted one, and a failing run is reported without stopping the others."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from runner import metrics
+from runner import sweep
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CARTPOLE = 'gin_configs/dqn/cartpole.gin'
+TINY = ['Runner.training_steps=100', 'Runner.evaluation_steps=50', 'DQNAgent.min_replay_history=50',
+        'MLP.hidden_sizes=(8,)']
+
+
+def test_grid_values_keep_their_gin_text():
+  assert sweep.parse_grid_axis('Runner.seed=[0, 1,2]') == ('Runner.seed', ['0', '1', '2'])
+  assert sweep.parse_grid_axis("create_atari_environment.game_name=['Pong', 'Breakout']") == (
+      'create_atari_environment.game_name', ["'Pong'", "'Breakout'"])
+  assert sweep.parse_grid_axis('create_agent.agent_class=[@DQNAgent, @RainbowAgent]')[1] == [
+      '@DQNAgent', '@RainbowAgent']
+  # Commas inside tuples and strings do not split values.
+  assert sweep.parse_grid_axis("MLP.hidden_sizes=[(64, 64), (8,), 'a,b']")[1] == [
+      '(64, 64)', '(8,)', "'a,b'"]
+
+
+@pytest.mark.parametrize('text, fragment', [
+    ('Runner.seed', 'expected'), ('seed=[0]', 'not a gin parameter'),
+    ('Runner.seed=0', 'bracketed list'), ('Runner.seed=[]', 'no values'),
+    ('Runner.seed=[1, 1]', 'repeated')])
+def test_bad_grid_axes_are_named(text, fragment):
+  with pytest.raises(sweep.SweepInputError, match=fragment):
+    sweep.parse_grid_axis(text)
+
+
+def test_the_grid_expands_to_its_cartesian_product_with_readable_names(tmp_path):
+  runs = sweep.expand_grid(str(tmp_path), [
+      "create_atari_environment.game_name=['Pong', 'Breakout']", 'Runner.seed=[0, 1, 2]'])
+  assert [run.name for run in runs] == [
+      'game_name=Pong,seed=0', 'game_name=Pong,seed=1', 'game_name=Pong,seed=2',
+      'game_name=Breakout,seed=0', 'game_name=Breakout,seed=1', 'game_name=Breakout,seed=2']
+  assert runs[4].bindings == ("create_atari_environment.game_name='Breakout'", 'Runner.seed=1')
+  assert runs[4].directory == str(tmp_path / 'game_name=Breakout,seed=1')
+  # Parameters that share a last name are named in full.
+  names = [run.name for run in sweep.expand_grid('d', ['A.rate=[1]', 'B.rate=[2]'])]
+  assert names == ['A.rate=1,B.rate=2']
+  assert [run.name for run in sweep.expand_grid('d', [])] == ['run']
+  with pytest.raises(sweep.SweepInputError, match='same run directory'):
+    sweep.expand_grid('d', ["X.name=['a b', 'a_b']"])
+
+
+def run_sweep(base_dir, grid, bindings=TINY, extra=()):
+  args = [sys.executable, '-um', 'runner.sweep', '--base_dir', str(base_dir), '--gin_files',
+          CARTPOLE, '--num_cpus', '2']
+  for binding in bindings:
+    args += ['--gin_bindings', binding]
+  for axis in grid:
+    args += ['--grid', axis]
+  return subprocess.run(args + list(extra), cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def states_of(base_dir):
+  return {name: run['state']
+          for name, run in json.loads((base_dir / 'sweep.json').read_text())['runs'].items()}
+
+
+def test_a_sweep_runs_skips_finished_runs_resumes_interrupted_ones_and_reports_failures(tmp_path):
+  base_dir = tmp_path / 'sweep'
+  # Iterations long enough (about 0.3 s) that the kill below lands mid-run.
+  bindings = TINY + ['Runner.num_iterations=4', 'Runner.training_steps=1000']
+  grid = ['Runner.seed=[0, 1]',
+          "create_classic_environment.environment_name=['CartPole-v1', 'NoSuchTask-v0']"]
+  # Interrupt one run the way a crash or a kill of the sweep would: start the very command the
+  # sweep runs for it, and kill -9 it after its second checkpoint.
+  runs = {run.name: run for run in sweep.expand_grid(str(base_dir), grid)}
+  interrupted = runs['seed=1,environment_name=CartPole-v1']
+  command = sweep.train_command(interrupted, [os.path.join(REPO, CARTPOLE)], bindings)
+  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL,
+                             env={**os.environ, **sweep.run_environment(1)})
+  deadline = time.time() + 240
+  while (not os.path.exists(os.path.join(interrupted.directory, 'checkpoints', 'ckpt_1'))
+         and time.time() < deadline):
+    time.sleep(0.02)
+  time.sleep(0.1)
+  assert process.poll() is None, 'the run ended before it could be killed'
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  before_kill = metrics.read_metrics(interrupted.directory)
+  assert 2 <= len(before_kill) < 4
+
+  result = run_sweep(base_dir, grid, bindings)
+  assert result.returncode == 1, result.stderr[-3000:]  # the NoSuchTask runs fail
+  assert states_of(base_dir) == {
+      'seed=0,environment_name=CartPole-v1': 'finished',
+      'seed=0,environment_name=NoSuchTask-v0': 'failed',
+      'seed=1,environment_name=CartPole-v1': 'finished',
+      'seed=1,environment_name=NoSuchTask-v0': 'failed'}
+  failed_log = os.path.join(runs['seed=0,environment_name=NoSuchTask-v0'].directory, 'train.log')
+  assert failed_log in result.stdout and 'NoSuchTask' in open(failed_log).read()
+  # The interrupted run resumed from its checkpoint, keeping what it had recorded.
+  resumed = metrics.read_metrics(interrupted.directory)
+  assert [record['iteration'] for record in resumed] == [0, 1, 2, 3]
+  assert resumed[:len(before_kill)] == before_kill
+  assert 'Resumed from the checkpoint of iteration' in open(
+      os.path.join(interrupted.directory, 'train.log')).read()
+  assert len(metrics.read_metrics(runs['seed=0,environment_name=CartPole-v1'].directory)) == 4
+
+  # Rerun: finished runs are skipped, failed ones tried again (and fail again).
+  again = run_sweep(base_dir, grid, bindings)
+  assert again.returncode == 1
+  assert states_of(base_dir) == {
+      'seed=0,environment_name=CartPole-v1': 'skipped',
+      'seed=0,environment_name=NoSuchTask-v0': 'failed',
+      'seed=1,environment_name=CartPole-v1': 'skipped',
+      'seed=1,environment_name=NoSuchTask-v0': 'failed'}
+  assert len(metrics.read_metrics(interrupted.directory)) == 4
+
+
+def test_bad_sweep_input_is_a_one_line_error(tmp_path):
+  result = run_sweep(tmp_path, ['Runner.seed=0'])
+  assert result.returncode == 2
+  assert 'runner.sweep: error:' in result.stderr and 'bracketed list' in result.stderr
+  result = subprocess.run([sys.executable, '-um', 'runner.sweep', '--base_dir', str(tmp_path),
+                           '--gin_files', 'no/such.gin'], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 2 and 'gin file not found: no/such.gin' in result.stderr
