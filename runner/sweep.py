@@ -37,17 +37,6 @@ import tqdm
 
 import gin_configs
 
-flags.DEFINE_string('base_dir', None, 'Directory of the sweep; each run gets a subdirectory.')
-flags.DEFINE_multi_string('gin_files', [], 'Gin files shared by every run, applied in order.')
-flags.DEFINE_multi_string('gin_bindings', [], 'Gin bindings shared by every run.')
-flags.DEFINE_multi_string('grid', [], "A swept binding: 'Selector.parameter=[value, ...]'.")
-flags.DEFINE_string('ray_address', None, 'Address of an existing Ray cluster (e.g. "auto" or '
-                    '"ray://host:10001"); by default a local cluster is started for the sweep.')
-flags.DEFINE_float('cpus_per_run', 1, 'CPUs a run holds (Ray resource).')
-flags.DEFINE_float('gpus_per_run', 0, 'GPUs a run holds (Ray resource; fractions share a GPU).')
-flags.DEFINE_integer('num_cpus', None, 'CPUs of the local cluster (default: all of this machine).')
-flags.DEFINE_bool('dry_run', False, 'List the runs and their states, and run nothing.')
-
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
 RUN_RECORD = 'sweep_run.json'
@@ -298,5 +287,21 @@ def main(argv: Sequence[str]) -> None:
     sys.exit(EXIT_RUN_FAILED)
 
 
+def define_flags() -> None:
+  """The command's flags, defined only when it runs as a command: runner.train defines flags of
+  the same names, and a process (a test session) may import both modules."""
+  flags.DEFINE_string('base_dir', None, 'Directory of the sweep; each run gets a subdirectory.')
+  flags.DEFINE_multi_string('gin_files', [], 'Gin files shared by every run, applied in order.')
+  flags.DEFINE_multi_string('gin_bindings', [], 'Gin bindings shared by every run.')
+  flags.DEFINE_multi_string('grid', [], "A swept binding: 'Selector.parameter=[value, ...]'.")
+  flags.DEFINE_string('ray_address', None, 'Address of an existing Ray cluster (e.g. "auto" or '
+                      '"ray://host:10001"); by default a local cluster is started for the sweep.')
+  flags.DEFINE_float('cpus_per_run', 1, 'CPUs a run holds (Ray resource).')
+  flags.DEFINE_float('gpus_per_run', 0, 'GPUs a run holds (Ray resource; fractions share a GPU).')
+  flags.DEFINE_integer('num_cpus', None, 'CPUs of the local cluster (default: all of this machine).')
+  flags.DEFINE_bool('dry_run', False, 'List the runs and their states, and run nothing.')
+
+
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
