@@ -13,7 +13,7 @@ $(VENV)/.core-installed: setup.py
 	touch $@
 
 $(VENV)/.dev-installed: setup.py Makefile $(VENV)/.core-installed
-	$(PY) -m pip install --quiet -e '.[dev,atari,minatar,mujoco,metaworld,sweep]'
+	$(PY) -m pip install --quiet -e '.[dev,atari,minatar,mujoco,metaworld,offline,sweep]'
 	touch $@
 
 train: $(VENV)/.core-installed

@@ -24,7 +24,9 @@ EXTRAS = {
     # metaworld 3.1.1 pins mujoco==3.3.0; gymnasium's MuJoCo tasks and PointMaze work on it too.
     'mujoco': ['gymnasium[mujoco]>=1.4.0', 'mujoco==3.3.0', 'gymnasium-robotics>=1.4.0'],
     'metaworld': ['metaworld>=3.1.1', 'mujoco==3.3.0'],
-    'offline': ['minari>=0.5.0'],
+    # Minari's HDF5 storage: h5py is a 5 MB wheel (pyarrow about 40 MB) and reads each episode's
+    # arrays whole, where Minari's Arrow reader stacks Box rows one by one.
+    'offline': ['minari[hdf5]>=0.5.0'],
     'sweep': ['ray[default]>=2.40'],
     'dev': ['pytest>=8.0', 'pytest-timeout>=2.3', 'scipy>=1.11'],  # scipy: reference densities in tests
 }

@@ -99,6 +99,11 @@ class Agent(abc.ABC):
   def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
     """Restores the state returned by bundle_and_checkpoint; returns False if it cannot."""
 
+  def act(self, observation: np.ndarray, deterministic: bool = True) -> Any:
+    """The agent's action for `observation` without recording or learning anything, greedy or
+    deterministic when `deterministic`; used to collect datasets from trained agents."""
+    raise NotImplementedError(f'{type(self).__name__} cannot act outside its episode hooks')
+
   def iteration_statistics(self) -> Dict[str, float]:
     """Scalars summarising the agent since the last call (losses, epsilon...); the Runner logs them.
 

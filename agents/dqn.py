@@ -217,6 +217,17 @@ class DQNAgent(base.ReplayAgent):
     self._observation, self._action = observation, action
     return action
 
+  def act(self, observation: np.ndarray, deterministic: bool = True) -> int:
+    """The action for `observation`, neither recorded nor trained on (for collecting datasets
+    from a trained agent): greedy (noise-free for noisy networks) when `deterministic`, else
+    epsilon-greedy with `epsilon_eval`."""
+    if not deterministic and self._rng.random() <= self.epsilon_eval:
+      action = int(self._rng.integers(self.num_actions))
+    else:
+      action = int(self._greedy_action(self.params, observation, self.action_count, True))
+    self.action_count += 1
+    return action
+
   # -- learning -----------------------------------------------------------------------------------
 
   def _train_step(self, observation: np.ndarray) -> Optional[jnp.ndarray]:

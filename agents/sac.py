@@ -300,8 +300,21 @@ class SACAgent(base.ReplayAgent):
     action = np.asarray(action, np.float32)
     self.action_count += 1
     self._observation, self._action = observation, action
+    return self._environment_action(action)
+
+  def _environment_action(self, action: np.ndarray) -> np.ndarray:
+    """A policy action in [-1, 1] rescaled onto the environment's bounds."""
     return (self._action_offset + self._action_scale * action).astype(
         self.action_space.dtype).reshape(self.action_shape)
+
+  def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+    """The policy's action for `observation`, in the environment's bounds, neither recorded nor
+    trained on (for collecting datasets from a trained agent): tanh of the Gaussian's mean when
+    `deterministic`, else a sample."""
+    action = self._act_fn(self.state.actor, np.asarray(observation, np.float32),
+                          self.action_count, deterministic)
+    self.action_count += 1
+    return self._environment_action(np.asarray(action, np.float32))
 
   # -- learning -------------------------------------------------------------------------------------
 

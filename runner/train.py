@@ -46,7 +46,7 @@ EXIT_BAD_INPUT = 2
 # them here never needs an extra on a core install: only building such an environment does.
 CORE_MODULES = ('agents.dqn', 'agents.losses', 'agents.networks', 'agents.rainbow', 'agents.sac',
                 'continuous_domains.metaworld', 'continuous_domains.mujoco',
-                'continuous_domains.point_maze',
+                'continuous_domains.point_maze', 'continuous_domains.sfp_maze',
                 'discrete_domains.atari', 'discrete_domains.classic', 'discrete_domains.minatar',
                 'runner.run_experiment')
 

@@ -13,7 +13,9 @@ from runner import train
 EXPERIMENTS = sorted(
     os.path.relpath(path, gin_configs.CONFIG_DIR)
     for path in glob.glob(os.path.join(gin_configs.CONFIG_DIR, '**', '*.gin'), recursive=True)
-    if not path.startswith(os.path.join(gin_configs.CONFIG_DIR, 'shared', '')))  # fragments
+    # shared/ holds fragments; datasets/ holds collections (tests/offline/test_make_dataset.py).
+    if not path.startswith((os.path.join(gin_configs.CONFIG_DIR, 'shared', ''),
+                            os.path.join(gin_configs.CONFIG_DIR, 'datasets', ''))))
 TINY = ['Runner.num_iterations=1', 'Runner.training_steps=60', 'Runner.evaluation_steps=20',
         'Runner.max_steps_per_episode=50', 'DQNAgent.min_replay_history=20',
         'DQNAgent.replay_capacity=1000', 'DQNAgent.batch_size=4', 'MLP.hidden_sizes=(8,)',

@@ -1,0 +1,1 @@
+"""Gin configs of offline dataset collections (python -um offline.make_dataset)."""
