@@ -106,3 +106,16 @@ def print_speed_table(title: str, results: Dict[str, Dict], comparisons: Dict[st
       ratio = results[zoo]['steady_steps_per_s'] / results[peer]['steady_steps_per_s']
       print(f'| ratio {zoo} / {peer} | {ratio:.2f} | | |')
   print('\nraw:', json.dumps(results))
+
+
+def save_learning_plot(figure, axis, title: str, path: str, runs_dir: str) -> None:
+  """Labels a learning-curve figure (training steps against evaluation average return), saves it
+  to `path` and says where it and the runs are."""
+  axis.set_xlabel('training steps')
+  axis.set_ylabel('evaluation average return')
+  axis.set_title(title)
+  axis.legend()
+  figure.tight_layout()
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  figure.savefig(path, dpi=100)
+  print(f'\nplot: {path}; runs: {runs_dir}')

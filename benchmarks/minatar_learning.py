@@ -70,7 +70,6 @@ def main():
   random_return = random_policy_return(args.game, episodes=200)
 
   plot = os.path.join(common.REPO, 'benchmarks', 'results', f'minatar_{args.game}_learning.png')
-  os.makedirs(os.path.dirname(plot), exist_ok=True)
   figure, axis = plt.subplots(figsize=(7, 4))
   steps_per_iteration = 25_000
   print(f'MinAtar {args.game}, {args.iterations} x 25k training steps, seeds {args.seeds}, '
@@ -91,13 +90,7 @@ def main():
           f'{statistics.median(r["run_steps_per_s"] for r in runs):.0f} |')
   print(f'| uniform random policy | {random_return:.2f} (200 episodes) | | |')
   axis.axhline(random_return, color='gray', linestyle='--', linewidth=1, label='random policy')
-  axis.set_xlabel('training steps')
-  axis.set_ylabel('evaluation average return')
-  axis.set_title(f'MinAtar {args.game}: gin_configs/{{dqn,rainbow}}/minatar.gin')
-  axis.legend()
-  figure.tight_layout()
-  figure.savefig(plot, dpi=100)
-  print(f'\nplot: {plot}; runs: {args.out}')
+  common.save_learning_plot(figure, axis, f'MinAtar {args.game}: gin_configs/{{dqn,rainbow}}/minatar.gin', plot, args.out)
 
 
 if __name__ == '__main__':

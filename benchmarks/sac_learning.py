@@ -86,7 +86,6 @@ def main():
   print('median curve:', ', '.join(f'{value:.0f}' for value in median_curve))
 
   plot = os.path.join(common.REPO, 'benchmarks', 'results', f'sac_{args.task}_learning.png')
-  os.makedirs(os.path.dirname(plot), exist_ok=True)
   figure, axis = plt.subplots(figsize=(7, 4))
   for curve in curves:
     axis.plot(steps, curve, color='tab:blue', alpha=0.3, linewidth=1)
@@ -94,13 +93,7 @@ def main():
             label=f'SAC, median of {len(args.seeds)} seeds')
   if target is not None:
     axis.axhline(target, color='gray', linestyle='--', linewidth=1, label=f'target {target:g}')
-  axis.set_xlabel('training steps')
-  axis.set_ylabel('evaluation average return')
-  axis.set_title(f'SAC on {args.task}: {gin_file}')
-  axis.legend()
-  figure.tight_layout()
-  figure.savefig(plot, dpi=100)
-  print(f'\nplot: {plot}; runs: {args.out}')
+  common.save_learning_plot(figure, axis, f'SAC on {args.task}: {gin_file}', plot, args.out)
 
 
 if __name__ == '__main__':

@@ -111,3 +111,19 @@ class PointEnv(gymnasium.Env):
     self._t += 1
     truncated = self._t >= self.episode_length
     return self._observation(), -abs(self._position), False, truncated, {}
+
+
+def run_episodes(agent, env, count, seed=None):
+  """Drives `agent` through `count` episodes of `env` with the Runner's hook sequence; resets are
+  seeded `seed`, `seed + 1`, ... when `seed` is given. Returns every action taken."""
+  actions = []
+  for episode in range(count):
+    observation, _ = env.reset(seed=None if seed is None else seed + episode)
+    actions.append(agent.begin_episode(observation))
+    while True:
+      observation, reward, terminated, truncated, _ = env.step(actions[-1])
+      if terminated or truncated:
+        agent.end_episode(reward, terminated, observation)
+        break
+      actions.append(agent.step(reward, observation))
+  return actions

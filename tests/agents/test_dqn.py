@@ -14,7 +14,7 @@ from agents import base
 from agents import dqn
 from agents import losses
 from runner import checkpoints
-from tests.fakes import ScriptedEnv
+from tests.fakes import ScriptedEnv, run_episodes
 
 
 class Linear(nn.Module):
@@ -75,20 +75,6 @@ def make_agent(env, **overrides):
   return dqn.DQNAgent(env.observation_space, env.action_space, seed=0, **settings)
 
 
-def run_episodes(agent, env, count):
-  actions = []
-  for _ in range(count):
-    observation, _ = env.reset()
-    actions.append(agent.begin_episode(observation))
-    while True:
-      observation, reward, terminated, truncated, _ = env.step(actions[-1])
-      if terminated or truncated:
-        agent.end_episode(reward, terminated, observation)
-        break
-      actions.append(agent.step(reward, observation))
-  return actions
-
-
 def test_training_clock_follows_dopamine():
   env = ScriptedEnv(episode_length=5)
   agent = make_agent(env)
@@ -147,6 +133,18 @@ def test_eval_mode_neither_stores_nor_trains():
   agent.eval_mode = True
   run_episodes(agent, env, 3)
   assert agent.replay.add_count == 0 and agent.training_steps == 0
+
+
+def test_act_is_greedy_or_epsilon_greedy_and_leaves_no_trace():
+  env = ScriptedEnv(episode_length=4, num_actions=3)
+  agent = make_agent(env, epsilon_eval=0.5)
+  run_episodes(agent, env, 3)
+  add_count, training_steps = agent.replay.add_count, agent.training_steps
+  observation = np.array([1.0, 0.0], np.float32)
+  greedy = int(np.argmax(agent.network.apply(agent.params, observation[None])[0]))
+  assert {agent.act(observation) for _ in range(20)} == {greedy}
+  assert len({agent.act(observation, deterministic=False) for _ in range(200)}) == 3
+  assert (agent.replay.add_count, agent.training_steps) == (add_count, training_steps)
 
 
 def test_incompatible_spaces_are_named():

@@ -14,8 +14,7 @@ import pytest
 from agents import networks
 from agents import rainbow
 from runner import checkpoints
-from tests.agents.test_dqn import run_episodes
-from tests.fakes import ScriptedEnv
+from tests.fakes import ScriptedEnv, run_episodes
 
 
 class LogitTable(nn.Module):

@@ -12,7 +12,7 @@ from scipy import stats
 
 from agents import sac
 from runner import checkpoints
-from tests.fakes import PointEnv, ScriptedEnv
+from tests.fakes import PointEnv, ScriptedEnv, run_episodes
 
 
 def test_tanh_gaussian_log_prob_matches_a_numerical_change_of_variables():
@@ -104,20 +104,6 @@ def make_agent(env, **overrides):
                       action_dim, hidden_sizes=(16,)))
   settings.update(overrides)
   return sac.SACAgent(env.observation_space, env.action_space, **settings)
-
-
-def run_episodes(agent, env, count, seed=None):
-  actions = []
-  for episode in range(count):
-    observation, _ = env.reset(seed=None if seed is None else seed + episode)
-    actions.append(agent.begin_episode(observation))
-    while True:
-      observation, reward, terminated, truncated, _ = env.step(actions[-1])
-      if terminated or truncated:
-        agent.end_episode(reward, terminated, observation)
-        break
-      actions.append(agent.step(reward, observation))
-  return actions
 
 
 def test_actions_respect_asymmetric_bounds_in_training_and_evaluation():
