@@ -112,7 +112,6 @@ class Agent(abc.ABC):
     return {}
 
 
-
 class ReplayAgent(Agent):
   """An agent that learns from a replay buffer of its own training steps (DQN, Rainbow, SAC...).
 
@@ -122,12 +121,20 @@ class ReplayAgent(Agent):
   its final observation so truncated transitions can bootstrap. Subclasses set `self.replay` and
   implement `_act(observation)`, which trains if due and returns the action; it must set
   `self._observation` and `self._action` (the action as stored in the replay).
+
+  It also keeps what every such agent counts and draws from, and checkpoints it with the replay
+  (`_replay_state` / `_load_replay_state`): the numpy Generator for sampling and exploration,
+  `training_steps` (actions taken in training mode) and `action_count` (every action taken; the
+  device RNG stream is folded with it).
   """
 
   def __init__(self, observation_space: gymnasium.Space, action_space: gymnasium.Space,
                seed: int = 0, summary_writer: Optional[Any] = None):
     super().__init__(observation_space, action_space, seed, summary_writer)
     self.replay = None
+    self._rng = np.random.default_rng(seed)
+    self.training_steps = 0
+    self.action_count = 0
     self._observation = None
     self._action = None
     self._episode_first_step = False
@@ -160,3 +167,19 @@ class ReplayAgent(Agent):
   def _store(self, reward: float, terminated: bool) -> None:
     self.replay.add(self._observation, self._action, reward, terminated, self._episode_first_step)
     self._episode_first_step = False
+
+  def _replay_state(self) -> Dict[str, Any]:
+    """The checkpoint entries this class keeps: replay contents, Generator state, counters."""
+    return {
+        'replay': self.replay.state_dict(),
+        'rng': generator_state_to_array(self._rng),
+        'training_steps': np.int64(self.training_steps),
+        'action_count': np.int64(self.action_count),
+    }
+
+  def _load_replay_state(self, bundle: Dict[str, Any]) -> None:
+    """Inverse of _replay_state (reads its entries from a whole bundle)."""
+    self.replay.load_state_dict(bundle['replay'])
+    self._rng = generator_from_array(bundle['rng'])
+    self.training_steps = int(bundle['training_steps'])
+    self.action_count = int(bundle['action_count'])

@@ -177,9 +177,6 @@ class DQNAgent(base.ReplayAgent):
         replay_scheme == 'prioritized', replay_capacity, observation_shape=observation_space.shape,
         observation_dtype=observation_space.dtype, stack_size=stack_size,
         update_horizon=update_horizon, gamma=gamma)
-    self._rng = np.random.default_rng(seed)
-    self.training_steps = 0
-    self.action_count = 0  # every action taken: the device RNG stream is folded with it
     self._losses = []
 
   # -- what subclasses change ---------------------------------------------------------------------
@@ -267,10 +264,7 @@ class DQNAgent(base.ReplayAgent):
         'params': flax.serialization.to_state_dict(self.params),
         'target_params': flax.serialization.to_state_dict(self.target_params),
         'optimizer_state': flax.serialization.to_state_dict(self.optimizer_state),
-        'replay': self.replay.state_dict(),
-        'rng': base.generator_state_to_array(self._rng),
-        'training_steps': np.int64(self.training_steps),
-        'action_count': np.int64(self.action_count),
+        **self._replay_state(),
     }
 
   def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
@@ -280,9 +274,6 @@ class DQNAgent(base.ReplayAgent):
     self.params = restore(self.params, bundle['params'])
     self.target_params = restore(self.target_params, bundle['target_params'])
     self.optimizer_state = restore(self.optimizer_state, bundle['optimizer_state'])
-    self.replay.load_state_dict(bundle['replay'])
-    self._rng = base.generator_from_array(bundle['rng'])
-    self.training_steps = int(bundle['training_steps'])
-    self.action_count = int(bundle['action_count'])
+    self._load_replay_state(bundle)
     self._losses = []
     return True

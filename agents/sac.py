@@ -281,9 +281,6 @@ class SACAgent(base.ReplayAgent):
         replay_capacity, observation_shape=observation_space.shape, observation_dtype=np.float32,
         update_horizon=update_horizon, gamma=gamma, action_shape=(action_dim,),
         action_dtype=np.float32)
-    self._rng = np.random.default_rng(seed)
-    self.training_steps = 0
-    self.action_count = 0  # every action taken: the device RNG stream is folded with it
     self._statistics = []
 
   # -- acting ---------------------------------------------------------------------------------------
@@ -348,18 +345,12 @@ class SACAgent(base.ReplayAgent):
     del checkpoint_dir, iteration  # everything fits in the returned pytree
     return {
         'state': flax.serialization.to_state_dict(jax.device_get(self.state)),
-        'replay': self.replay.state_dict(),
-        'rng': base.generator_state_to_array(self._rng),
-        'training_steps': np.int64(self.training_steps),
-        'action_count': np.int64(self.action_count),
+        **self._replay_state(),
     }
 
   def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
     del checkpoint_dir, iteration
     self.state = jax.device_put(flax.serialization.from_state_dict(self.state, bundle['state']))
-    self.replay.load_state_dict(bundle['replay'])
-    self._rng = base.generator_from_array(bundle['rng'])
-    self.training_steps = int(bundle['training_steps'])
-    self.action_count = int(bundle['action_count'])
+    self._load_replay_state(bundle)
     self._statistics = []
     return True
