@@ -71,6 +71,8 @@ import os
 import sys
 import time
 
+import process_usage  # beside this script, standard library only
+
 _T_MODULE = time.time()
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_PYTHON = os.path.join(REPO, ".venv-dopamine", "bin", "python")
@@ -285,8 +287,8 @@ def main() -> int:
             first_update_step = i  # _train_step ran its first update (and compiled `train`) here
         if i == window_start:
             ts_window_start = agent.training_steps
-            cpu_window_start = _cpu_s()
-            load_window_start = _loadavg_1m()
+            cpu_window_start = process_usage.cpu_seconds()
+            load_window_start = process_usage.load_average_1m()
         if args.progress_every and i % args.progress_every == 0:
             rate = args.progress_every / (step_end[i] - step_end[i - args.progress_every])
             print(f"[dopamine-rainbow] step {i}/{steps}: {rate:.1f} steps/s over the last "
@@ -296,7 +298,7 @@ def main() -> int:
         sys.exit(f"first update at step {first_update_step}, window starts at {window_start}: "
                  "increase --steps")
     window_s = step_end[steps] - step_end[window_start]
-    cpu_window_s = _cpu_s() - cpu_window_start
+    cpu_window_s = process_usage.cpu_seconds() - cpu_window_start
     jax.block_until_ready(agent.online_params)
     result = {
         "peer": "dopamine_full_rainbow_pong",
@@ -308,7 +310,7 @@ def main() -> int:
         "updates_in_window": sum(1 for t in range(ts_window_start, agent.training_steps)
                                  if t % agent.update_period == 0),
         "window_cpu_util": round(cpu_window_s / window_s, 2),
-        "loadavg_1m_window": [load_window_start, _loadavg_1m()],
+        "loadavg_1m_window": [load_window_start, process_usage.load_average_1m()],
         "first_update_s": round(float(step_end[first_update_step] - step_end[first_update_step - 1]), 3),
         "setup_s": round(setup_s, 2),
         "process_wall_s": round(time.time() - t_start, 2),
@@ -333,17 +335,6 @@ def main() -> int:
     return 0
 
 
-def _cpu_s() -> float:
-    """User + system CPU seconds of this process (all threads)."""
-    t = os.times()
-    return t.user + t.system
-
-
-def _loadavg_1m():
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def _has_dist(md, name: str) -> bool:

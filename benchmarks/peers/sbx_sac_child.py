@@ -26,19 +26,11 @@ import resource
 import sys
 import time
 
+import process_usage  # beside this script, standard library only
+
 WINDOW_MARGIN = 200  # the window starts at least this many steps after learning_starts
 
 
-def _cpu_s() -> float:
-    t = os.times()
-    return t.user + t.system
-
-
-def _loadavg_1m():
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def main() -> int:
@@ -80,12 +72,12 @@ def main() -> int:
                 marks["first_update_step"] = n  # the first update (and its jit compile) ran before this
             if n == window_start:
                 marks["updates_a"] = self.model._n_updates
-                marks["cpu_a"] = _cpu_s()
-                marks["load_a"] = _loadavg_1m()
+                marks["cpu_a"] = process_usage.cpu_seconds()
+                marks["load_a"] = process_usage.load_average_1m()
             elif n == steps:
                 marks["updates_b"] = self.model._n_updates
-                marks["cpu_b"] = _cpu_s()
-                marks["load_b"] = _loadavg_1m()
+                marks["cpu_b"] = process_usage.cpu_seconds()
+                marks["load_b"] = process_usage.load_average_1m()
             return True
 
     t_setup = time.perf_counter()
