@@ -125,9 +125,9 @@ def collect(output_dir: str = gin.REQUIRED,
         actions.append(action)
         rewards.append(reward)
         length = len(actions)
-        budget_left = num_steps is not None and steps + length >= num_steps
+        budget_reached = num_steps is not None and steps + length >= num_steps
         cap_reached = max_steps_per_episode is not None and length >= max_steps_per_episode
-        truncated = bool(truncated or (not terminated and (budget_left or cap_reached)))
+        truncated = bool(truncated or (not terminated and (budget_reached or cap_reached)))
         terminations.append(bool(terminated))
         truncations.append(truncated)
         if num_steps is not None:
