@@ -102,8 +102,16 @@ class NoisyDense(nn.Module):
   """A linear layer with factorised Gaussian noise on its weights (Fortunato et al., 2018, eqs.
   8-11): w = mu + sigma * f(p) f(q)^T, with f(x) = sign(x) sqrt|x|. One noise draw per call, shared
   by the whole batch (as Dopamine); the noise comes from the 'noise' RNG stream. `deterministic`
-  uses the means only (evaluation)."""
+  uses the means only (evaluation).
+
+  Two ways to the same numbers: batches of at least `materialize_from_batch` rows build the noisy
+  weight matrix once (one matmul forward, one weight gradient backward); smaller ones, such as the
+  single observation an agent acts on, use x @ mu + ((x * p) @ sigma) * q, which skips building
+  the fan_in x features matrix (3136 x 512 behind the Nature CNN). On a CPU the crossover is at
+  about 16 rows forward; with gradients, building wins at every batch size.
+  """
   features: int
+  materialize_from_batch: int = 16
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, deterministic: bool = False) -> jnp.ndarray:
@@ -123,10 +131,10 @@ class NoisyDense(nn.Module):
     squash = lambda noise: jnp.sign(noise) * jnp.sqrt(jnp.abs(noise))
     input_noise = squash(jax.random.normal(input_key, (fan_in,)))
     output_noise = squash(jax.random.normal(output_key, (self.features,)))
-    # x @ (mu + sigma * outer(p, q)) = x @ mu + ((x * p) @ sigma) * q: the same numbers without
-    # building the fan_in x features noise matrix (3136 x 512 behind the Nature CNN) every call.
-    noise_term = ((x * input_noise) @ kernel_sigma) * output_noise
-    return x @ kernel_mu + noise_term + bias_mu + bias_sigma * output_noise
+    bias = bias_mu + bias_sigma * output_noise
+    if x.ndim > 1 and x.shape[0] >= self.materialize_from_batch:
+      return x @ (kernel_mu + kernel_sigma * jnp.outer(input_noise, output_noise)) + bias
+    return x @ kernel_mu + ((x * input_noise) @ kernel_sigma) * output_noise + bias
 
 
 @gin.configurable

@@ -86,6 +86,22 @@ def test_noisy_dense_noise_is_factorised_shared_by_the_batch_and_off_when_determ
   np.testing.assert_allclose(params['params']['kernel_sigma'], 0.1 / np.sqrt(2), rtol=1e-6)
 
 
+def test_noisy_dense_gives_the_same_numbers_whether_it_builds_the_noisy_weights_or_not():
+  x = jax.random.normal(jax.random.PRNGKey(0), (20, 7))
+  factored, built = networks.NoisyDense(5, materialize_from_batch=21), networks.NoisyDense(5)
+  params = factored.init({'params': jax.random.PRNGKey(1), 'noise': jax.random.PRNGKey(1)}, x)
+  params = jax.tree.map(lambda p: p * 10.0, params)  # sigma as large as mu, so the noise shows
+  rngs = {'noise': jax.random.PRNGKey(2)}
+  np.testing.assert_allclose(built.apply(params, x, rngs=rngs),
+                             factored.apply(params, x, rngs=rngs), rtol=1e-5, atol=1e-5)
+  # Acting on one row (factored form) matches that row of a batch (built form) under one draw.
+  np.testing.assert_allclose(built.apply(params, x[:1], rngs=rngs)[0],
+                             built.apply(params, x, rngs=rngs)[0], rtol=1e-5, atol=1e-5)
+  gradient = lambda layer: jax.grad(lambda p: jnp.sum(layer.apply(p, x, rngs=rngs) ** 2))(params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4),
+               gradient(built), gradient(factored))
+
+
 def test_dueling_logits_are_value_plus_centred_advantage():
   network = networks.RainbowNetwork(num_actions=3, num_atoms=5, noisy=False, dueling=True,
                                     torso=functools.partial(networks.MLPTorso, hidden_sizes=(4,)))
