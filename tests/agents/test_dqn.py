@@ -75,12 +75,6 @@ def make_agent(env, **overrides):
   return dqn.DQNAgent(env.observation_space, env.action_space, seed=0, **settings)
 
 
-def synced(agent) -> bool:
-  """Whether the target network holds the online network's values (a copy: see DQNAgent)."""
-  leaves = zip(jax.tree.leaves(agent.target_params), jax.tree.leaves(agent.params))
-  return all(np.array_equal(target, online) for target, online in leaves)
-
-
 def test_training_clock_follows_dopamine():
   env = ScriptedEnv(episode_length=5)
   agent = make_agent(env)
@@ -88,14 +82,14 @@ def test_training_clock_follows_dopamine():
   for _ in range(2):
     observation, _ = env.reset()
     action = agent.begin_episode(observation)
-    trace.append((agent.training_steps, len(agent._losses), synced(agent)))
+    trace.append((agent.training_steps, len(agent._losses), agent.target_params is agent.params))
     while True:
       observation, reward, terminated, truncated, _ = env.step(action)
       if terminated or truncated:
         agent.end_episode(reward, terminated, observation)
         break
       action = agent.step(reward, observation)
-      trace.append((agent.training_steps, len(agent._losses), synced(agent)))
+      trace.append((agent.training_steps, len(agent._losses), agent.target_params is agent.params))
   # training_steps counts begin_episode and step calls. An update needs more than 3 replay rows and
   # training_steps % 2 == 0 at the call (calls at steps 4, 6, 8 with 4, 7, 9 rows, the first
   # episode's final observation being a row too); the target
