@@ -24,6 +24,7 @@ import numpy as np
 import optax
 
 from agents import base
+from agents import compilation
 from agents import networks
 from agents.replay import CircularReplayBuffer
 
@@ -275,8 +276,8 @@ class SACAgent(base.ReplayAgent):
                            self._log_action_scale, deterministic)
 
     # The state is donated: its buffers are updated in place instead of copied every step.
-    self._update_and_act = jax.jit(update_and_act, donate_argnums=0)
-    self._act_fn = jax.jit(act, static_argnums=3)
+    self._update_and_act = compilation.jit(update_and_act, donate_argnums=0)
+    self._act_fn = compilation.jit(act, static_argnums=3)
     self.replay = CircularReplayBuffer(
         replay_capacity, observation_shape=observation_space.shape, observation_dtype=np.float32,
         update_horizon=update_horizon, gamma=gamma, action_shape=(action_dim,),
