@@ -25,10 +25,12 @@ def conv_then_dot(images, kernel, weights):
 
 
 def example_inputs():
+  # A convolution jaxlib 0.10 hands to YNNPACK by default (it keeps smaller ones, such as 16
+  # filters on 3 channels, for itself).
   rng = np.random.default_rng(0)
-  images = jnp.asarray(rng.normal(size=(8, 12, 12, 3)), jnp.float32)
-  kernel = jnp.asarray(rng.normal(size=(4, 4, 3, 16)), jnp.float32)
-  weights = jnp.asarray(rng.normal(size=(5 * 5 * 16, 7)), jnp.float32)
+  images = jnp.asarray(rng.normal(size=(8, 12, 12, 4)), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(4, 4, 4, 32)), jnp.float32)
+  weights = jnp.asarray(rng.normal(size=(5 * 5 * 32, 7)), jnp.float32)
   return images, kernel, weights
 
 
