@@ -335,8 +335,6 @@ def main() -> int:
     return 0
 
 
-
-
 def _has_dist(md, name: str) -> bool:
     try:
         md.version(name)

@@ -31,8 +31,6 @@ import process_usage  # beside this script, standard library only
 WINDOW_MARGIN = 200  # the window starts at least this many steps after learning_starts
 
 
-
-
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, required=True)
