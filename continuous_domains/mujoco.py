@@ -57,13 +57,18 @@ def create_mujoco_environment(environment_name: str = 'HalfCheetah',
         f'create_mujoco_environment: unknown task {environment_id!r} ({error}). gymnasium\'s MuJoCo '
         f'tasks are {", ".join(_mujoco_task_names())}; other continuous tasks go by full id, e.g. '
         f'Pendulum-v1 or MountainCarContinuous-v0') from error
-  if isinstance(spec.entry_point, str) and spec.entry_point.startswith(_MUJOCO_ENTRY_POINT):
+  is_mujoco = isinstance(spec.entry_point, str) and spec.entry_point.startswith(_MUJOCO_ENTRY_POINT)
+  if is_mujoco:
     # Checked up front: gymnasium's own message would not name this project's extra.
     import_extra('mujoco', 'mujoco')
   try:
     env = gymnasium.make(environment_id, max_episode_steps=max_episode_steps, **environment_kwargs)
-  except gymnasium.error.DependencyNotInstalled as error:  # e.g. imageio, also in the extra
-    raise ImportError(f"{environment_id} needs the 'mujoco' extra: `pip install -e '.[mujoco]'` "
-                      f'({error})') from error
+  except gymnasium.error.DependencyNotInstalled as error:
+    if is_mujoco:  # e.g. imageio, also in the extra
+      raise ImportError(f"{environment_id} needs the 'mujoco' extra: `pip install -e '.[mujoco]'` "
+                        f'({error})') from error
+    # Box2D's tasks (LunarLanderContinuous, BipedalWalker): no extra of the zoo installs them.
+    raise ImportError(f'{environment_id} needs a simulator that is not installed and that no extra '
+                      f'of the zoo provides: {error}') from error
   _check_continuous(environment_id, env)
   return float32_observations(env)

@@ -83,3 +83,13 @@ def test_missing_mujoco_names_the_extra(monkeypatch):
   with pytest.raises(ImportError, match=r"pip install -e '\.\[mujoco\]'"):
     create_mujoco_environment('HalfCheetah')
   assert create_mujoco_environment('Pendulum-v1')  # classic control needs no MuJoCo
+
+
+def test_missing_non_mujoco_simulator_is_not_blamed_on_the_mujoco_extra(monkeypatch):
+  # Box2D's tasks are Box-action gymnasium tasks that no extra of the zoo installs.
+  monkeypatch.setitem(sys.modules, 'Box2D', None)
+  for module in [name for name in sys.modules if name.startswith('gymnasium.envs.box2d')]:
+    monkeypatch.delitem(sys.modules, module)
+  with pytest.raises(ImportError, match='no extra of the zoo provides') as raised:
+    create_mujoco_environment('LunarLanderContinuous-v3')
+  assert 'mujoco' not in str(raised.value).split(':')[0]
