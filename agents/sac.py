@@ -3,10 +3,11 @@ Dopamine's MuJoCo defaults: twin Q networks with Polyak-averaged targets, a tanh
 policy, automatic entropy tuning (a fixed temperature as a switch) and n-step returns as an option.
 
 The learning rule is a set of pure functions (the squashed-Gaussian density, the critic target and
-the three losses), tested against hand-computed numbers; `sac_update_and_act` chains them into one
-training step (critic, then actor against the updated critics, then temperature, then the Polyak
-step) and returns the action for the next observation under the new policy, so a training step is
-one jitted call. `SACAgent` keeps the state and the replay and calls it.
+the three losses), tested against hand-computed numbers; `sac_update` chains them into one update
+(critic, then actor against the updated critics, then temperature, then the Polyak step) and
+`sac_updates_and_act` runs an agent step's updates and returns the action for the next observation
+under the new policy, so an agent step is one jitted call however many updates it runs. `SACAgent`
+keeps the state and the replay and calls it.
 
 Actions live in the policy's units, [-1, 1] per dimension, in the replay and in the networks; the
 environment gets them rescaled to its Box bounds, and log-probabilities are densities of the
@@ -112,11 +113,11 @@ class SACSettings(NamedTuple):
   polyak_rate: float
 
 
-def sac_update_and_act(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndarray],
-                       observation: jnp.ndarray, log_action_scale: jnp.ndarray, key: jnp.ndarray):
-  """One SAC step on a batch, then a policy sample for the unbatched `observation` under the new
-  actor. Returns (state, statistics, action in [-1, 1])."""
-  next_key, actor_key, act_key = jax.random.split(key, 3)
+def sac_update(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndarray],
+               log_action_scale: jnp.ndarray, key: jnp.ndarray):
+  """One SAC step on a batch: the critics, then the actor against the updated critics, then the
+  temperature, then the Polyak step. Returns (state, statistics)."""
+  next_key, actor_key = jax.random.split(key)
   alpha = jnp.exp(state.log_alpha)
 
   next_mean, next_log_std = settings.actor.apply(state.actor, batch['next_observation'])
@@ -160,7 +161,29 @@ def sac_update_and_act(settings: SACSettings, state: SACState, batch: Dict[str, 
                    critic_optimizer, alpha_optimizer)
   statistics = {'critic_loss': critic_value, 'actor_loss': actor_value,
                 'entropy': -jnp.mean(log_prob), 'alpha': jnp.exp(log_alpha)}
-  action = policy_action(settings.actor, actor_params, observation, act_key, log_action_scale,
+  return state, statistics
+
+
+def sac_updates_and_act(settings: SACSettings, state: SACState, batches: Dict[str, jnp.ndarray],
+                        observation: jnp.ndarray, log_action_scale: jnp.ndarray, key: jnp.ndarray):
+  """`sac_update` once per batch of `batches` (one batch per update, stacked on a leading axis), in
+  order, then a policy sample for the unbatched `observation` under the new actor: the training
+  of one agent step, however many updates it has, is one call. Returns (state, statistics stacked
+  per update, action in [-1, 1])."""
+  num_updates = jax.tree.leaves(batches)[0].shape[0]
+  update_key, act_key = jax.random.split(key)
+  if num_updates == 1:  # no loop to compile for the common case
+    state, statistics = sac_update(settings, state, jax.tree.map(lambda x: x[0], batches),
+                                   log_action_scale, update_key)
+    statistics = jax.tree.map(lambda x: x[None], statistics)
+  else:
+    def one_update(carry, batch_and_key):
+      batch, batch_key = batch_and_key
+      return sac_update(settings, carry, batch, log_action_scale, batch_key)
+
+    state, statistics = jax.lax.scan(one_update, state,
+                                     (batches, jax.random.split(update_key, num_updates)))
+  action = policy_action(settings.actor, state.actor, observation, act_key, log_action_scale,
                          False)
   return state, statistics, action
 
@@ -265,10 +288,10 @@ class SACAgent(base.ReplayAgent):
                           s.critic_optimizer.init(critic_params),
                           s.alpha_optimizer.init(log_alpha))
 
-    def update_and_act(state, batch, observation, counter):
+    def updates_and_act(state, batches, observation, counter):
       key = jax.random.fold_in(self._base_key, counter)
-      return sac_update_and_act(self._settings, state, batch, observation,
-                                self._log_action_scale, key)
+      return sac_updates_and_act(self._settings, state, batches, observation,
+                                 self._log_action_scale, key)
 
     def act(actor_params, observation, counter, deterministic):
       key = jax.random.fold_in(self._base_key, counter)
@@ -276,7 +299,7 @@ class SACAgent(base.ReplayAgent):
                            self._log_action_scale, deterministic)
 
     # The state is donated: its buffers are updated in place instead of copied every step.
-    self._update_and_act = compilation.jit(update_and_act, donate_argnums=0)
+    self._updates_and_act = compilation.jit(updates_and_act, donate_argnums=0)
     self._act_fn = compilation.jit(act, static_argnums=3)
     self.replay = CircularReplayBuffer(
         replay_capacity, observation_shape=observation_space.shape, observation_dtype=np.float32,
@@ -317,27 +340,30 @@ class SACAgent(base.ReplayAgent):
   # -- learning -------------------------------------------------------------------------------------
 
   def _train_step(self, observation: np.ndarray) -> Optional[jnp.ndarray]:
-    """Runs the due updates; returns the policy's action for `observation` from the last update's
-    call, or None when no update ran."""
+    """Runs the due updates (all of them in one call); returns the policy's action for
+    `observation` under the updated actor, or None when no update ran."""
     action = None
     if (self.replay.add_count > self.min_replay_history
         and self.training_steps % self.update_period == 0):
-      for _ in range(self.updates_per_step):
-        batch = self.replay.sample(self.batch_size, self._rng)
-        del batch['indices']
-        self.state, statistics, action = self._update_and_act(self.state, batch, observation,
-                                                              self.action_count)
-        self._statistics.append(statistics)
+      # One draw of all the updates' rows, then split into a batch per update.
+      batches = self.replay.sample(self.updates_per_step * self.batch_size, self._rng)
+      del batches['indices']
+      batches = {name: rows.reshape((self.updates_per_step, self.batch_size, *rows.shape[1:]))
+                 for name, rows in batches.items()}
+      self.state, statistics, action = self._updates_and_act(self.state, batches, observation,
+                                                             self.action_count)
+      self._statistics.append(statistics)
     self.training_steps += 1
     return action
 
   def iteration_statistics(self) -> Dict[str, float]:
     if not self._statistics:
       return {}
-    statistics = jax.device_get(self._statistics)
+    statistics = jax.device_get(self._statistics)  # one array per call, an entry per update
     self._statistics = []
-    summary = {name: float(np.mean([s[name] for s in statistics])) for name in statistics[0]}
-    summary['updates'] = float(len(statistics))
+    summary = {name: float(np.mean(np.concatenate([s[name] for s in statistics])))
+               for name in statistics[0]}
+    summary['updates'] = float(sum(len(s['critic_loss']) for s in statistics))
     return summary
 
   # -- checkpointing --------------------------------------------------------------------------------

@@ -133,6 +133,39 @@ def test_training_clock_random_warm_up_then_one_update_per_step():
   assert agent.iteration_statistics()['updates'] == 3 * len(range(24, 30, 2))
 
 
+def test_several_updates_in_one_call_equal_the_same_updates_one_by_one():
+  agent = make_agent(PointEnv())
+  rng = np.random.default_rng(0)
+  num_updates, batch_size = 3, 8
+  observation_shape = agent.observation_space.shape
+  action_dim = agent.action_space.shape[0]
+  batches = {'observation': rng.normal(size=(num_updates, batch_size, *observation_shape)),
+             'action': rng.uniform(-1, 1, (num_updates, batch_size, action_dim)),
+             'reward': rng.normal(size=(num_updates, batch_size)),
+             'discount': rng.choice([0.0, 0.99], (num_updates, batch_size)),
+             'next_observation': rng.normal(size=(num_updates, batch_size, *observation_shape))}
+  batches = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), batches)
+  observation = jnp.full(observation_shape, 0.5, jnp.float32)
+  key = jax.random.PRNGKey(3)
+  settings, scale = agent._settings, agent._log_action_scale
+  state, statistics, action = jax.jit(
+      lambda state, batches: sac.sac_updates_and_act(settings, state, batches, observation, scale,
+                                                     key))(agent.state, batches)
+  update_key, act_key = jax.random.split(key)
+  expected_state = agent.state
+  for index, batch_key in enumerate(jax.random.split(update_key, num_updates)):
+    expected_state, expected_statistics = sac.sac_update(
+        settings, expected_state, jax.tree.map(lambda x: x[index], batches), scale, batch_key)
+    for name, value in expected_statistics.items():
+      np.testing.assert_allclose(statistics[name][index], value, rtol=1e-4, atol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), state,
+               expected_state)
+  expected_action = sac.policy_action(settings.actor, expected_state.actor, observation, act_key,
+                                      scale, False)
+  np.testing.assert_allclose(action, expected_action, rtol=1e-4, atol=1e-6)
+  assert statistics['critic_loss'].shape == (num_updates,)
+
+
 def test_polyak_averaging_and_fixed_temperature():
   env = PointEnv()
   agent = make_agent(env, learn_alpha=False, alpha=0.2, polyak_rate=0.25)
