@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common  # noqa: E402
+from runner import metrics  # noqa: E402
 
 TARGET_RETURN = 475.0
 WINDOW = 10
@@ -42,7 +43,7 @@ def run_seed(seed: int, max_steps: int, directory: str, bindings=()):
   common.run_train(base_dir, ['gin_configs/dqn/cartpole.gin'], [
       f'Runner.seed={seed}', f'Runner.num_iterations={max_steps // 1000}',
       "create_runner.schedule='continuous_train'", *bindings])
-  events = common.scalars(base_dir, 'train/episode_return')
+  events = common.scalars(os.path.join(base_dir, metrics.EPISODES_SUBDIR), 'train/episode_return')
   return np.array([e.step for e in events]), np.array([e.value for e in events])
 
 

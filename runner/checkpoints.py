@@ -120,6 +120,14 @@ class Checkpointer:
         found.append(int(suffix))
     return sorted(found)
 
+  def set_aside(self) -> List[str]:
+    """Names of the checkpoints moved aside as corrupt (not those superseded by a redone
+    iteration)."""
+    if not os.path.isdir(self.checkpoint_dir):
+      return []
+    return sorted(name for name in os.listdir(self.checkpoint_dir)
+                  if name.startswith(PREFIX) and '.corrupt' in name)
+
   def save(self, iteration: int, runner_state: Dict[str, Any],
            write_agent: Callable[[str], Any]) -> str:
     """Writes checkpoint `iteration`; `write_agent(directory)` may add files and returns the bundle."""

@@ -5,9 +5,13 @@ function of the seed (returns, episode lengths, losses, epsilon...), so two runs
 seed produce identical files; wall-clock quantities (steps per second, seconds per iteration) go
 to TensorBoard and the log only.
 
-When a run resumes from iteration k, lines for iterations >= k are dropped from metrics.jsonl and a
-TensorBoard SessionLog.START event at step k makes TensorBoard discard the orphaned points, so the
-resumed run's records are the same as an uninterrupted run's.
+TensorBoard gets two runs: `<base_dir>` with the per-iteration scalars, stepped by iteration, and
+`<base_dir>/episodes` with one point per training episode, stepped by agent steps. They are apart
+because a resume restarts each at its own step: when a run resumes from iteration k after T
+training steps, lines for iterations >= k are dropped from metrics.jsonl, and SessionLog.START
+events at step k in the first run and T + 1 in the second make TensorBoard discard the orphaned
+points of each (in one event stream, a START at k would also discard every episode after step k).
+So the resumed run's records are the same as an uninterrupted run's.
 
 This module is part of the run-directory format and imports nothing else from the zoo.
 """
@@ -15,6 +19,7 @@ This module is part of the run-directory format and imports nothing else from th
 import json
 import math
 import os
+import time
 from typing import Dict, List, Optional
 
 import tensorboardX
@@ -22,6 +27,7 @@ import tqdm
 from tensorboardX.proto import event_pb2
 
 METRICS_FILE = 'metrics.jsonl'
+EPISODES_SUBDIR = 'episodes'
 
 
 def read_metrics(base_dir: str) -> List[Dict[str, float]]:
@@ -53,26 +59,39 @@ class MetricsWriter:
 
   def __init__(self, base_dir: str):
     self.base_dir = base_dir
-    self.summary_writer = tensorboardX.SummaryWriter(logdir=base_dir, flush_secs=30)
+    # tensorboardX names event files by the second and the host only, so a writer opened in the same
+    # second as an earlier one (a quick resume) would overwrite its file; the nanosecond suffix
+    # keeps them apart, and in the order TensorBoard reads them (by name).
+    suffix = f'.{time.time_ns()}'
+    self.summary_writer = tensorboardX.SummaryWriter(logdir=base_dir, flush_secs=30,
+                                                     filename_suffix=suffix)
+    self.episode_writer = tensorboardX.SummaryWriter(
+        logdir=os.path.join(base_dir, EPISODES_SUBDIR), flush_secs=30, filename_suffix=suffix)
     self._metrics_path = os.path.join(base_dir, METRICS_FILE)
 
-  def restart_at(self, iteration: int) -> None:
-    """Discards records of iterations >= `iteration` (they will be redone after a resume)."""
+  def restart_at(self, iteration: int, training_steps: int = 0) -> None:
+    """Discards records of iterations >= `iteration` and of episodes that ended after
+    `training_steps` agent steps (they will be redone after a resume)."""
     kept = [record for record in read_metrics(self.base_dir) if record['iteration'] < iteration]
     temporary = self._metrics_path + '.tmp'
     with open(temporary, 'w') as file:
       file.writelines(json.dumps(record, sort_keys=True) + '\n' for record in kept)
     os.replace(temporary, self._metrics_path)
-    restart = event_pb2.Event(step=iteration,
-                              session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START))
-    self.summary_writer.file_writer.add_event(restart)
+    # TensorBoard discards the points at steps >= a START event's step.
+    for writer, first_redone_step in [(self.summary_writer, iteration),
+                                      (self.episode_writer, training_steps + 1)]:
+      writer.file_writer.add_event(event_pb2.Event(
+          step=first_redone_step,
+          session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
 
   def write_iteration(self, iteration: int, metrics: Dict[str, float],
                       timing: Dict[str, float]) -> None:
     """Logs `metrics` (deterministic) to TensorBoard and metrics.jsonl, `timing` to TensorBoard."""
     for tag, value in {**metrics, **timing}.items():
       self.summary_writer.add_scalar(tag, value, iteration)
+    # Before the iteration's checkpoint: a resume does not redo the episodes it covers.
     self.summary_writer.flush()
+    self.episode_writer.flush()
     record = {'iteration': iteration, **{k: _json_number(v) for k, v in metrics.items()}}
     with open(self._metrics_path, 'a') as file:
       file.write(json.dumps(record, sort_keys=True) + '\n')
@@ -80,11 +99,13 @@ class MetricsWriter:
       os.fsync(file.fileno())
 
   def write_episode(self, tag: str, value: float, step: int) -> None:
-    """A per-episode scalar (e.g. the return) against the agent step at which the episode ended."""
-    self.summary_writer.add_scalar(tag, value, step)
+    """A per-episode scalar (e.g. the return) against the agent step at which the episode ended,
+    in the `episodes` TensorBoard run."""
+    self.episode_writer.add_scalar(tag, value, step)
 
   def close(self) -> None:
     self.summary_writer.close()
+    self.episode_writer.close()
 
 
 class PhaseProgress:

@@ -15,6 +15,7 @@ replays exactly what an uninterrupted run would have done.
 import dataclasses
 import inspect
 import math
+import numbers
 import os
 import time
 from typing import Any, Callable, Dict, List
@@ -94,6 +95,8 @@ class Runner:
                                  ('training_steps', training_steps, 1),
                                  ('evaluation_steps', evaluation_steps, 0),
                                  ('max_steps_per_episode', max_steps_per_episode, 1)]:
+      if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f'Runner.{name} must be a whole number, got {value!r}')
       if value < minimum:
         raise ValueError(f'Runner.{name} must be >= {minimum}, got {value}')
     self.base_dir = base_dir
@@ -123,32 +126,48 @@ class Runner:
   # -- resuming ----------------------------------------------------------------------------------
 
   def has_checkpoint(self) -> bool:
-    return bool(self.checkpointer.iterations())
+    """Whether base_dir holds an earlier run's checkpoints, usable or set aside as corrupt."""
+    return bool(self.checkpointer.iterations() or self.checkpointer.set_aside())
 
   def restore_newest_checkpoint(self) -> None:
-    """Resumes from the newest checkpoint that verifies and unbundles; moves bad ones aside."""
+    """Resumes from the newest checkpoint that verifies; moves corrupt ones aside.
+
+    A checkpoint that verifies but that the agent cannot unbundle (a changed network or agent
+    class, say) is an error, not a reason to fall back: every checkpoint of the run would fail the
+    same way, and they are all left as they are.
+    """
     candidates = self.checkpointer.iterations()
     for iteration in reversed(candidates):
       try:
         directory, runner_state, bundle = self.checkpointer.load(iteration)
-        if not self.agent.unbundle(directory, iteration, bundle):
-          raise checkpoints.CorruptCheckpointError(f'{directory}: the agent could not unbundle it')
-      except (checkpoints.CorruptCheckpointError, KeyError, ValueError, TypeError) as error:
+      except checkpoints.CorruptCheckpointError as error:
         moved_to = self.checkpointer.quarantine(iteration)
         logging.warning('Checkpoint of iteration %d is unusable (%s); moved it to %s and falling '
                         'back to the previous one.', iteration, error, moved_to)
         continue
+      try:
+        restored = self.agent.unbundle(directory, iteration, bundle)
+        problem = 'its unbundle returned False'
+      except (KeyError, ValueError, TypeError) as error:
+        restored, problem = False, f'{type(error).__name__}: {error}'
+      if not restored:
+        raise NoUsableCheckpointError(
+            f'{directory} verifies, but the agent ({type(self.agent).__name__}) cannot restore it '
+            f'({problem}); was the run started with another agent or network configuration? '
+            'Nothing was moved or deleted; resume with the original configuration, or choose '
+            'another --base_dir')
       self.start_iteration = iteration + 1
       self.total_training_steps = int(runner_state['total_training_steps'])
       logging.info('Resumed from the checkpoint of iteration %d in %s.', iteration, directory)
       break
     else:
-      if candidates:
+      set_aside = self.checkpointer.set_aside()
+      if set_aside:
         raise NoUsableCheckpointError(
-            f'none of the checkpoints in {self.checkpointer.checkpoint_dir} could be restored '
-            '(each was moved aside with a .corrupt suffix, nothing was deleted); remove them or '
-            'choose another --base_dir to start afresh')
-    self.metrics_writer.restart_at(self.start_iteration)
+            f'none of the checkpoints in {self.checkpointer.checkpoint_dir} could be restored: '
+            f'{", ".join(set_aside)} failed verification and were moved aside (nothing was '
+            'deleted); remove them or choose another --base_dir to start afresh')
+    self.metrics_writer.restart_at(self.start_iteration, self.total_training_steps)
 
   # -- running -----------------------------------------------------------------------------------
 

@@ -6,7 +6,8 @@ r"""Entry point of every run: `python -um runner.train --base_dir D --gin_files 
 Writes the operative gin config to `<base_dir>/config.gin`, then trains; rerunning the same
 command resumes from the newest checkpoint. Resuming with a different operative config stops with
 the difference unless `--allow_config_change` is given. Bad input (missing gin file, unknown
-configurable or parameter, an agent that cannot handle the environment's spaces, an unwritable
+configurable or parameter, a budget that is not a whole number, an unknown environment or one whose
+simulator is not installed, an agent that cannot handle the environment's spaces, an unwritable
 base_dir, no usable checkpoint, a NaN loss) ends with a one-paragraph message and exit status 2.
 """
 
@@ -19,6 +20,7 @@ import tempfile
 from typing import List, Sequence
 
 import gin
+import gymnasium
 from absl import app
 from absl import flags
 from absl import logging
@@ -121,7 +123,9 @@ def run(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
     runner = run_experiment.create_runner(base_dir)
   except agent_base.IncompatibleSpaceError as error:
     raise BadInputError(str(error)) from error
-  except ValueError as error:  # an agent or domain rejecting its settings names the problem
+  except (ValueError, ImportError, gymnasium.error.Error) as error:
+    # An agent or domain rejecting its settings, an optional simulator not installed (the message
+    # names the extra), or gymnasium not knowing the environment id.
     raise BadInputError(f'cannot build the run: {error}') from error
   except TypeError as error:
     if 'unexpected keyword argument' not in str(error):

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 
 import gin
 import numpy as np
@@ -94,13 +95,39 @@ def test_metrics_jsonl_and_tensorboard_scalars(tmp_path):
   accumulator.Reload()
   tags = accumulator.Tags()['scalars']
   for tag in ['train/average_return', 'train/average_episode_length', 'train/num_episodes',
-              'train/steps_per_second', 'eval/average_return', 'eval/steps_per_second',
-              'train/episode_return']:
+              'train/steps_per_second', 'eval/average_return', 'eval/steps_per_second']:
     assert tag in tags, tag
   assert [event.step for event in accumulator.Scalars('train/average_return')] == [0, 1]
   assert [event.value for event in accumulator.Scalars('eval/average_return')] == [5.0, 5.0]
-  # One point per training episode, against the cumulative number of training steps.
-  assert [event.step for event in accumulator.Scalars('train/episode_return')][:3] == [5, 10, 15]
+  # One point per training episode, against the cumulative number of training steps, in its own
+  # TensorBoard run.
+  assert [event.step for event in episode_returns(tmp_path)] == [5, 10, 15, 20, 25, 30]
+
+
+def episode_returns(base_dir):
+  accumulator = event_accumulator.EventAccumulator(str(base_dir / 'episodes'))
+  accumulator.Reload()
+  return accumulator.Scalars('train/episode_return')
+
+
+def test_resume_keeps_the_tensorboard_history_of_both_step_units(tmp_path):
+  # Iterations of 3 episodes of 5 steps; the run is "killed" during iteration 2 (its checkpoint
+  # and metrics line missing) and resumed.
+  reference, _ = make_runner(tmp_path / 'reference', ScriptedEnv(episode_length=5),
+                             num_iterations=3)
+  reference.run_experiment()
+  run, _ = make_runner(tmp_path / 'run', ScriptedEnv(episode_length=5), num_iterations=3)
+  run.run_experiment()
+  shutil.rmtree(tmp_path / 'run' / 'checkpoints' / 'ckpt_2')
+  resumed, _ = make_runner(tmp_path / 'run', ScriptedEnv(episode_length=5), num_iterations=3)
+  resumed.run_experiment()
+  assert resumed.start_iteration == 2
+  steps = [event.step for event in episode_returns(tmp_path / 'reference')]
+  assert steps == list(range(5, 46, 5))
+  assert [event.step for event in episode_returns(tmp_path / 'run')] == steps
+  accumulator = event_accumulator.EventAccumulator(str(tmp_path / 'run'))
+  accumulator.Reload()
+  assert [event.step for event in accumulator.Scalars('train/average_return')] == [0, 1, 2]
 
 
 def test_environment_is_reseeded_at_each_phase_deterministically(tmp_path):
@@ -178,14 +205,54 @@ def test_all_checkpoints_unusable_is_an_error_not_a_silent_restart(tmp_path):
     resumed.run_experiment()
 
 
+def test_all_checkpoints_set_aside_stays_an_error_on_the_next_attempt(tmp_path):
+  runner, _ = make_runner(tmp_path, num_iterations=2)
+  runner.run_experiment()
+  metrics_before = (tmp_path / 'metrics.jsonl').read_text()
+  for name in ['ckpt_0', 'ckpt_1']:
+    os.remove(tmp_path / 'checkpoints' / name / 'manifest.json')
+  for _ in range(2):
+    resumed, _ = make_runner(tmp_path, num_iterations=3)
+    assert resumed.has_checkpoint()
+    with pytest.raises(run_experiment.NoUsableCheckpointError,
+                       match=r'ckpt_0\.corrupt, ckpt_1\.corrupt failed verification'):
+      resumed.run_experiment()
+  assert (tmp_path / 'metrics.jsonl').read_text() == metrics_before
+
+
+class IncompatibleAgent(SpyAgent):
+
+  def unbundle(self, checkpoint_dir, iteration, bundle):
+    return bundle['no such entry']
+
+
+def test_a_checkpoint_the_agent_cannot_unbundle_is_an_error_and_stays_in_place(tmp_path):
+  runner, _ = make_runner(tmp_path, num_iterations=2)
+  runner.run_experiment()
+  metrics_before = (tmp_path / 'metrics.jsonl').read_text()
+  resumed, _ = make_runner(tmp_path, agent_class=IncompatibleAgent, num_iterations=3)
+  with pytest.raises(run_experiment.NoUsableCheckpointError,
+                     match=r"ckpt_1 verifies, but the agent \(IncompatibleAgent\) cannot restore it "
+                           r"\(KeyError: 'no such entry'\).*Nothing was moved or deleted"):
+    resumed.run_experiment()
+  assert sorted(os.listdir(tmp_path / 'checkpoints')) == ['ckpt_0', 'ckpt_1']
+  assert (tmp_path / 'metrics.jsonl').read_text() == metrics_before
+
+
 def test_unknown_schedule_is_named(tmp_path):
   with pytest.raises(ValueError, match="'sometimes'.*continuous_train"):
     run_experiment.create_runner(str(tmp_path), schedule='sometimes')
 
 
-def test_invalid_budgets_are_rejected(tmp_path):
-  with pytest.raises(ValueError, match='training_steps'):
-    make_runner(tmp_path, training_steps=0)
+@pytest.mark.parametrize('budget, match', [
+    (dict(training_steps=0), 'training_steps must be >= 1'),
+    (dict(num_iterations='3'), "num_iterations must be a whole number, got '3'"),
+    (dict(training_steps=1.5), 'training_steps must be a whole number, got 1.5'),
+    (dict(evaluation_steps=True), 'evaluation_steps must be a whole number, got True'),
+])
+def test_invalid_budgets_are_rejected(tmp_path, budget, match):
+  with pytest.raises(ValueError, match=match):
+    make_runner(tmp_path, **budget)
 
 
 def test_resume_tolerates_a_metrics_line_torn_by_a_kill(tmp_path):

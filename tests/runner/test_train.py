@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -169,6 +170,16 @@ def test_agent_that_cannot_handle_the_spaces(tmp_path):
   result = train(tmp_path, bindings=TINY + [
       "create_classic_environment.environment_name='Pendulum-v1'"])
   assert_bad_input(result, 'DQNAgent cannot handle the action space Box', 'Discrete')
+
+
+@pytest.mark.parametrize('binding, fragments', [
+    ("create_classic_environment.environment_name='NoSuchEnv-v0'", ('NoSuchEnv',)),
+    ('Runner.num_iterations=2.5', ('Runner.num_iterations must be a whole number', '2.5')),
+])
+def test_unknown_environment_and_fractional_budget(tmp_path, binding, fragments):
+  result = train(tmp_path, bindings=TINY + [binding])
+  assert_bad_input(result, 'cannot build the run', *fragments)
+  assert not os.path.exists(tmp_path / 'checkpoints')
 
 
 def test_unwritable_base_dir(tmp_path):
