@@ -20,7 +20,9 @@ the Runner's checkpointer serialises it. `unbundle` restores it.
 import abc
 from typing import Any, Dict, Optional, Tuple, Type
 
+import flax.serialization
 import gymnasium
+import jax
 import numpy as np
 
 
@@ -65,6 +67,19 @@ def generator_from_array(words: np.ndarray) -> np.random.Generator:
       'uinteger': words[5],
   }
   return generator
+
+
+def restore_pytree(template: Any, saved: Any, name: str) -> Any:
+  """`saved` (a state dict read from a checkpoint) as a pytree of device arrays structured like
+  `template`; a ValueError naming the first array whose shape differs, e.g. after a network was
+  resized, instead of a failure at the first update."""
+  restored = flax.serialization.from_state_dict(template, saved)
+  expected_leaves = jax.tree_util.tree_flatten_with_path(template)[0]
+  for (path, expected), saved_leaf in zip(expected_leaves, jax.tree.leaves(restored)):
+    if np.shape(expected) != np.shape(saved_leaf):
+      raise ValueError(f'{name}{jax.tree_util.keystr(path)} has shape {np.shape(saved_leaf)} in the '
+                       f'checkpoint but {np.shape(expected)} in this agent')
+  return jax.device_put(restored)
 
 
 class Agent(abc.ABC):

@@ -274,11 +274,11 @@ class DQNAgent(base.ReplayAgent):
 
   def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
     del checkpoint_dir, iteration
-    restore = lambda template, state: jax.device_put(
-        flax.serialization.from_state_dict(template, state))
-    self.params = restore(self.params, bundle['params'])
-    self.target_params = restore(self.target_params, bundle['target_params'])
-    self.optimizer_state = restore(self.optimizer_state, bundle['optimizer_state'])
+    self.params = base.restore_pytree(self.params, bundle['params'], 'params')
+    self.target_params = base.restore_pytree(self.target_params, bundle['target_params'],
+                                             'target_params')
+    self.optimizer_state = base.restore_pytree(self.optimizer_state, bundle['optimizer_state'],
+                                               'optimizer_state')
     self._load_replay_state(bundle)
     self._losses = []
     return True

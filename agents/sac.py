@@ -377,7 +377,7 @@ class SACAgent(base.ReplayAgent):
 
   def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
     del checkpoint_dir, iteration
-    self.state = jax.device_put(flax.serialization.from_state_dict(self.state, bundle['state']))
+    self.state = base.restore_pytree(self.state, bundle['state'], 'state')
     self._load_replay_state(bundle)
     self._statistics = []
     return True

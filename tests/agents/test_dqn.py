@@ -177,6 +177,18 @@ def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
                          agent_b.optimizer_state)
 
 
+def test_a_checkpoint_of_another_network_size_is_refused_at_unbundle(tmp_path):
+  env = ScriptedEnv(episode_length=6)
+  agent_a = make_agent(env)
+  run_episodes(agent_a, env, 2)
+  bundle = agent_a.bundle_and_checkpoint(str(tmp_path), 0)
+  agent_b = make_agent(env, network=functools.partial(dqn.networks.MLP, hidden_sizes=(16,)))
+  with pytest.raises(ValueError,
+                     match=r"params\['params'\]\['Dense_0'\]\['kernel'\] has shape \(8, 2\) in the "
+                           r'checkpoint but \(16, 2\) in this agent'):
+    agent_b.unbundle(str(tmp_path), 0, bundle)
+
+
 def test_generator_state_round_trip():
   generator = np.random.default_rng(123)
   generator.random(7)
