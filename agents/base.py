@@ -119,6 +119,13 @@ class Agent(abc.ABC):
     deterministic when `deterministic`; used to collect datasets from trained agents."""
     raise NotImplementedError(f'{type(self).__name__} cannot act outside its episode hooks')
 
+  def reseed_acting(self, seed: int) -> None:
+    """Acting draws its randomness from `seed` from now on, not from the stream a checkpoint
+    restored (the training run's): for acting with a restored agent, e.g. collecting a dataset
+    whose seed should decide the exploration. An agent whose acting draws only on its constructor
+    seed (as the device key streams here do) has nothing to change."""
+    del seed
+
   def iteration_statistics(self) -> Dict[str, float]:
     """Scalars summarising the agent since the last call (losses, epsilon...); the Runner logs them.
 
@@ -153,6 +160,9 @@ class ReplayAgent(Agent):
     self._observation = None
     self._action = None
     self._episode_first_step = False
+
+  def reseed_acting(self, seed: int) -> None:
+    self._rng = np.random.default_rng(seed)
 
   @abc.abstractmethod
   def _act(self, observation: np.ndarray) -> Any:

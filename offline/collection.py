@@ -55,6 +55,7 @@ class AgentPolicy:
         directory, _, bundle = checkpointer.load(iteration)
         if agent.unbundle(directory, iteration, bundle):
           agent.eval_mode = True
+          agent.reseed_acting(seed)  # else the training run's restored stream would decide
           return agent
         failures.append(f'iteration {iteration}: the agent refused it')
       except (checkpoints.CorruptCheckpointError, KeyError, ValueError, TypeError) as error:

@@ -110,6 +110,29 @@ def test_a_trained_agent_is_a_source(tmp_path):
         f"AgentPolicy.run_dir = '{tmp_path / 'nothing'}'", f"collect.output_dir = '{tmp_path / 'c'}'"])
 
 
+def test_the_collection_seed_decides_a_restored_agents_exploration(tmp_path):
+  # DQN explores with its numpy Generator, which the checkpoint restores: without reseeding, every
+  # collection seed would replay the training run's stream.
+  run_dir = tmp_path / 'dqn_run'
+  tiny = ['Runner.num_iterations=1', 'Runner.training_steps=100', 'Runner.evaluation_steps=0',
+          'DQNAgent.min_replay_history=50', 'DQNAgent.batch_size=8', 'MLP.hidden_sizes=(8,)',
+          'DQNAgent.epsilon_eval=1.0', 'Runner.progress_bar=False']
+  command = [sys.executable, '-um', 'runner.train', '--base_dir', str(run_dir), '--gin_files',
+             'gin_configs/dqn/cartpole.gin'] + sum((['--gin_bindings', b] for b in tiny), [])
+  subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=300)
+  actions = {}
+  for name, seed in [('a', 0), ('b', 0), ('c', 1)]:
+    gin.clear_config()
+    make_dataset.make_dataset(['gin_configs/dqn/cartpole.gin'], [
+        b.replace('=', ' = ', 1) for b in tiny] + [
+        'collect.policy = @AgentPolicy()', f"AgentPolicy.run_dir = '{run_dir}'",
+        'AgentPolicy.deterministic = False', 'collect.num_steps = 60', f'collect.seed = {seed}',
+        'collect.progress_bar = False', f"collect.output_dir = '{tmp_path / name}'"])
+    actions[name] = datasets.load_dataset(str(tmp_path / name)).transitions()['action']
+  np.testing.assert_array_equal(actions['a'], actions['b'])
+  assert not np.array_equal(actions['a'], actions['c'])
+
+
 def test_bad_input_is_named(tmp_path):
   with pytest.raises(train.BadInputError, match='exactly one of'):
     collect(PENDULUM_RANDOM + [f"collect.output_dir = '{tmp_path / 'x'}'"])
