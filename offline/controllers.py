@@ -56,8 +56,8 @@ class UniformRandomPolicy:
       if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
         raise ValueError(f'UniformRandomPolicy: the action space {space} is unbounded')
     elif not isinstance(space, gymnasium.spaces.Discrete):
-      raise TypeError(f'UniformRandomPolicy: no uniform distribution over {space} (a Box or a '
-                      f'Discrete action space is needed)')
+      raise ValueError(f'UniformRandomPolicy: no uniform distribution over {space} (a Box or a '
+                       f'Discrete action space is needed)')
     self._space = space
     self._rng = rng
 
@@ -250,8 +250,8 @@ class SFPRoomGoalController:
     del observation, info
     room = env.unwrapped
     if not hasattr(room, 'position_low'):
-      raise TypeError(f'SFPRoomGoalController needs an environment with position_low/position_high '
-                      f'(continuous_domains.sfp_maze), got {room}')
+      raise ValueError(f'SFPRoomGoalController needs an environment with position_low and '
+                       f'position_high (continuous_domains.sfp_maze), got {room}')
     self._low = np.asarray(room.position_low, dtype=np.float64)
     self._high = np.asarray(room.position_high, dtype=np.float64)
     self._action_space = env.action_space
@@ -321,8 +321,8 @@ class MetaWorldReachController:
     del info
     self._action_space = env.action_space
     if self._action_space.shape != (4,):
-      raise TypeError(f'MetaWorldReachController: expected Meta-world actions (4,), got '
-                      f'{self._action_space}')
+      raise ValueError(f'MetaWorldReachController: expected Meta-world actions (4,), got '
+                       f'{self._action_space}')
     self._rng = rng
     if self._own_goals:
       self.goal = self._rng.uniform(self._goal_low, self._goal_high)

@@ -18,6 +18,7 @@ import sys
 from typing import Sequence
 
 import gin
+import gymnasium
 from absl import app
 from absl import flags
 from absl import logging
@@ -43,7 +44,9 @@ def make_dataset(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> dict:
     return collection.collect(config_text=config_text)
   except (collection.CollectionError, datasets.DatasetError) as error:
     raise train.BadInputError(str(error)) from error
-  except ValueError as error:  # a domain or agent rejecting its settings names the problem
+  except (ValueError, ImportError, gymnasium.error.Error) as error:
+    # A domain, agent or controller rejecting its settings or environment, a simulator not
+    # installed, or an unknown environment id: the message names the problem.
     raise train.BadInputError(f'cannot collect: {error}') from error
   except RuntimeError as error:
     if 'Required bindings' not in str(error):

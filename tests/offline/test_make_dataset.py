@@ -142,6 +142,14 @@ def test_bad_input_is_named(tmp_path):
   result = subprocess.run([sys.executable, '-um', 'offline.make_dataset', '--gin_files',
                            'no/such.gin'], cwd=REPO, capture_output=True, text=True, timeout=120)
   assert result.returncode == 2 and 'gin file not found' in result.stderr
+  with pytest.raises(train.BadInputError, match='SFPRoomGoalController needs an environment with'):
+    collect(['create_environment.fn = @create_classic_environment',
+             "create_classic_environment.environment_name = 'CartPole-v1'",
+             'collect.policy = @SFPRoomGoalController()', 'collect.num_steps = 10',
+             'collect.progress_bar = False', f"collect.output_dir = '{tmp_path / 'z'}'"])
+  with pytest.raises(train.BadInputError, match='NoSuchTask'):
+    collect(PENDULUM_RANDOM + ["create_mujoco_environment.environment_name = 'NoSuchTask-v0'",
+                               'collect.num_steps = 10', f"collect.output_dir = '{tmp_path / 'w'}'"])
 
 
 SCRIPTED_CONFIGS = ['datasets/pointmaze_umaze.gin', 'datasets/pointmaze_medium.gin',
