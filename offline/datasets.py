@@ -30,6 +30,7 @@ In gin, a consumer takes the dataset as `SomeLearner.dataset = @load_dataset()` 
 `load_dataset.path = 'datasets/x'`.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ import gymnasium
 import numpy as np
 
 PARTIAL_SUFFIX = '.partial'
+LOCK_SUFFIX = '.lock'  # beside the dataset, held by its writer from start to close
 REPLACED_SUFFIX = '.replaced'
 METADATA_FILE = 'metadata.json'  # Minari's name
 DATA_FILE = 'main_data.hdf5'  # Minari's HDF5 storage file
@@ -216,7 +218,8 @@ class DatasetWriter:
 
   Use as a context manager: leaving the block by an exception discards the partial dataset; a
   killed process leaves `<path>.partial/`, which `load_dataset` rejects and the next writer for the
-  same path removes. An existing dataset at `path` is replaced only with `overwrite=True`, and only
+  same path removes. A writer holds `<path>.lock` until it closes, so a second writer for the same
+  path, while the first is alive, is refused instead of deleting the first one's work. An existing dataset at `path` is replaced only with `overwrite=True`, and only
   at `close()`: an interrupted overwrite keeps the old dataset.
   """
 
@@ -234,14 +237,21 @@ class DatasetWriter:
     self._overwrite = overwrite
     self._check_destination()
     self._partial = self._path + PARTIAL_SUFFIX
-    if os.path.lexists(self._partial):
-      # Left by an interrupted writer: incomplete by construction, so nothing is lost. Anything
-      # else under that name is not ours to delete.
-      if not _looks_like_dataset_directory(self._partial):
-        raise DatasetError(f'{self._partial} exists and is not an unfinished dataset; remove it')
-      shutil.rmtree(self._partial)
+    self._lock = None
+    self._lock_path = self._path + LOCK_SUFFIX
     os.makedirs(os.path.dirname(self._partial), exist_ok=True)
-    os.mkdir(self._partial)
+    self._acquire_lock()
+    try:
+      if os.path.lexists(self._partial):
+        # Left by an interrupted writer (a live one would hold the lock): incomplete by
+        # construction, so nothing is lost. Anything else under that name is not ours to delete.
+        if not _looks_like_dataset_directory(self._partial):
+          raise DatasetError(f'{self._partial} exists and is not an unfinished dataset; remove it')
+        shutil.rmtree(self._partial)
+      os.mkdir(self._partial)
+    except BaseException:
+      self._release_lock()
+      raise
     storage_class = _storage_class()
     _h5py()  # fail now, not at the first flush, when h5py is missing
     # jpeg_encoding=False: Minari would otherwise store image observations as lossy JPEG.
@@ -258,6 +268,42 @@ class DatasetWriter:
   @property
   def path(self) -> str:
     return self._path
+
+  def _acquire_lock(self) -> None:
+    """Takes `<path>.lock` for this writer's lifetime, or raises DatasetError if another writer
+    holds it: without it a second writer for the same path would delete the first one's partial
+    dataset. The kernel releases the lock when its holder dies, so a killed writer's leftovers
+    are taken over, not mistaken for a live writer's."""
+    for _ in range(100):
+      lock = open(self._lock_path, 'a+')  # pylint: disable=consider-using-with
+      try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip()
+        lock.close()
+        raise DatasetError(f'{self._path} is being written by another process (pid '
+                           f'{holder or "unknown"} holds {self._lock_path}); wait for it to '
+                           'finish, or write elsewhere') from None
+      # The holder unlinks the file when it finishes: a lock won on an unlinked file is no lock.
+      try:
+        current = os.stat(self._lock_path).st_ino == os.fstat(lock.fileno()).st_ino
+      except FileNotFoundError:
+        current = False
+      if current:
+        lock.truncate(0)
+        lock.write(str(os.getpid()))
+        lock.flush()
+        self._lock = lock
+        return
+      lock.close()
+    raise DatasetError(f'could not take the writer lock {self._lock_path}')
+
+  def _release_lock(self) -> None:
+    if self._lock is not None:
+      os.unlink(self._lock_path)  # before unlocking, so a waiting writer sees a fresh file
+      self._lock.close()
+      self._lock = None
 
   @property
   def num_episodes(self) -> int:
@@ -361,6 +407,7 @@ class DatasetWriter:
       os.rename(self._partial, self._path)
     _fsync(os.path.dirname(self._path))
     self._closed = True
+    self._release_lock()
     return self._path
 
   def abort(self) -> None:
@@ -369,6 +416,7 @@ class DatasetWriter:
     self._closed = True
     if os.path.isdir(self._partial):
       shutil.rmtree(self._partial, ignore_errors=True)
+    self._release_lock()
 
   def __enter__(self) -> 'DatasetWriter':
     return self

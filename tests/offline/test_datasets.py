@@ -236,6 +236,26 @@ def test_a_killed_writer_leaves_only_an_incomplete_dataset(tmp_path):
   assert dataset.num_episodes == 1 and not os.path.exists(path + datasets.PARTIAL_SUFFIX)
 
 
+def test_a_second_writer_for_the_same_path_is_refused_while_the_first_is_alive(tmp_path):
+  path = tmp_path / 'd'
+  first = datasets.DatasetWriter(path, NUMBERED_OBSERVATIONS, NUMBERED_ACTIONS)
+  first.add_episode(**numbered_episodes([2])[0])
+  with pytest.raises(datasets.DatasetError,
+                     match=rf'being written by another process \(pid {os.getpid()} holds'):
+    datasets.DatasetWriter(path, NUMBERED_OBSERVATIONS, NUMBERED_ACTIONS, overwrite=True)
+  first.add_episode(**numbered_episodes([3])[0])
+  first.close()
+  assert datasets.load_dataset(path).num_steps == 5
+  assert sorted(os.listdir(tmp_path)) == ['d']  # the lock goes with its writer
+  # Free again once the first writer is done; an aborted writer frees it too.
+  with pytest.raises(RuntimeError):
+    with datasets.DatasetWriter(path, NUMBERED_OBSERVATIONS, NUMBERED_ACTIONS, overwrite=True):
+      raise RuntimeError
+  datasets.write_dataset(path, numbered_episodes([4]), NUMBERED_OBSERVATIONS, NUMBERED_ACTIONS,
+                         overwrite=True)
+  assert datasets.load_dataset(path).num_steps == 4
+
+
 def test_an_exception_while_writing_leaves_nothing(tmp_path):
   path = tmp_path / 'd'
   with pytest.raises(RuntimeError, match='collector crashed'):
