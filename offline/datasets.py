@@ -22,7 +22,10 @@ back to back) and builds the views by index arithmetic, never by a loop over ste
   windows(horizon)     every run of horizon+1 consecutive observations inside one episode, with the
                        horizon actions, rewards, terminations and truncations between them (actions
                        are (N, H, ...): the action after the window's last state is not part of it).
-                       An episode of T steps gives max(0, T - horizon + 1) windows.
+                       An episode of T steps gives max(0, T - horizon + 1) windows; with
+                       `pad_episode_ends`, T: one from every step, a window that reaches past
+                       the episode's end held at its final observation (absorbing, as DSM's
+                       windows are), its steps past the end marked invalid.
   action_pairs()       (a_{t-1}, a_t) for t >= 1 inside each episode: an episode of T steps gives T-1
                        pairs, its first action none, unless `initial_action` stands in for a_{-1}.
 
@@ -537,32 +540,50 @@ class Dataset:
                 terminated=self._terminations.copy(),
                 truncated=self._truncations.copy())
 
-  def windows(self, horizon: int) -> Dict[str, np.ndarray]:
-    """Every window of horizon+1 consecutive observations that lies inside one episode.
+  def windows(self, horizon: int, pad_episode_ends: bool = False) -> Dict[str, np.ndarray]:
+    """Windows of horizon+1 consecutive observations inside one episode.
 
     Returns a dict of N windows, ordered by episode then start step:
       observations (N, H+1, ...): s_t .. s_{t+H}
       actions (N, H, ...), rewards (N, H), terminations (N, H), truncations (N, H): steps t .. t+H-1,
         i.e. the action taken in each of the first H states and what followed it
+      valid (N, H): whether step t+k is a step of the episode (all True without padding)
       episode (N,), start (N,): which episode and which step t each window starts at.
-    An episode of T steps (T+1 observations) gives max(0, T - H + 1) windows, so one with fewer
-    than H+1 observations gives none; a window may end on an episode's final observation.
+    By default only windows that fit: an episode of T steps (T+1 observations) gives
+    max(0, T - H + 1) windows, so one with fewer than H+1 observations gives none; a window may end
+    on an episode's final observation. With `pad_episode_ends` every step starts one (T windows
+    per episode): a window that would run past the episode's end is truncated there and its final
+    observation is absorbing, repeated to fill s_{t+k} for t+k >= T, and the steps past the end are
+    invalid, with zero actions and rewards and no termination or truncation flag.
     """
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
       raise ValueError(f'horizon must be a positive integer, got {horizon!r}')
-    counts = np.maximum(self._lengths - horizon + 1, 0)
+    counts = self._lengths if pad_episode_ends else np.maximum(self._lengths - horizon + 1, 0)
     episode = np.repeat(np.arange(self.num_episodes), counts)
     first_window = np.cumsum(counts) - counts
     start = np.arange(int(counts.sum())) - np.repeat(first_window, counts)
-    first_step = self._step_starts[episode] + start
-    offsets = np.arange(horizon + 1)
-    observation_rows = (first_step + episode)[:, None] + offsets
-    step_rows = first_step[:, None] + offsets[:-1]
+    # Steps and observations counted from each episode's start, held inside the episode: step T-1
+    # and observation T (the final one) are the last.
+    length = self._lengths[episode][:, None]
+    step_in_episode = start[:, None] + np.arange(horizon)
+    valid = step_in_episode < length
+    step_rows = (self._step_starts[episode][:, None]
+                 + np.minimum(step_in_episode, np.maximum(length - 1, 0)))
+    observation_rows = (self._step_starts[episode] + episode)[:, None] + np.minimum(
+        start[:, None] + np.arange(horizon + 1), length)
+
+    def steps(array):
+      taken = array[step_rows]
+      if pad_episode_ends:
+        taken[~valid] = 0
+      return taken
+
     return dict(observations=self._observations[observation_rows],
-                actions=self._actions[step_rows],
-                rewards=self._rewards[step_rows],
-                terminations=self._terminations[step_rows],
-                truncations=self._truncations[step_rows],
+                actions=steps(self._actions),
+                rewards=steps(self._rewards),
+                terminations=steps(self._terminations),
+                truncations=steps(self._truncations),
+                valid=valid,
                 episode=episode,
                 start=start)
 
