@@ -164,6 +164,12 @@ class ReplayAgent(Agent):
   def reseed_acting(self, seed: int) -> None:
     self._rng = np.random.default_rng(seed)
 
+  def _replay_ready(self, min_replay_history: int) -> bool:
+    """Whether updates may start: more than `min_replay_history` rows stored, and more than
+    `update_horizon`, the fewest that hold a whole n-step transition (a smaller warm-up would
+    otherwise have nothing to sample at the first update)."""
+    return self.replay.add_count > max(min_replay_history, self.replay.update_horizon)
+
   @abc.abstractmethod
   def _act(self, observation: np.ndarray) -> Any:
     """Trains if due (training mode only), then returns the action for `observation`."""

@@ -100,8 +100,8 @@ class DQNAgent(base.ReplayAgent):
   (prioritized as a switch), n-step returns.
 
   Training follows Dopamine's clock: `training_steps` counts every action taken in training mode;
-  once the replay holds more than `min_replay_history` rows, an update runs every `update_period`
-  steps and the target network is synchronised every `target_update_period` steps.
+  once the replay holds more than `min_replay_history` rows (and more than `update_horizon`, the
+  fewest that hold a whole transition), an update runs every `update_period` steps and the target network is synchronised every `target_update_period` steps.
 
   `stack_size` must match the environment's frame stack (Atari: 4) so that the replay stores each
   frame once; 1 stores whole observations. Subclasses change the learning rule by overriding
@@ -138,6 +138,8 @@ class DQNAgent(base.ReplayAgent):
     if replay_scheme not in ('uniform', 'prioritized'):
       raise ValueError(f"replay_scheme must be 'uniform' or 'prioritized', got {replay_scheme!r}")
     self.num_actions = int(action_space.n)
+    # Networks, replay and losses work with indices 0..n-1; the environment gets index + start.
+    self._first_action = int(action_space.start)
     self.gamma = gamma
     self.min_replay_history = min_replay_history
     self.update_period = update_period
@@ -217,7 +219,7 @@ class DQNAgent(base.ReplayAgent):
       action = int(greedy)
     self.action_count += 1
     self._observation, self._action = observation, action
-    return action
+    return action + self._first_action
 
   def act(self, observation: np.ndarray, deterministic: bool = True) -> int:
     """The action for `observation`, neither recorded nor trained on (for collecting datasets
@@ -228,7 +230,7 @@ class DQNAgent(base.ReplayAgent):
     else:
       action = int(self._greedy_action(self.params, observation, self.action_count, True))
     self.action_count += 1
-    return action
+    return action + self._first_action
 
   # -- learning -----------------------------------------------------------------------------------
 
@@ -236,7 +238,7 @@ class DQNAgent(base.ReplayAgent):
     """Dopamine's clock (see the class docstring). Returns the greedy action for `observation`
     under the updated parameters when an update ran (computed in the same call), else None."""
     greedy = None
-    if self.replay.add_count > self.min_replay_history:
+    if self._replay_ready(self.min_replay_history):
       if self.training_steps % self.update_period == 0:
         batch = self.replay.sample(self.batch_size, self._rng)
         indices = batch.pop('indices')

@@ -206,7 +206,8 @@ class SACAgent(base.ReplayAgent):
 
   Training follows Dopamine's clock: until the replay holds more than `min_replay_history` rows the
   agent acts uniformly at random; after that it samples from its policy and runs `updates_per_step`
-  updates every `update_period` steps. `target_entropy=None` is Dopamine's default, minus half the
+  updates every `update_period` steps (once the replay also holds a whole n-step transition).
+  `target_entropy=None` is Dopamine's default, minus half the
   action dimension. `learn_alpha=False` keeps the temperature fixed at `alpha` (otherwise `alpha`
   is its initial value). Rewards are multiplied by `reward_scale` before learning (Dopamine uses 0.1
   on MuJoCo).
@@ -343,8 +344,7 @@ class SACAgent(base.ReplayAgent):
     """Runs the due updates (all of them in one call); returns the policy's action for
     `observation` under the updated actor, or None when no update ran."""
     action = None
-    if (self.replay.add_count > self.min_replay_history
-        and self.training_steps % self.update_period == 0):
+    if self._replay_ready(self.min_replay_history) and self.training_steps % self.update_period == 0:
       # One draw of all the updates' rows, then split into a batch per update.
       batches = self.replay.sample(self.updates_per_step * self.batch_size, self._rng)
       del batches['indices']

@@ -13,6 +13,7 @@ import pytest
 from agents import base
 from agents import dqn
 from agents import losses
+from agents import rainbow
 from runner import checkpoints
 from tests.fakes import ScriptedEnv, run_episodes
 
@@ -187,6 +188,39 @@ def test_a_checkpoint_of_another_network_size_is_refused_at_unbundle(tmp_path):
                      match=r"params\['params'\]\['Dense_0'\]\['kernel'\] has shape \(8, 2\) in the "
                            r'checkpoint but \(16, 2\) in this agent'):
     agent_b.unbundle(str(tmp_path), 0, bundle)
+
+
+@pytest.mark.parametrize('agent_class', [dqn.DQNAgent, rainbow.RainbowAgent])
+def test_discrete_actions_that_do_not_start_at_zero(agent_class):
+  actions = gymnasium.spaces.Discrete(3, start=-1)
+  observations = gymnasium.spaces.Box(-1, 1, (2,), np.float32)
+  network = {dqn.DQNAgent: functools.partial(dqn.networks.MLP, hidden_sizes=(8,)),
+             rainbow.RainbowAgent: functools.partial(
+                 dqn.networks.RainbowNetwork, hidden_size=8, num_atoms=5,
+                 torso=lambda: dqn.networks.MLPTorso((8,)))}[agent_class]
+  agent = agent_class(observations, actions, min_replay_history=4, update_period=1, batch_size=4,
+                      epsilon_fn=losses.identity_epsilon, epsilon_train=0.5, network=network)
+  taken = [agent.begin_episode(observations.sample())]
+  for _ in range(30):
+    taken.append(agent.step(1.0, observations.sample()))
+  agent.eval_mode = True
+  taken += [agent.begin_episode(observations.sample()),
+            agent.act(observations.sample(), deterministic=False),
+            agent.act(observations.sample(), deterministic=True)]
+  assert all(actions.contains(action) for action in taken), taken
+  if agent_class is dqn.DQNAgent:  # epsilon-greedy reaches every action (Rainbow's noise may not)
+    assert set(taken[:31]) == {-1, 0, 1}
+  # The replay keeps the network's indices.
+  assert set(agent.replay._action[:len(agent.replay)].ravel()) <= {0, 1, 2}
+
+
+@pytest.mark.parametrize('update_horizon', [1, 3])
+def test_a_warm_up_shorter_than_a_transition_waits_for_one(update_horizon):
+  env = ScriptedEnv(episode_length=20)
+  agent = make_agent(env, min_replay_history=0, update_period=1, update_horizon=update_horizon)
+  run_episodes(agent, env, 1)
+  # The 20 actions see 0, 1, ..., 19 stored rows; updates start once more than update_horizon are.
+  assert agent.iteration_statistics()['updates'] == 19 - update_horizon
 
 
 def test_generator_state_round_trip():

@@ -166,6 +166,13 @@ def test_several_updates_in_one_call_equal_the_same_updates_one_by_one():
   assert statistics['critic_loss'].shape == (num_updates,)
 
 
+def test_no_warm_up_waits_for_a_whole_transition():
+  env = PointEnv(episode_length=10)
+  agent = make_agent(env, min_replay_history=0, update_horizon=2)
+  run_episodes(agent, env, 1)
+  assert agent.iteration_statistics()['updates'] == 10 - 1 - 2  # actions that saw 3..9 rows
+
+
 def test_polyak_averaging_and_fixed_temperature():
   env = PointEnv()
   agent = make_agent(env, learn_alpha=False, alpha=0.2, polyak_rate=0.25)
