@@ -27,6 +27,9 @@ import tqdm
 from tensorboardX.proto import event_pb2
 
 METRICS_FILE = 'metrics.jsonl'
+# (configurable, parameter) pairs that change how a run is shown, not what it computes: a resume
+# that changes them is the same run, and runs that differ only in them belong together in a report.
+DISPLAY_ONLY_PARAMETERS = (('Runner', 'progress_bar'),)
 EPISODES_SUBDIR = 'episodes'
 
 

@@ -214,7 +214,9 @@ def names_run_directory(value: Any, run_name: str, run_path: str) -> bool:
   path = os.path.normpath(value)
   if os.path.abspath(path) == os.path.abspath(run_path):
     return True
-  return run_name != '.' and (path == run_name or path.endswith(os.sep + run_name))
+  # Only a path names a directory: a bare word equal to the run's name ('CartPole-v1') is not one.
+  return (run_name != '.' and os.sep in path
+          and (path == run_name or path.endswith(os.sep + run_name)))
 
 
 # -- runs and groups -----------------------------------------------------------------------------
@@ -250,17 +252,24 @@ class Group:
   naming_keys: Tuple[str, ...] = ()  # the bindings in `name`
 
 
+def is_display_only_key(key: str) -> bool:
+  _, selector, parameter = split_key(key)
+  return (selector.split('.')[-1], parameter) in run_metrics.DISPLAY_ONLY_PARAMETERS
+
+
 def ignored_keys(runs: Sequence[Run]) -> Set[str]:
-  """Bindings that do not define a group: Runner.seed (and a macro it is bound to), and bindings
-  whose value is the run's own directory."""
+  """Bindings that do not define a group: Runner.seed (and a macro it is bound to), display-only
+  ones (the progress bar), and bindings whose value is the run's own directory (never the task's
+  or the agent's)."""
   ignored = set()
   for run in runs:
     for key, value in run.bindings.items():
-      if is_seed_key(key):
+      if is_seed_key(key) or is_display_only_key(key):
         ignored.add(key)
         if isinstance(value, MacroReference):
           ignored.add(value.name)
-      elif names_run_directory(value, run.name, run.path):
+      elif (names_run_directory(value, run.name, run.path) and not is_task_key(key)
+            and not is_agent_key(key)):
         ignored.add(key)
   return ignored
 
@@ -425,13 +434,16 @@ def aligned_values(runs: Sequence[Run], metric: str) -> Tuple[List[int], np.ndar
 
 def choose_metric(runs: Sequence[Run], metric: str) -> str:
   """`metric` if every run records it; train/average_return for the default eval metric when some
-  run has no eval records; else BadInputError listing the keys the runs have."""
+  run has no eval records; `metric` if some runs record it (the caller leaves out the others); else
+  BadInputError listing the keys the runs have."""
   def has(run, name):
     return any(name in record for record in run.records)
   if all(has(run, metric) for run in runs):
     return metric
   if metric == DEFAULT_METRIC and all(has(run, FALLBACK_METRIC) for run in runs):
     return FALLBACK_METRIC
+  if any(has(run, metric) for run in runs):
+    return metric  # the others have not recorded it yet (e.g. a loss from the first update on)
   available = sorted({key for run in runs for record in run.records for key in record}
                      - {'iteration'})
   missing = [run.name for run in runs if not has(run, metric)]
@@ -530,9 +542,16 @@ class GroupResult:
 
 
 def find_run_directories(sweep_dir: str) -> List[str]:
-  """Every directory under `sweep_dir` (itself included) holding metrics.jsonl, sorted."""
+  """Every directory under `sweep_dir` (itself included, symbolic links followed) holding
+  metrics.jsonl, sorted; each real directory once."""
   found = []
-  for directory, subdirectories, files in os.walk(sweep_dir):
+  visited = set()
+  for directory, subdirectories, files in os.walk(sweep_dir, followlinks=True):
+    real = os.path.realpath(directory)
+    if real in visited:  # a link back up, or a second link to the same run
+      subdirectories[:] = []
+      continue
+    visited.add(real)
     subdirectories[:] = sorted(name for name in subdirectories if name != CHECKPOINTS_DIR)
     if run_metrics.METRICS_FILE in files:
       found.append(directory)
@@ -646,6 +665,8 @@ def build_report(sweep_dir: str, out_dir: Optional[str] = None, metric: str = DE
     raise BadInputError(f'--confidence must be between 0 and 1, not {confidence}')
   if bootstrap_samples < 1:
     raise BadInputError(f'--bootstrap_samples must be positive, not {bootstrap_samples}')
+  if seed < 0:
+    raise BadInputError(f'--seed must not be negative, not {seed}')
   if not os.path.isdir(sweep_dir):
     raise BadInputError(f'{sweep_dir} is not a directory')
   if baselines_dir is None:
@@ -672,6 +693,12 @@ def build_report(sweep_dir: str, out_dir: Optional[str] = None, metric: str = DE
     group_metric = choose_metric(group.runs, metric)
     if group_metric != metric:
       fallen_back.append(group.name)
+    recording = [run for run in group.runs
+                 if any(group_metric in record for record in run.records)]
+    for run in group.runs:
+      if run not in recording:
+        notes.append(f'`{run.name}` has not recorded `{group_metric}` yet; left out.')
+    group.runs = recording
     iterations, values = aligned_values(group.runs, group_metric)
     lengths = [len(run.values(group_metric)) for run in group.runs]
     if not iterations:

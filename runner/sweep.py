@@ -6,8 +6,8 @@ r"""Many runs at once: one `runner.train` run per combination of a grid of gin b
 Each `--grid 'Selector.parameter=[v1, v2, ...]'` gives the values one binding takes (written as in a
 gin file: `[0, 1]`, `['Pong', 'Breakout']`, `[@DQNAgent, @RainbowAgent]`); the sweep runs the
 Cartesian product, each combination in its own run directory `<base_dir>/<name>` whose name lists
-its values (`game_name=Pong,seed=0`), with the `--gin_files` and `--gin_bindings` shared by all and
-the combination's bindings last.
+its values, sorted (`game_name=Pong,seed=0`), with the `--gin_files` and `--gin_bindings` shared
+by all and the combination's bindings last.
 
 Every run is a `python -um runner.train` subprocess inside a Ray task that holds `--cpus_per_run`
 CPUs and `--gpus_per_run` GPUs, so a run that crashes takes nothing else down and Ray never starts
@@ -56,12 +56,20 @@ class Run:
   bindings: Tuple[str, ...]
 
 
+def _backslashes_before(text: str, index: int) -> int:
+  """How many backslashes directly precede text[index] (an even number escapes nothing)."""
+  count = 0
+  while index - count - 1 >= 0 and text[index - count - 1] == '\\':
+    count += 1
+  return count
+
+
 def split_top_level(text: str, separator: str = ',') -> List[str]:
   """Splits `text` at `separator` where it is outside quotes and brackets."""
   parts, depth, quote, start = [], 0, None, 0
   for index, char in enumerate(text):
     if quote:
-      if char == quote and text[index - 1] != '\\':
+      if char == quote and _backslashes_before(text, index) % 2 == 0:
         quote = None
     elif char in '\'"':
       quote = char
@@ -95,15 +103,19 @@ def parse_grid_axis(text: str) -> Tuple[str, List[str]]:
   return parameter, values
 
 
+MAX_NAME_BYTES = 255  # of one path component, on the usual file systems
+
+
 def run_name(assignment: Sequence[Tuple[str, str]]) -> str:
   """A directory name listing the combination's values, e.g. 'game_name=Pong,seed=0': each
-  parameter by its last name component unless two share it, values with quotes and characters
-  that do not belong in a file name dropped."""
+  parameter by its last name component unless two share it, in alphabetical order (so the order
+  of the --grid flags does not rename the runs), values with quotes and characters that do not
+  belong in a file name dropped."""
   short = [parameter.rsplit('.', 1)[-1] for parameter, _ in assignment]
   names = [s if short.count(s) == 1 else parameter.replace('/', '.')
            for s, (parameter, _) in zip(short, assignment)]
   clean = lambda value: re.sub(r'[^A-Za-z0-9_.+-]+', '_', value.strip('\'"@')).strip('_')
-  return ','.join(f'{name}={clean(value)}' for name, (_, value) in zip(names, assignment))
+  return ','.join(sorted(f'{name}={clean(value)}' for name, (_, value) in zip(names, assignment)))
 
 
 def expand_grid(base_dir: str, grid: Sequence[str]) -> List[Run]:
@@ -119,6 +131,10 @@ def expand_grid(base_dir: str, grid: Sequence[str]) -> List[Run]:
     runs.append(Run(name, os.path.join(base_dir, name),
                     tuple(f'{parameter}={value}' for parameter, value in assignment)))
   names = [run.name for run in runs]
+  too_long = [name for name in names if len(name.encode()) > MAX_NAME_BYTES]
+  if too_long:
+    raise SweepInputError(f'the run directory name {too_long[0][:60]}... is longer than '
+                          f'{MAX_NAME_BYTES} bytes; use shorter grid values')
   if len(set(names)) != len(names):
     raise SweepInputError('two combinations map to the same run directory name; use values that '
                           'differ in letters or digits')
@@ -135,15 +151,15 @@ def train_command(run: Run, gin_files: Sequence[str], gin_bindings: Sequence[str
 
 
 def run_state(run: Run, command: Sequence[str]) -> str:
-  """'finished' (this very command completed before), 'interrupted' (a checkpoint or metrics
-  exist but no completion), or 'new'."""
+  """'finished' (this very command completed before), 'failed' (it ended with an error before; it
+  is run again), 'interrupted' (a checkpoint or metrics exist but no outcome), or 'new'."""
   record_path = os.path.join(run.directory, RUN_RECORD)
   if os.path.exists(record_path):
     try:
       with open(record_path) as file:
         record = json.load(file)
-      if record.get('command') == list(command[1:]) and record.get('returncode') == 0:
-        return 'finished'
+      if record.get('command') == list(command[1:]):
+        return 'finished' if record.get('returncode') == 0 else 'failed'
     except (OSError, ValueError):
       pass  # an unreadable record proves nothing: run it again (the run resumes itself)
   if os.path.exists(os.path.join(run.directory, 'checkpoints')) or os.path.exists(
@@ -173,20 +189,43 @@ def execute_run(command: Sequence[str], directory: str, cwd: str,
   return result
 
 
-def run_environment(cpus_per_run: float) -> Dict[str, str]:
-  """Environment variables for a run's process: with one CPU per run, XLA's intra-op thread pool
-  is turned off so that N concurrent runs do not fight over N cores with N x N threads."""
-  if cpus_per_run > 1 or 'XLA_FLAGS' in os.environ:
-    return {}
-  return {'XLA_FLAGS': '--xla_cpu_multi_thread_eigen=false'}
+def run_environment(cpus_per_run: float, gpus_per_run: float = 0) -> Dict[str, str]:
+  """Environment variables for a run's process (those the user set win): with one CPU per run,
+  XLA's intra-op thread pool is turned off so that N concurrent runs do not fight over N cores with
+  N x N threads; with a fraction of a GPU per run, JAX allocates GPU memory as needed instead of
+  taking 75% of it up front, which would leave the runs sharing the GPU out of memory."""
+  environment = {}
+  if cpus_per_run <= 1:
+    environment['XLA_FLAGS'] = '--xla_cpu_multi_thread_eigen=false'
+  if 0 < gpus_per_run < 1:
+    environment['XLA_PYTHON_CLIENT_PREALLOCATE'] = 'false'
+  return {name: value for name, value in environment.items() if name not in os.environ}
 
 
-def last_lines(path: str, count: int = 5) -> str:
+def failure_excerpt(path: str, max_lines: int = 40) -> str:
+  """What the last attempt in a run's log says about its failure: from its last
+  `runner.train: error:` message or traceback on (gin's context lines come before the message),
+  else its last lines."""
   try:
     with open(path, errors='replace') as file:
-      return ''.join(file.readlines()[-count:])
+      lines = file.readlines()
   except OSError:
     return ''
+  attempt = max((i for i, line in enumerate(lines) if line.startswith('==== ')), default=-1) + 1
+  lines = lines[attempt:]
+  starts = [i for i, line in enumerate(lines)
+            if line.startswith(('runner.train: error:', 'Traceback'))]
+  first = starts[-1] if starts else max(len(lines) - 5, 0)
+  return ''.join(lines[first:first + max_lines])
+
+
+def check_resources(cluster: Dict[str, float], cpus_per_run: float, gpus_per_run: float) -> None:
+  """Refuses a run size the Ray cluster cannot hold at all: Ray would wait for it forever."""
+  for name, wanted, flag in [('CPU', cpus_per_run, '--cpus_per_run'),
+                             ('GPU', gpus_per_run, '--gpus_per_run')]:
+    if wanted > cluster.get(name, 0):
+      raise SweepInputError(f'{flag} {wanted:g}: the Ray cluster has {cluster.get(name, 0):g} '
+                            f'{name}s in all, so no run could ever start')
 
 
 def import_ray():
@@ -217,11 +256,11 @@ def sweep(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
   runs = expand_grid(base_dir, grid)
   commands = {run.name: train_command(run, gin_files, gin_bindings) for run in runs}
   states = {run.name: run_state(run, commands[run.name]) for run in runs}
+  if dry_run:
+    return {name: {'state': state} for name, state in states.items()}
   os.makedirs(base_dir, exist_ok=True)
   outcomes = {name: {'state': 'skipped' if state == 'finished' else state}
               for name, state in states.items()}
-  if dry_run:
-    return {name: {'state': state} for name, state in states.items()}
 
   pending = [run for run in runs if states[run.name] != 'finished']
   if pending:
@@ -232,9 +271,10 @@ def sweep(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
       else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
                  log_to_driver=False)
+    check_resources(ray.cluster_resources(), cpus_per_run, gpus_per_run)
     remote = ray.remote(execute_run).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
                                              max_retries=0)
-    environment = run_environment(cpus_per_run)
+    environment = run_environment(cpus_per_run, gpus_per_run)
     futures = {remote.remote(commands[run.name], run.directory, os.getcwd(), environment): run
                for run in pending}
     bar = tqdm.tqdm(total=len(futures), desc='runs', unit='run', disable=not progress)
@@ -250,8 +290,10 @@ def sweep(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
       outcomes[run.name] = result
       bar.update(1)
       if result['state'] == 'failed':
+        cause = (f'Ray could not run it: {result["error"]}\n' if result.get('error')
+                 else failure_excerpt(result['log']))
         bar.write(f'run {run.name} failed (exit status {result["returncode"]}); log: '
-                  f'{result["log"]}\n{last_lines(result["log"])}')
+                  f'{result["log"]}\n{cause}')
     bar.close()
 
   record = {'gin_files': list(gin_files), 'gin_bindings': list(gin_bindings), 'grid': list(grid),

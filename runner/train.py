@@ -15,6 +15,7 @@ import difflib
 import importlib
 import importlib.util  # noqa: F401  gin needs it loaded to report a missing `include` properly
 import os
+import re
 import sys
 import tempfile
 from typing import List, Sequence
@@ -27,6 +28,7 @@ from absl import logging
 
 import gin_configs
 from agents import base as agent_base
+from runner import metrics
 from runner import run_experiment
 
 flags.DEFINE_string('base_dir', None, 'Directory of the run: checkpoints, logs, config.gin.')
@@ -85,14 +87,24 @@ def check_base_dir_writable(base_dir: str) -> None:
     raise BadInputError(f'cannot write to --base_dir {base_dir}: {error.strerror or error}') from error
 
 
+def _without_display_parameters(config: str) -> str:
+  """A gin config without the bindings of metrics.DISPLAY_ONLY_PARAMETERS (e.g. the progress
+  bar, which sweeps turn off)."""
+  patterns = [re.compile(rf'^([\w.]+\.)?{configurable}\.{parameter}\s*=')
+              for configurable, parameter in metrics.DISPLAY_ONLY_PARAMETERS]
+  return ''.join(line for line in config.splitlines(keepends=True)
+                 if not any(pattern.match(line) for pattern in patterns))
+
+
 def check_config_unchanged(base_dir: str, operative_config: str, allow_change: bool) -> None:
-  """Stops a resume whose operative config differs from the recorded one, showing the diff."""
+  """Stops a resume whose operative config differs from the recorded one, showing the diff;
+  display-only parameters may change."""
   path = os.path.join(base_dir, CONFIG_FILE)
   if not os.path.exists(path):
     return
   with open(path) as file:
     recorded = file.read()
-  if recorded == operative_config:
+  if _without_display_parameters(recorded) == _without_display_parameters(operative_config):
     return
   difference = ''.join(difflib.unified_diff(
       recorded.splitlines(keepends=True), operative_config.splitlines(keepends=True),

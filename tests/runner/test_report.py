@@ -198,6 +198,49 @@ def test_groups_on_different_domains_are_named_by_their_own_task(tmp_path):
                                                           'curves_cartpole_v1.png']
 
 
+def test_a_directory_named_after_its_task_does_not_merge_tasks(tmp_path):
+  classic = ("create_agent.agent_class = @DQNAgent\n"
+             "create_classic_environment.environment_name = '{}'\n"
+             "create_environment.fn = @create_classic_environment\n"
+             "Runner.seed = 0\nRunner.training_steps = 1000\n")
+  write_run(tmp_path / 'CartPole-v1', classic.format('CartPole-v1'), [10.0])
+  write_run(tmp_path / 'acrobot_seed1', classic.format('Acrobot-v1'), [-100.0])
+  groups = report.group_runs(load_runs(str(tmp_path)))
+  assert [group.task_label for group in groups] == ['Acrobot-v1', 'CartPole-v1']
+
+
+def test_display_only_bindings_do_not_split_groups(tmp_path):
+  # A sweep turns the progress bar off; a run started by hand has it on: the same experiment.
+  for seed, extra in [(0, 'Runner.progress_bar = False\n'), (1, 'Runner.progress_bar = False\n'),
+                      (2, '')]:
+    write_run(tmp_path / f'seed={seed}', config_text(seed=seed, extra=extra), [1.0])
+  (group,) = report.group_runs(load_runs(str(tmp_path)))
+  assert len(group.runs) == 3
+
+
+def test_runs_behind_symbolic_links_are_found_once(tmp_path):
+  for seed in range(2):
+    write_run(tmp_path / 'runs' / f'seed={seed}', config_text(seed=seed), [1.0])
+  (tmp_path / 'compare').mkdir()
+  for seed in range(2):
+    os.symlink(tmp_path / 'runs' / f'seed={seed}', tmp_path / 'compare' / f'link{seed}')
+  os.symlink(tmp_path / 'compare', tmp_path / 'compare' / 'loop')
+  directories = report.find_run_directories(str(tmp_path / 'compare'))
+  assert [os.path.basename(directory) for directory in directories] == ['link0', 'link1']
+
+
+def test_a_metric_some_runs_have_not_recorded_yet_leaves_them_out(tmp_path):
+  for seed in range(3):
+    write_run(tmp_path / f'seed={seed}', config_text(seed=seed), [1.0, 2.0])
+  with open(tmp_path / 'seed=0' / 'metrics.jsonl', 'a') as file:
+    file.write(json.dumps({'iteration': 2, 'train/average_return': 3.0, 'agent/loss': 0.5}) + '\n')
+  report_path, _ = report.build_report(str(tmp_path), metric='agent/loss', baselines_dir='',
+                                       bootstrap_samples=100)
+  text = read(report_path)
+  assert '`seed=1` has not recorded `agent/loss` yet; left out.' in text
+  assert '`seed=2` has not recorded `agent/loss` yet; left out.' in text
+
+
 def test_a_sweep_without_differences_is_one_group(tmp_path):
   for seed in range(3):
     write_run(tmp_path / f'seed={seed}', config_text(seed=seed), [1.0, 2.0])
@@ -438,6 +481,8 @@ def test_bad_input_messages(tmp_path, capsys):
 
   assert report.main([str(tmp_path / 'missing')]) == 2
   assert f'{tmp_path / "missing"} is not a directory' in capsys.readouterr().err
+  assert report.main([str(tmp_path), '--seed', '-1']) == 2
+  assert '--seed must not be negative' in capsys.readouterr().err
 
 
 def test_a_run_without_config_gin_is_named(tmp_path):

@@ -136,6 +136,18 @@ def test_resuming_with_a_different_config_shows_the_difference(tmp_path):
   assert len(read(tmp_path / 'metrics.jsonl').splitlines()) == 4
 
 
+def test_a_display_only_change_is_not_a_config_change(tmp_path):
+  from runner import train as train_module  # pylint: disable=import-outside-toplevel
+  recorded = 'Runner.num_iterations = 3\nRunner.progress_bar = False\nRunner.seed = 0\n'
+  (tmp_path / 'config.gin').write_text(recorded)
+  train_module.check_config_unchanged(str(tmp_path), recorded.replace('False', 'True'), False)
+  without_the_bar = recorded.replace('Runner.progress_bar = False\n', '')
+  train_module.check_config_unchanged(str(tmp_path), without_the_bar, False)
+  with pytest.raises(train_module.BadInputError, match=r'-Runner.seed = 0'):
+    train_module.check_config_unchanged(str(tmp_path), recorded.replace('seed = 0', 'seed = 1'),
+                                        False)
+
+
 def test_missing_gin_file(tmp_path):
   assert_bad_input(train(tmp_path, gin_files=['gin_configs/dqn/nothere.gin']),
                    'gin file not found: gin_configs/dqn/nothere.gin')
