@@ -119,12 +119,25 @@ class CircularReplayBuffer:
       if not invalid.any():
         return self.gather(indices)
       indices[invalid] = self._draw(int(invalid.sum()), rng)
-    raise ValueError(f'replay holds no valid transition to sample (rows written: {self.add_count}; '
-                     f'a transition needs {self.update_horizon} later rows, or its episode\'s end)')
+    # Valid rows are rare (a buffer that holds barely one n-step window): draw the rest among them
+    # directly, from the same distribution restricted to valid rows, as redrawing would.
+    rows = np.arange(len(self))
+    valid_rows = rows[self.is_valid_start(rows)]
+    if not len(valid_rows):
+      raise ValueError(f'replay holds no valid transition to sample (rows written: '
+                       f'{self.add_count}; a transition needs {self.update_horizon} later rows, '
+                       f"or its episode's end)")
+    invalid = ~self.is_valid_start(indices)
+    indices[invalid] = self._draw_among(valid_rows, int(invalid.sum()), rng)
+    return self.gather(indices)
 
   def _draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
     """`count` candidate start rows (validity is checked by `sample`)."""
     return rng.integers(0, len(self), size=count)
+
+  def _draw_among(self, rows: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` rows drawn from `rows` as `_draw` would weigh them."""
+    return rng.choice(rows, size=count)
 
   def _window(self, indices: np.ndarray):
     """Per start row: the included steps of its n-step window, their count m and termination."""

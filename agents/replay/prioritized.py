@@ -28,6 +28,10 @@ class PrioritizedReplayBuffer(CircularReplayBuffer):
   def _draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
     return self.sum_tree.stratified_sample(count, rng)
 
+  def _draw_among(self, rows: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    priorities = self.sum_tree.get(rows)
+    return rng.choice(rows, size=count, p=priorities / priorities.sum())
+
   def is_valid_start(self, indices: np.ndarray) -> np.ndarray:
     return super().is_valid_start(indices) & (self.sum_tree.get(indices) > 0)
 

@@ -138,6 +138,19 @@ def test_sampling_from_an_empty_or_unready_buffer_is_a_clear_error():
     buffer.sample(2, np.random.default_rng(0))
 
 
+@pytest.mark.parametrize('buffer_class', [CircularReplayBuffer, PrioritizedReplayBuffer])
+def test_a_single_valid_row_among_many_is_still_sampled(buffer_class):
+  # Horizon 30 in an open episode of 31 rows: only row 0 starts a whole window, so redrawing a
+  # batch of 200 at random would need far more than the allowed rounds.
+  buffer = buffer_class(100, observation_shape=(1,), observation_dtype=np.float32,
+                        update_horizon=30, gamma=0.5)
+  for t in range(31):
+    buffer.add(np.array([t], np.float32), 0, 1.0, False, t == 0)
+  batch = buffer.sample(200, np.random.default_rng(0))
+  assert set(batch['indices']) == {0}
+  assert batch['discount'][0] == pytest.approx(0.5 ** 30)
+
+
 def test_wrong_observation_shape_is_named():
   buffer = vector_buffer()
   with pytest.raises(ValueError, match=r'shape \(1,\).*\(2,\)'):
