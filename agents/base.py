@@ -74,6 +74,9 @@ def restore_pytree(template: Any, saved: Any, name: str) -> Any:
   `template`; a ValueError naming the first array whose shape differs, e.g. after a network was
   resized, instead of a failure at the first update."""
   restored = flax.serialization.from_state_dict(template, saved)
+  if jax.tree.structure(restored) != jax.tree.structure(template):
+    raise ValueError(f'{name} in the checkpoint is structured as {jax.tree.structure(restored)}, '
+                     f'this agent expects {jax.tree.structure(template)}')
   expected_leaves = jax.tree_util.tree_flatten_with_path(template)[0]
   for (path, expected), saved_leaf in zip(expected_leaves, jax.tree.leaves(restored)):
     if np.shape(expected) != np.shape(saved_leaf):

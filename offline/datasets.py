@@ -33,6 +33,7 @@ In gin, a consumer takes the dataset as `SomeLearner.dataset = @load_dataset()` 
 `load_dataset.path = 'datasets/x'`.
 """
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -243,30 +244,32 @@ class DatasetWriter:
     self._lock = None
     self._lock_path = self._path + LOCK_SUFFIX
     os.makedirs(os.path.dirname(self._partial), exist_ok=True)
-    self._acquire_lock()
-    try:
-      if os.path.lexists(self._partial):
-        # Left by an interrupted writer (a live one would hold the lock): incomplete by
-        # construction, so nothing is lost. Anything else under that name is not ours to delete.
-        if not _looks_like_dataset_directory(self._partial):
-          raise DatasetError(f'{self._partial} exists and is not an unfinished dataset; remove it')
-        shutil.rmtree(self._partial)
-      os.mkdir(self._partial)
-    except BaseException:
-      self._release_lock()
-      raise
-    storage_class = _storage_class()
-    _h5py()  # fail now, not at the first flush, when h5py is missing
-    # jpeg_encoding=False: Minari would otherwise store image observations as lossy JPEG.
-    self._storage = storage_class.new(self._partial, observation_space, action_space,
-                                      data_format=DATA_FORMAT, jpeg_encoding=False)
-    # Written now so that even a partial dataset says it is one, should it ever be renamed by hand.
-    self._storage.update_metadata({RECORD_KEY: self._record(complete=False)})
     self._pending: List[Any] = []
     self._pending_steps = 0
     self._num_episodes = 0
     self._num_steps = 0
     self._closed = False
+    self._acquire_lock()
+    # A partial dataset here was left by an interrupted writer (a live one would hold the lock):
+    # incomplete by construction, so nothing is lost by replacing it. Anything else under that
+    # name is not ours to delete.
+    if os.path.lexists(self._partial) and not _looks_like_dataset_directory(self._partial):
+      self._release_lock()
+      raise DatasetError(f'{self._partial} exists and is not an unfinished dataset; remove it')
+    try:
+      if os.path.lexists(self._partial):
+        shutil.rmtree(self._partial)
+      os.mkdir(self._partial)
+      storage_class = _storage_class()
+      _h5py()  # fail now, not at the first flush, when h5py is missing
+      # jpeg_encoding=False: Minari would otherwise store image observations as lossy JPEG.
+      self._storage = storage_class.new(self._partial, observation_space, action_space,
+                                        data_format=DATA_FORMAT, jpeg_encoding=False)
+      # Written now so that even a partial dataset says it is one, should it be renamed by hand.
+      self._storage.update_metadata({RECORD_KEY: self._record(complete=False)})
+    except BaseException:
+      self.abort()  # removes what this writer created and frees the lock
+      raise
 
   @property
   def path(self) -> str:
@@ -304,7 +307,9 @@ class DatasetWriter:
 
   def _release_lock(self) -> None:
     if self._lock is not None:
-      os.unlink(self._lock_path)  # before unlocking, so a waiting writer sees a fresh file
+      # Unlinked before unlocking, so that a writer waiting on this file sees that it is stale.
+      with contextlib.suppress(FileNotFoundError):  # removed by hand meanwhile
+        os.unlink(self._lock_path)
       self._lock.close()
       self._lock = None
 
@@ -367,9 +372,17 @@ class DatasetWriter:
       self._pending_steps = 0
 
   def close(self) -> str:
-    """Finishes the dataset and renames it into place; returns its path. Idempotent."""
+    """Finishes the dataset and renames it into place; returns its path. Idempotent. If it
+    fails, the partial dataset stays (for the next writer to replace) and the lock is freed."""
     if self._closed:
       return self._path
+    try:
+      return self._finish()
+    except BaseException:
+      self._release_lock()
+      raise
+
+  def _finish(self) -> str:
     if self._num_episodes == 0:
       self.abort()
       raise DatasetError(f'{self._path}: no episodes were added, so no dataset was written')
@@ -426,7 +439,11 @@ class DatasetWriter:
 
   def __exit__(self, exc_type, exc_value, traceback) -> None:
     if exc_type is None:
-      self.close()
+      try:
+        self.close()
+      except BaseException:
+        self.abort()  # as for any exception inside the block: nothing half-written stays
+        raise
     else:
       self.abort()
 

@@ -122,6 +122,7 @@ class Runner:
         len(inspect.signature(self.agent.end_episode).parameters) >= 3)
     self.start_iteration = 0
     self.total_training_steps = 0
+    self._restored = False
 
   # -- resuming ----------------------------------------------------------------------------------
 
@@ -168,12 +169,15 @@ class Runner:
             f'{", ".join(set_aside)} failed verification and were moved aside (nothing was '
             'deleted); remove them or choose another --base_dir to start afresh')
     self.metrics_writer.restart_at(self.start_iteration, self.total_training_steps)
+    self._restored = True
 
   # -- running -----------------------------------------------------------------------------------
 
   def run_experiment(self) -> None:
-    """Resumes if possible, then runs the remaining iterations."""
-    self.restore_newest_checkpoint()
+    """Resumes if possible (unless restore_newest_checkpoint already ran), then runs the
+    remaining iterations."""
+    if not self._restored:
+      self.restore_newest_checkpoint()
     if self.start_iteration >= self.num_iterations:
       logging.info('Nothing to do: all %d iterations are done in %s.', self.num_iterations,
                    self.base_dir)

@@ -204,8 +204,8 @@ def run_environment(cpus_per_run: float, gpus_per_run: float = 0) -> Dict[str, s
 
 def failure_excerpt(path: str, max_lines: int = 40) -> str:
   """What the last attempt in a run's log says about its failure: from its last
-  `runner.train: error:` message or traceback on (gin's context lines come before the message),
-  else its last lines."""
+  `runner.train: error:` message or traceback on (gin's context lines follow the message), else
+  its last lines."""
   try:
     with open(path, errors='replace') as file:
       lines = file.readlines()
@@ -271,7 +271,8 @@ def sweep(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
       else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
                  log_to_driver=False)
-    check_resources(ray.cluster_resources(), cpus_per_run, gpus_per_run)
+    if not ray_address:  # an existing cluster may grow to fit (autoscaling): Ray's call
+      check_resources(ray.cluster_resources(), cpus_per_run, gpus_per_run)
     remote = ray.remote(execute_run).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
                                              max_retries=0)
     environment = run_environment(cpus_per_run, gpus_per_run)
@@ -321,10 +322,11 @@ def main(argv: Sequence[str]) -> None:
     sys.exit(EXIT_BAD_INPUT)
   width = max(len(name) for name in outcomes)
   for name, outcome in outcomes.items():
-    detail = f'  log: {outcome["log"]}' if outcome.get('state') == 'failed' else ''
+    shows_log = outcome['state'] == 'failed' and outcome.get('log')
+    detail = f'  log: {outcome["log"]}' if shows_log else ''
     print(f'{name:<{width}}  {outcome["state"]}{detail}')
   failed = [name for name, outcome in outcomes.items() if outcome['state'] == 'failed']
-  if failed:
+  if failed and not options.dry_run:  # a dry run only lists what failed before
     print(f'{len(failed)} of {len(outcomes)} runs failed.', file=sys.stderr)
     sys.exit(EXIT_RUN_FAILED)
 

@@ -151,8 +151,11 @@ def run(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
   operative_config = gin.operative_config_str()
   if runner.has_checkpoint():
     check_config_unchanged(base_dir, operative_config, allow_config_change)
-  write_config(base_dir, operative_config)
   try:
+    # Restored before the config is recorded: a checkpoint this config cannot restore leaves the
+    # recorded config, the one that can, in place.
+    runner.restore_newest_checkpoint()
+    write_config(base_dir, operative_config)
     runner.run_experiment()
   except (run_experiment.NonFiniteLossError, run_experiment.NoUsableCheckpointError) as error:
     raise BadInputError(str(error)) from error

@@ -223,6 +223,17 @@ def test_a_warm_up_shorter_than_a_transition_waits_for_one(update_horizon):
   assert agent.iteration_statistics()['updates'] == 19 - update_horizon
 
 
+def test_restore_pytree_refuses_another_structure_or_shape():
+  template = {'a': np.zeros(3), 'b': np.zeros(2)}
+  restored = base.restore_pytree(template, {'a': np.ones(3), 'b': np.ones(2)}, 'params')
+  np.testing.assert_array_equal(restored['a'], np.ones(3))
+  with pytest.raises(ValueError, match='params in the checkpoint is structured as'):
+    base.restore_pytree(template, {'a': {'x': np.ones(3), 'y': np.ones(2)}, 'b': np.ones(2)},
+                        'params')
+  with pytest.raises(ValueError, match=r"params\['b'\] has shape \(4,\) in the checkpoint"):
+    base.restore_pytree(template, {'a': np.ones(3), 'b': np.ones(4)}, 'params')
+
+
 def test_generator_state_round_trip():
   generator = np.random.default_rng(123)
   generator.random(7)

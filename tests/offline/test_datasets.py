@@ -289,6 +289,30 @@ def test_a_second_writer_for_the_same_path_is_refused_while_the_first_is_alive(t
   assert datasets.load_dataset(path).num_steps == 4
 
 
+def test_a_writer_that_fails_frees_its_lock(tmp_path, monkeypatch):
+  path = tmp_path / 'd'
+  # Failing while it starts (here: h5py missing) leaves nothing, not even the lock.
+  def missing():
+    raise datasets.DatasetError('h5py is not installed')
+  with monkeypatch.context() as patch:
+    patch.setattr(datasets, '_h5py', missing)
+    with pytest.raises(datasets.DatasetError, match='h5py'):
+      datasets.DatasetWriter(path, NUMBERED_OBSERVATIONS, NUMBERED_ACTIONS)
+  assert os.listdir(tmp_path) == []
+  # Failing at close (the destination appeared meanwhile): the lock is freed,
+  # what was there is untouched, and a retry in the same process is not refused as a live writer.
+  with pytest.raises(datasets.DatasetError, match='already exists'):
+    with datasets.DatasetWriter(path, NUMBERED_OBSERVATIONS, NUMBERED_ACTIONS) as writer:
+      writer.add_episode(**numbered_episodes([2])[0])
+      os.mkdir(path)
+      (path / 'notes.txt').write_text('keep me')
+  assert sorted(os.listdir(tmp_path)) == ['d']
+  assert (path / 'notes.txt').read_text() == 'keep me'
+  (path / 'notes.txt').unlink()
+  path.rmdir()
+  assert write_numbered(path, [3]).num_steps == 3
+
+
 def test_an_exception_while_writing_leaves_nothing(tmp_path):
   path = tmp_path / 'd'
   with pytest.raises(RuntimeError, match='collector crashed'):

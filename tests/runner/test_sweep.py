@@ -176,6 +176,12 @@ def test_a_dry_run_shows_failed_runs_and_creates_nothing(tmp_path):
   (tmp_path / 'sweep' / 'seed=0' / sweep.RUN_RECORD).write_text(
       json.dumps({'command': command[1:], 'returncode': 2}))
   assert sweep.run_state(run, command) == 'failed'
+  listing = subprocess.run([sys.executable, '-um', 'runner.sweep', '--base_dir',
+                            str(tmp_path / 'sweep'), '--gin_files', gin_file, '--grid',
+                            'Runner.seed=[0]', '--dry_run'], cwd=REPO, capture_output=True,
+                           text=True, timeout=120)
+  assert listing.returncode == 0, listing.stderr[-2000:]
+  assert listing.stdout.split() == ['seed=0', 'failed']
 
 
 def test_bad_sweep_input_is_a_one_line_error(tmp_path):

@@ -136,6 +136,22 @@ def test_resuming_with_a_different_config_shows_the_difference(tmp_path):
   assert len(read(tmp_path / 'metrics.jsonl').splitlines()) == 4
 
 
+def test_a_checkpoint_the_new_config_cannot_restore_keeps_the_run_as_it_was(tmp_path):
+  assert train(tmp_path, bindings=TINY + ['Runner.num_iterations=1']).returncode == 0
+  recorded = read(tmp_path / 'config.gin')
+  resized = train(tmp_path, bindings=TINY + ['MLP.hidden_sizes=(32,)'],
+                  extra=['--allow_config_change'])
+  assert_bad_input(resized, 'ckpt_0 verifies, but the agent (DQNAgent) cannot restore it',
+                   'has shape (16, 2) in the checkpoint but (32, 2) in this agent')
+  assert read(tmp_path / 'config.gin') == recorded
+  assert os.listdir(tmp_path / 'checkpoints') == ['ckpt_0']
+  # The original config still resumes it.
+  resumed = train(tmp_path, bindings=TINY + ['Runner.num_iterations=2'],
+                  extra=['--allow_config_change'])
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert len(read(tmp_path / 'metrics.jsonl').splitlines()) == 2
+
+
 def test_a_display_only_change_is_not_a_config_change(tmp_path):
   from runner import train as train_module  # pylint: disable=import-outside-toplevel
   recorded = 'Runner.num_iterations = 3\nRunner.progress_bar = False\nRunner.seed = 0\n'
