@@ -203,9 +203,9 @@ def run_environment(cpus_per_run: float, gpus_per_run: float = 0) -> Dict[str, s
 
 
 def failure_excerpt(path: str, max_lines: int = 40) -> str:
-  """What the last attempt in a run's log says about its failure: from its last
-  `runner.train: error:` message or traceback on (gin's context lines follow the message), else
-  its last lines."""
+  """What the last attempt in a run's log says about its failure: its last `runner.train: error:`
+  message and what follows (gin's context lines), else its traceback from the first one on
+  (chained exceptions included; the last `max_lines` lines if longer), else its last lines."""
   try:
     with open(path, errors='replace') as file:
       lines = file.readlines()
@@ -213,10 +213,13 @@ def failure_excerpt(path: str, max_lines: int = 40) -> str:
     return ''
   attempt = max((i for i, line in enumerate(lines) if line.startswith('==== ')), default=-1) + 1
   lines = lines[attempt:]
-  starts = [i for i, line in enumerate(lines)
-            if line.startswith(('runner.train: error:', 'Traceback'))]
-  first = starts[-1] if starts else max(len(lines) - 5, 0)
-  return ''.join(lines[first:first + max_lines])
+  messages = [i for i, line in enumerate(lines) if line.startswith('runner.train: error:')]
+  if messages:
+    return ''.join(lines[messages[-1]:messages[-1] + max_lines])
+  tracebacks = [i for i, line in enumerate(lines) if line.startswith('Traceback')]
+  if tracebacks:
+    return ''.join(lines[tracebacks[0]:][-max_lines:])
+  return ''.join(lines[-5:])
 
 
 def check_resources(cluster: Dict[str, float], cpus_per_run: float, gpus_per_run: float) -> None:

@@ -162,6 +162,13 @@ def test_a_failure_is_shown_from_its_error_message(tmp_path):
   excerpt = sweep.failure_excerpt(str(log))
   assert excerpt.startswith("runner.train: error: cannot build the run: unknown optimizer")
   assert 'OldError' not in excerpt and 'create_optimizer' in excerpt
+  # A crash: its whole chained traceback, the root cause first.
+  log.write_text('\n==== attempt\nI0101 Building\nTraceback (most recent call last):\n  a\n'
+                 'KeyError: root\n\nDuring handling of the above exception, another exception '
+                 'occurred:\n\nTraceback (most recent call last):\n  b\nRuntimeError: outer\n')
+  excerpt = sweep.failure_excerpt(str(log))
+  assert excerpt.startswith('Traceback') and 'KeyError: root' in excerpt
+  assert excerpt.endswith('RuntimeError: outer\n')
 
 
 def test_a_dry_run_shows_failed_runs_and_creates_nothing(tmp_path):
