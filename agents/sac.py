@@ -207,10 +207,9 @@ class SACAgent(base.ReplayAgent):
   Training follows Dopamine's clock: until the replay holds more than `min_replay_history` rows the
   agent acts uniformly at random; after that it samples from its policy and runs `updates_per_step`
   updates every `update_period` steps (once the replay also holds a whole n-step transition).
-  `target_entropy=None` is Dopamine's default, minus half the
-  action dimension. `learn_alpha=False` keeps the temperature fixed at `alpha` (otherwise `alpha`
-  is its initial value). Rewards are multiplied by `reward_scale` before learning (Dopamine uses 0.1
-  on MuJoCo).
+  `target_entropy=None` is Dopamine's default, minus half the action dimension. `learn_alpha=False`
+  keeps the temperature fixed at `alpha` (otherwise `alpha` is its initial value). Rewards are
+  multiplied by `reward_scale` before learning (Dopamine uses 0.1 on MuJoCo).
 
   Departures from Dopamine, both as in Haarnoja et al.: the next action of the critic target is
   drawn from the online policy (Dopamine draws it from a Polyak-averaged copy of the actor), and the
