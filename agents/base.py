@@ -80,8 +80,8 @@ def restore_pytree(template: Any, saved: Any, name: str) -> Any:
   expected_leaves = jax.tree_util.tree_flatten_with_path(template)[0]
   for (path, expected), saved_leaf in zip(expected_leaves, jax.tree.leaves(restored)):
     if np.shape(expected) != np.shape(saved_leaf):
-      raise ValueError(f'{name}{jax.tree_util.keystr(path)} has shape {np.shape(saved_leaf)} in the '
-                       f'checkpoint but {np.shape(expected)} in this agent')
+      raise ValueError(f'{name}{jax.tree_util.keystr(path)} has shape {np.shape(saved_leaf)} in '
+                       f'the checkpoint but {np.shape(expected)} in this agent')
   return jax.device_put(restored)
 
 

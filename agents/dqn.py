@@ -101,7 +101,8 @@ class DQNAgent(base.ReplayAgent):
 
   Training follows Dopamine's clock: `training_steps` counts every action taken in training mode;
   once the replay holds more than `min_replay_history` rows (and more than `update_horizon`, the
-  fewest that hold a whole transition), an update runs every `update_period` steps and the target network is synchronised every `target_update_period` steps.
+  fewest that hold a whole transition), an update runs every `update_period` steps and the target
+  network is synchronised every `target_update_period` steps.
 
   `stack_size` must match the environment's frame stack (Atari: 4) so that the replay stores each
   frame once; 1 stores whole observations. Subclasses change the learning rule by overriding

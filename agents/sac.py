@@ -343,7 +343,8 @@ class SACAgent(base.ReplayAgent):
     """Runs the due updates (all of them in one call); returns the policy's action for
     `observation` under the updated actor, or None when no update ran."""
     action = None
-    if self._replay_ready(self.min_replay_history) and self.training_steps % self.update_period == 0:
+    due = self.training_steps % self.update_period == 0
+    if due and self._replay_ready(self.min_replay_history):
       # One draw of all the updates' rows, then split into a batch per update.
       batches = self.replay.sample(self.updates_per_step * self.batch_size, self._rng)
       del batches['indices']

@@ -223,8 +223,9 @@ class DatasetWriter:
   Use as a context manager: leaving the block by an exception discards the partial dataset; a
   killed process leaves `<path>.partial/`, which `load_dataset` rejects and the next writer for the
   same path removes. A writer holds `<path>.lock` until it closes, so a second writer for the same
-  path, while the first is alive, is refused instead of deleting the first one's work. An existing dataset at `path` is replaced only with `overwrite=True`, and only
-  at `close()`: an interrupted overwrite keeps the old dataset.
+  path, while the first is alive, is refused instead of deleting the first one's work. An existing
+  dataset at `path` is replaced only with `overwrite=True`, and only at `close()`: an interrupted
+  overwrite keeps the old dataset.
   """
 
   def __init__(self, path, observation_space: gymnasium.Space, action_space: gymnasium.Space,

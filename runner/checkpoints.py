@@ -31,6 +31,7 @@ import numpy as np
 
 PREFIX = 'ckpt_'
 TEMPORARY_PREFIX = '.tmp_' + PREFIX
+CORRUPT = 'corrupt'  # the reason, and suffix, of checkpoints moved aside by a failed load
 MANIFEST = 'manifest.json'
 STATE_FILE = 'state.npz'
 SEPARATOR = '/'
@@ -126,7 +127,7 @@ class Checkpointer:
     if not os.path.isdir(self.checkpoint_dir):
       return []
     return sorted(name for name in os.listdir(self.checkpoint_dir)
-                  if name.startswith(PREFIX) and '.corrupt' in name)
+                  if name.startswith(PREFIX) and f'.{CORRUPT}' in name)
 
   def save(self, iteration: int, runner_state: Dict[str, Any],
            write_agent: Callable[[str], Any]) -> str:
@@ -181,7 +182,7 @@ class Checkpointer:
       raise CorruptCheckpointError(f'{directory}: cannot read the agent state ({error})') from error
     return directory, runner_state, bundle
 
-  def quarantine(self, iteration: int, reason: str = 'corrupt') -> str:
+  def quarantine(self, iteration: int, reason: str = CORRUPT) -> str:
     """Moves a checkpoint aside (never deletes it) so it is no longer a resume candidate."""
     source = self.path(iteration)
     target = f'{source}.{reason}'

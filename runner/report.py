@@ -693,10 +693,11 @@ def build_report(sweep_dir: str, out_dir: Optional[str] = None, metric: str = DE
     group_metric = choose_metric(group.runs, metric)
     if group_metric != metric:
       fallen_back.append(group.name)
-    recording = [run for run in group.runs
-                 if any(group_metric in record for record in run.records)]
+    recording = []
     for run in group.runs:
-      if run not in recording:
+      if run.values(group_metric):
+        recording.append(run)
+      else:
         notes.append(f'`{run.name}` has not recorded `{group_metric}` yet; left out.')
     group.runs = recording
     iterations, values = aligned_values(group.runs, group_metric)

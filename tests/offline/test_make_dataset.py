@@ -149,7 +149,8 @@ def test_bad_input_is_named(tmp_path):
              'collect.progress_bar = False', f"collect.output_dir = '{tmp_path / 'z'}'"])
   with pytest.raises(train.BadInputError, match='NoSuchTask'):
     collect(PENDULUM_RANDOM + ["create_mujoco_environment.environment_name = 'NoSuchTask-v0'",
-                               'collect.num_steps = 10', f"collect.output_dir = '{tmp_path / 'w'}'"])
+                               'collect.num_steps = 10',
+                               f"collect.output_dir = '{tmp_path / 'w'}'"])
 
 
 SCRIPTED_CONFIGS = ['datasets/pointmaze_umaze.gin', 'datasets/pointmaze_medium.gin',
