@@ -22,10 +22,11 @@ import tqdm
 
 from offline import datasets
 from runner import checkpoints
-from runner import run_experiment
+from runner import errors
+from runner import factories
 
 
-class CollectionError(Exception):
+class CollectionError(errors.BadInputError):
   """A collection that cannot start: a bad source or output, named in the message."""
 
 
@@ -37,8 +38,9 @@ class AgentPolicy:
   stochastic policy (SAC's samples, DQN's epsilon_eval-greedy). Nothing is learned or recorded by
   the agent while collecting."""
 
-  def __init__(self, run_dir: str = gin.REQUIRED, deterministic: bool = False):
-    self.run_dir = run_dir
+  def __init__(self, run_dir: Optional[str] = None, deterministic: bool = False):
+    self.run_dir = errors.require_binding(run_dir, 'AgentPolicy.run_dir',
+                                          'the --base_dir of a `runner.train` run')
     self.deterministic = deterministic
     self._agent = None
 
@@ -47,24 +49,19 @@ class AgentPolicy:
     if not os.path.isdir(checkpoint_dir):
       raise CollectionError(f'AgentPolicy.run_dir {self.run_dir!r} holds no checkpoints/ '
                             'directory: give the --base_dir of a `runner.train` run')
-    agent = run_experiment.create_agent(env.observation_space, env.action_space, seed, None)
-    checkpointer = checkpoints.Checkpointer(checkpoint_dir)
-    failures = []
-    for iteration in reversed(checkpointer.iterations()):
-      try:
-        directory, _, bundle = checkpointer.load(iteration)
-        if agent.unbundle(directory, iteration, bundle):
-          agent.eval_mode = True
-          agent.reseed_acting(seed)  # else the training run's restored stream would decide
-          return agent
-        failures.append(f'iteration {iteration}: the agent refused it')
-      except (checkpoints.CorruptCheckpointError, KeyError, ValueError, TypeError) as error:
-        # Left where it is: this is someone else's run, not ours to quarantine.
-        failures.append(f'iteration {iteration}: {error}')
-    raise CollectionError(
-        f'no checkpoint in {checkpoint_dir} restores into the agent built from this gin config '
-        f'({type(agent).__name__}); does the dataset config include the gin file the run was '
-        f'trained with? ' + ('; '.join(failures) if failures else 'there are no checkpoints'))
+    agent = factories.create_agent(env.observation_space, env.action_space, seed, None)
+    # Corrupt checkpoints are left where they are: this is someone else's run, not ours to
+    # quarantine.
+    restored = checkpoints.Checkpointer(checkpoint_dir).restore_newest(
+        agent.unbundle, restorer=f'the agent built from this gin config ({type(agent).__name__})',
+        quarantine_corrupt=False,
+        advice='does the dataset config include the gin file the run was trained with?')
+    if restored is None:
+      raise CollectionError(f'no checkpoint in {checkpoint_dir} to restore the agent from: there '
+                            'are no checkpoints')
+    agent.eval_mode = True
+    agent.reseed_acting(seed)  # else the training run's restored stream would decide
+    return agent
 
   def reset(self, env: gymnasium.Env, observation, info, rng: np.random.Generator) -> None:
     del observation, info
@@ -77,8 +74,8 @@ class AgentPolicy:
 
 
 @gin.configurable
-def collect(output_dir: str = gin.REQUIRED,
-            policy: Any = gin.REQUIRED,
+def collect(output_dir: Optional[str] = None,
+            policy: Any = None,
             num_steps: Optional[int] = None,
             num_episodes: Optional[int] = None,
             seed: int = 0,
@@ -90,6 +87,9 @@ def collect(output_dir: str = gin.REQUIRED,
   `output_dir`: exactly `num_steps` steps (the last episode cut there, as a truncation) or
   `num_episodes` whole episodes, one of the two. Episodes longer than `max_steps_per_episode` are
   truncated. Returns a summary (episodes, steps, returns, wall time)."""
+  errors.require_binding(output_dir, 'collect.output_dir')
+  errors.require_binding(policy, 'collect.policy', 'a controller, @UniformRandomPolicy() or '
+                         '@AgentPolicy()')
   if (num_steps is None) == (num_episodes is None):
     raise CollectionError('give exactly one of collect.num_steps and collect.num_episodes')
   if (num_steps or num_episodes) <= 0:
@@ -97,7 +97,7 @@ def collect(output_dir: str = gin.REQUIRED,
   if os.path.exists(output_dir) and not overwrite:
     raise CollectionError(f'{output_dir} exists: choose another collect.output_dir or set '
                           'collect.overwrite = True')
-  env = run_experiment.create_environment()
+  env = factories.create_environment()
   rng = np.random.default_rng(seed)
   metadata = {
       'source': f'{type(policy).__module__}.{type(policy).__name__}',
@@ -117,7 +117,8 @@ def collect(output_dir: str = gin.REQUIRED,
     while (steps < num_steps) if num_steps is not None else (episode < num_episodes):
       # Only the first reset is seeded: later ones continue the environment's own generator.
       observation, info = env.reset(seed=seed if episode == 0 else None)
-      policy.reset(env, observation, info, rng)
+      with errors.bad_input_from((ValueError,), 'the policy cannot drive this environment'):
+        policy.reset(env, observation, info, rng)
       observations, actions, rewards, terminations, truncations = [observation], [], [], [], []
       while True:
         action = policy(observation, info)

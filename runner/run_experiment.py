@@ -26,35 +26,20 @@ import numpy as np
 from absl import logging
 
 from runner import checkpoints
+from runner import errors
 from runner import metrics
+from runner.factories import create_agent, create_environment
 
 PHASE_SEED_IDS = {'train': 0, 'eval': 1}
 PROGRESS_UPDATE_INTERVAL = 1000  # steps between progress-bar updates inside a long episode
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(errors.BadInputError, RuntimeError):
   """The agent reported a NaN or infinite statistic; the run stops before saving it."""
 
 
-class NoUsableCheckpointError(RuntimeError):
-  """Checkpoints exist but none of them can be restored."""
-
-
-@gin.configurable
-def create_environment(fn: Callable[[], gymnasium.Env] = gin.REQUIRED) -> gymnasium.Env:
-  """Builds the environment with the domain factory bound in gin."""
-  environment = fn()
-  if not isinstance(environment, gymnasium.Env):
-    raise TypeError(f'create_environment.fn = {fn!r} returned {type(environment).__name__}, '
-                    'not a gymnasium.Env')
-  return environment
-
-
-@gin.configurable
-def create_agent(observation_space: gymnasium.Space, action_space: gymnasium.Space, seed: int,
-                 summary_writer: Any, agent_class: Callable[..., Any] = gin.REQUIRED):
-  """Builds the agent class bound in gin for the environment's spaces."""
-  return agent_class(observation_space, action_space, seed=seed, summary_writer=summary_writer)
+# The resume error lives with the checkpoints, whose loop raises it; named here as before.
+NoUsableCheckpointError = checkpoints.NoUsableCheckpointError
 
 
 @dataclasses.dataclass
@@ -96,9 +81,9 @@ class Runner:
                                  ('evaluation_steps', evaluation_steps, 0),
                                  ('max_steps_per_episode', max_steps_per_episode, 1)]:
       if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f'Runner.{name} must be a whole number, got {value!r}')
+        raise errors.InvalidSettingError(f'Runner.{name} must be a whole number, got {value!r}')
       if value < minimum:
-        raise ValueError(f'Runner.{name} must be >= {minimum}, got {value}')
+        raise errors.InvalidSettingError(f'Runner.{name} must be >= {minimum}, got {value}')
     self.base_dir = base_dir
     self.num_iterations = num_iterations
     self.training_steps = training_steps
@@ -120,6 +105,8 @@ class Runner:
     # observation to bootstrap from.
     self._end_episode_takes_observation = (
         len(inspect.signature(self.agent.end_episode).parameters) >= 3)
+    # Agents outside the Agent base class (Dopamine-style duck types) may lack the hook.
+    self._agent_writes_summaries = callable(getattr(self.agent, 'write_summaries', None))
     self.start_iteration = 0
     self.total_training_steps = 0
     self._restored = False
@@ -131,43 +118,18 @@ class Runner:
     return bool(self.checkpointer.iterations() or self.checkpointer.set_aside())
 
   def restore_newest_checkpoint(self) -> None:
-    """Resumes from the newest checkpoint that verifies; moves corrupt ones aside.
-
-    A checkpoint that verifies but that the agent cannot unbundle (a changed network or agent
-    class, say) is an error, not a reason to fall back: every checkpoint of the run would fail the
-    same way, and they are all left as they are.
-    """
-    candidates = self.checkpointer.iterations()
-    for iteration in reversed(candidates):
-      try:
-        directory, runner_state, bundle = self.checkpointer.load(iteration)
-      except checkpoints.CorruptCheckpointError as error:
-        moved_to = self.checkpointer.quarantine(iteration)
-        logging.warning('Checkpoint of iteration %d is unusable (%s); moved it to %s and falling '
-                        'back to the previous one.', iteration, error, moved_to)
-        continue
-      try:
-        restored = self.agent.unbundle(directory, iteration, bundle)
-        problem = 'its unbundle returned False'
-      except (KeyError, ValueError, TypeError) as error:
-        restored, problem = False, f'{type(error).__name__}: {error}'
-      if not restored:
-        raise NoUsableCheckpointError(
-            f'{directory} verifies, but the agent ({type(self.agent).__name__}) cannot restore it '
-            f'({problem}); was the run started with another agent or network configuration? '
-            'Nothing was moved or deleted; resume with the original configuration, or choose '
-            'another --base_dir')
+    """Resumes from the newest checkpoint that verifies (checkpoints.Checkpointer.restore_newest:
+    corrupt ones are moved aside; one the agent cannot unbundle stops the run, all left in
+    place); starts afresh when there is none."""
+    restored = self.checkpointer.restore_newest(
+        self.agent.unbundle, restorer=f'the agent ({type(self.agent).__name__})',
+        advice='resume with the original configuration, or choose another --base_dir')
+    if restored is not None:
+      iteration, runner_state = restored
       self.start_iteration = iteration + 1
       self.total_training_steps = int(runner_state['total_training_steps'])
-      logging.info('Resumed from the checkpoint of iteration %d in %s.', iteration, directory)
-      break
-    else:
-      set_aside = self.checkpointer.set_aside()
-      if set_aside:
-        raise NoUsableCheckpointError(
-            f'none of the checkpoints in {self.checkpointer.checkpoint_dir} could be restored: '
-            f'{", ".join(set_aside)} failed verification and were moved aside (nothing was '
-            'deleted); remove them or choose another --base_dir to start afresh')
+      logging.info('Resumed from the checkpoint of iteration %d in %s.', iteration,
+                   self.checkpointer.path(iteration))
     self.metrics_writer.restart_at(self.start_iteration, self.total_training_steps)
     self._restored = True
 
@@ -196,6 +158,8 @@ class Runner:
   def run_iteration(self, iteration: int) -> None:
     train = self.run_phase('train', iteration, self.training_steps)
     agent_statistics = self.agent.iteration_statistics()
+    if self._agent_writes_summaries:
+      self.agent.write_summaries(iteration)
     for name, value in agent_statistics.items():
       if not math.isfinite(value):
         raise NonFiniteLossError(
@@ -289,6 +253,6 @@ SCHEDULES = {'continuous_train_and_eval': Runner, 'continuous_train': TrainRunne
 def create_runner(base_dir: str, schedule: str = 'continuous_train_and_eval') -> Runner:
   """The Runner for `schedule` (one of SCHEDULES)."""
   if schedule not in SCHEDULES:
-    raise ValueError(f'unknown create_runner.schedule {schedule!r}; '
+    raise errors.InvalidSettingError(f'unknown create_runner.schedule {schedule!r}; '
                      f'choose one of {", ".join(sorted(SCHEDULES))}')
   return SCHEDULES[schedule](base_dir)

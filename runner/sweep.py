@@ -36,16 +36,17 @@ from absl import flags
 import tqdm
 
 import gin_configs
+from runner import errors
 
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = errors.EXIT_BAD_INPUT
 EXIT_RUN_FAILED = 1
 RUN_RECORD = 'sweep_run.json'
 SWEEP_RECORD = 'sweep.json'
 LOG_FILE = 'train.log'
 
 
-class SweepInputError(Exception):
-  """Something wrong with the sweep's arguments, reported as a one-line message."""
+# Something wrong with the sweep's arguments: the zoo's one bad-input type, under its old name here.
+SweepInputError = errors.BadInputError
 
 
 @dataclasses.dataclass
@@ -252,10 +253,8 @@ def sweep(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
     raise SweepInputError('--cpus_per_run must be positive and --gpus_per_run not negative')
   base_dir = os.path.abspath(base_dir)
   # Resolved here, where the user's working directory is known: Ray workers may start elsewhere.
-  try:
+  with errors.bad_input_from((FileNotFoundError,)):
     gin_files = [os.path.abspath(gin_configs.resolve(path)) for path in gin_files]
-  except FileNotFoundError as error:
-    raise SweepInputError(str(error)) from error
   runs = expand_grid(base_dir, grid)
   commands = {run.name: train_command(run, gin_files, gin_bindings) for run in runs}
   states = {run.name: run_state(run, commands[run.name]) for run in runs}
@@ -316,13 +315,9 @@ def main(argv: Sequence[str]) -> None:
   options = flags.FLAGS
   if not options.base_dir:
     raise app.UsageError('--base_dir is required')
-  try:
-    outcomes = sweep(options.base_dir, options.gin_files, options.gin_bindings, options.grid,
-                     options.ray_address, options.cpus_per_run, options.gpus_per_run,
-                     options.num_cpus, options.dry_run)
-  except SweepInputError as error:
-    print(f'runner.sweep: error: {error}', file=sys.stderr)
-    sys.exit(EXIT_BAD_INPUT)
+  outcomes = errors.run_command('runner.sweep', lambda: sweep(
+      options.base_dir, options.gin_files, options.gin_bindings, options.grid, options.ray_address,
+      options.cpus_per_run, options.gpus_per_run, options.num_cpus, options.dry_run))
   width = max(len(name) for name in outcomes)
   for name, outcome in outcomes.items():
     shows_log = outcome['state'] == 'failed' and outcome.get('log')
@@ -335,8 +330,8 @@ def main(argv: Sequence[str]) -> None:
 
 
 def define_flags() -> None:
-  """The command's flags, defined only when it runs as a command: runner.train defines flags of
-  the same names, and a process (a test session) may import both modules."""
+  """The command's flags, defined by the command itself when it runs (as every command's are), so
+  importing this module defines no flags."""
   flags.DEFINE_string('base_dir', None, 'Directory of the sweep; each run gets a subdirectory.')
   flags.DEFINE_multi_string('gin_files', [], 'Gin files shared by every run, applied in order.')
   flags.DEFINE_multi_string('gin_bindings', [], 'Gin bindings shared by every run.')

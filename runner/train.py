@@ -12,7 +12,6 @@ base_dir, no usable checkpoint, a NaN loss) ends with a one-paragraph message an
 """
 
 import difflib
-import importlib
 import importlib.util  # noqa: F401  gin needs it loaded to report a missing `include` properly
 import os
 import re
@@ -21,61 +20,55 @@ import tempfile
 from typing import List, Sequence
 
 import gin
-import gymnasium
 from absl import app
 from absl import flags
 from absl import logging
 
 import gin_configs
-from agents import base as agent_base
+from runner import errors
 from runner import metrics
 from runner import run_experiment
 
-flags.DEFINE_string('base_dir', None, 'Directory of the run: checkpoints, logs, config.gin.')
-flags.DEFINE_multi_string('gin_files', [], 'Gin files, applied in order. A path that does not '
-                          'exist is also looked up in the installed gin_configs package.')
-flags.DEFINE_multi_string('gin_bindings', [], 'Gin bindings applied after the files, e.g. '
-                          '"Runner.num_iterations=5".')
-flags.DEFINE_bool('allow_config_change', False, 'Resume even if the operative gin config differs '
-                  'from the one recorded in <base_dir>/config.gin (the new one is then recorded).')
-
 CONFIG_FILE = 'config.gin'
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = errors.EXIT_BAD_INPUT
+BadInputError = errors.BadInputError  # the zoo's one bad-input type, under its old name here
 
 # Gin resolves `include 'gin_configs/dqn/x.gin'` through the gin_configs package (each folder has an
-# __init__.py for that), so includes work from any working directory.
-
-# Modules whose configurables every gin file may reference without importing them. The optional
-# domains (Atari, MuJoCo, Meta-world) import their simulators inside their factories, so listing
-# them here never needs an extra on a core install: only building such an environment does.
-CORE_MODULES = ('agents.dqn', 'agents.losses', 'agents.networks', 'agents.rainbow', 'agents.sac',
-                'continuous_domains.metaworld', 'continuous_domains.mujoco',
-                'continuous_domains.point_maze', 'continuous_domains.sfp_maze',
-                'discrete_domains.atari', 'discrete_domains.classic', 'discrete_domains.minatar',
-                'runner.run_experiment')
+# __init__.py for that), so includes work from any working directory. A gin file registers the
+# modules whose configurables it uses with its own `import` lines (`import agents.dqn`); only the
+# driver's configurables (create_runner, Runner, create_environment, create_agent) need none.
 
 
-class BadInputError(Exception):
-  """An error in what the user asked for, reported as a short message instead of a traceback."""
+def define_flags() -> None:
+  """The flags of a gin-configured command (runner.train, offline.make_dataset): defined by the
+  command's own main, so importing a module never defines flags as a side effect."""
+  flags.DEFINE_multi_string('gin_files', [], 'Gin files, applied in order. A path that does not '
+                            'exist is also looked up in the installed gin_configs package.')
+  flags.DEFINE_multi_string('gin_bindings', [], 'Gin bindings applied after the files, e.g. '
+                            '"Runner.num_iterations=5".')
+
+
+def define_train_flags() -> None:
+  flags.DEFINE_string('base_dir', None, 'Directory of the run: checkpoints, logs, config.gin.')
+  define_flags()
+  flags.DEFINE_bool('allow_config_change', False, 'Resume even if the operative gin config '
+                    'differs from the one recorded in <base_dir>/config.gin (the new one is then '
+                    'recorded).')
 
 
 def resolve_gin_files(gin_files: Sequence[str]) -> List[str]:
   """Each file as given if it exists, else from the installed gin_configs package; else an error."""
-  try:
+  with errors.bad_input_from((FileNotFoundError,)):
     return [gin_configs.resolve(path) for path in gin_files]
-  except FileNotFoundError as error:
-    raise BadInputError(str(error)) from error
 
 
 def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
-  for module in CORE_MODULES:
-    importlib.import_module(module)
-  try:
-    gin.parse_config_files_and_bindings(resolve_gin_files(gin_files), gin_bindings,
-                                        finalize_config=False)
-  except (ValueError, OSError, ImportError, SyntaxError, AttributeError) as error:
-    # gin's messages name the configurable or parameter and the file and line it came from.
-    raise BadInputError(f'invalid gin configuration: {error}') from error
+  """Parses the files, then the bindings; a file, import, configurable or parameter gin cannot
+  resolve is bad input (gin's messages name it, with the file and line it came from)."""
+  gin_files = resolve_gin_files(gin_files)
+  with errors.bad_input_from((ValueError, OSError, ImportError, SyntaxError, AttributeError),
+                             'invalid gin configuration'):
+    gin.parse_config_files_and_bindings(gin_files, gin_bindings, finalize_config=False)
 
 
 def check_base_dir_writable(base_dir: str) -> None:
@@ -131,34 +124,17 @@ def run(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
   """Everything `runner.train` does, callable from Python; raises BadInputError on bad input."""
   check_base_dir_writable(base_dir)
   parse_gin(gin_files, gin_bindings)
-  try:
+  with errors.bad_input_from(context='cannot build the run'):
     runner = run_experiment.create_runner(base_dir)
-  except agent_base.IncompatibleSpaceError as error:
-    raise BadInputError(str(error)) from error
-  except (ValueError, ImportError, gymnasium.error.Error) as error:
-    # An agent or domain rejecting its settings, an optional simulator not installed (the message
-    # names the extra), or gymnasium not knowing the environment id.
-    raise BadInputError(f'cannot build the run: {error}') from error
-  except TypeError as error:
-    if 'unexpected keyword argument' not in str(error):
-      raise
-    raise BadInputError(f'invalid gin configuration: {error}') from error
-  except RuntimeError as error:
-    if 'Required bindings' not in str(error):  # gin's only signal for a missing REQUIRED binding
-      raise
-    raise BadInputError(f'incomplete gin configuration: {error}') from error
   # All configurables of the run have been called by now, so the operative config is complete.
   operative_config = gin.operative_config_str()
   if runner.has_checkpoint():
     check_config_unchanged(base_dir, operative_config, allow_config_change)
-  try:
-    # Restored before the config is recorded: a checkpoint this config cannot restore leaves the
-    # recorded config, the one that can, in place.
-    runner.restore_newest_checkpoint()
-    write_config(base_dir, operative_config)
-    runner.run_experiment()
-  except (run_experiment.NonFiniteLossError, run_experiment.NoUsableCheckpointError) as error:
-    raise BadInputError(str(error)) from error
+  # Restored before the config is recorded: a checkpoint this config cannot restore leaves the
+  # recorded config, the one that can, in place.
+  runner.restore_newest_checkpoint()
+  write_config(base_dir, operative_config)
+  runner.run_experiment()
 
 
 def main(argv: Sequence[str]) -> None:
@@ -167,13 +143,11 @@ def main(argv: Sequence[str]) -> None:
   logging.set_verbosity(logging.INFO)
   if not flags.FLAGS.base_dir:
     raise app.UsageError('--base_dir is required')
-  try:
-    run(flags.FLAGS.base_dir, flags.FLAGS.gin_files, flags.FLAGS.gin_bindings,
-        flags.FLAGS.allow_config_change)
-  except BadInputError as error:
-    print(f'runner.train: error: {error}', file=sys.stderr)
-    sys.exit(EXIT_BAD_INPUT)
+  errors.run_command('runner.train', lambda: run(
+      flags.FLAGS.base_dir, flags.FLAGS.gin_files, flags.FLAGS.gin_bindings,
+      flags.FLAGS.allow_config_change))
 
 
 if __name__ == '__main__':
+  define_train_flags()
   app.run(main)

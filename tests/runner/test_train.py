@@ -190,7 +190,8 @@ def test_unknown_parameter_in_a_gin_file(tmp_path):
 
 def test_missing_required_binding(tmp_path):
   result = train(tmp_path, gin_files=[],
-                 bindings=['create_environment.fn=@create_classic_environment'])
+                 bindings=['import discrete_domains.classic',
+                           'create_environment.fn=@create_classic_environment'])
   assert_bad_input(result, 'create_agent', 'agent_class')
 
 
