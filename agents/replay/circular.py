@@ -21,8 +21,28 @@ from typing import Dict, Mapping, Sequence
 
 import numpy as np
 
+from runner import checkpoints
+
 STEP, FINAL = 0, 1  # row kinds: a transition's start / an episode's final observation
 MAX_SAMPLING_ROUNDS = 100
+# Rows are checkpointed in chunks of about this many bytes per field: a checkpoint rewrites only
+# the chunks written since the previous one (runner/checkpoints.py, ChunkedArray).
+CHECKPOINT_CHUNK_BYTES = 64 * 2**20
+
+
+def chunk_versions(add_count: int, capacity: int, filled: int, chunk_rows: int) -> np.ndarray:
+  """For each chunk of `chunk_rows` rows of the first `filled` rows of a circular buffer of
+  `capacity` rows that has taken `add_count` adds: 1 + the index of the last add written into it
+  (adds go to row add % capacity). A chunk's rows change only when this does."""
+  starts = np.arange(0, filled, chunk_rows, dtype=np.int64)
+  ends = np.minimum(starts + chunk_rows, capacity) - 1  # last row of each chunk
+  if add_count == 0:
+    return np.zeros(len(starts), np.int64)
+  lap, position = divmod(add_count - 1, capacity)  # where the last add went
+  last_write = np.where(position >= ends, lap * capacity + ends,  # the chunk's end, this lap
+                        np.where(position >= starts, add_count - 1,  # the last add itself
+                                 (lap - 1) * capacity + ends))  # the chunk's end, the lap before
+  return last_write + 1
 
 
 class CircularReplayBuffer:
@@ -196,12 +216,20 @@ class CircularReplayBuffer:
   # Checkpointing.
 
   def state_dict(self) -> Dict[str, np.ndarray]:
-    """Everything needed to rebuild the buffer exactly (only the filled part of the arrays)."""
+    """Everything needed to rebuild the buffer exactly: the filled part of the row arrays, as
+    checkpoints.ChunkedArrays (so a checkpoint rewrites only the chunks written since the
+    previous one), the add count and whether an episode is open."""
     filled = len(self)
+    rows = {}
+    for name, array in self._rows().items():
+      row_bytes = max(1, array[:1].nbytes)
+      chunk_rows = max(1, CHECKPOINT_CHUNK_BYTES // row_bytes)
+      versions = chunk_versions(self.add_count, self.capacity, filled, chunk_rows)
+      rows[name] = checkpoints.ChunkedArray(array[:filled], chunk_rows, tuple(versions.tolist()))
     return {
         'add_count': np.int64(self.add_count),
         'episode_open': np.bool_(self._episode_open),
-        'rows': {name: array[:filled] for name, array in self._rows().items()},
+        'rows': rows,
     }
 
   def load_state_dict(self, state: Mapping) -> None:
@@ -211,7 +239,8 @@ class CircularReplayBuffer:
     if rows.keys() != self._rows().keys():
       raise ValueError(f'saved replay fields {sorted(rows)} != buffer fields {sorted(self._rows())}')
     for name, array in self._rows().items():
-      saved = np.asarray(rows[name])
+      saved = rows[name]
+      saved = np.asarray(saved.array if isinstance(saved, checkpoints.ChunkedArray) else saved)
       if saved.shape != (filled, *array.shape[1:]):
         raise ValueError(f'saved replay field {name!r} has shape {saved.shape}, expected '
                          f'{(filled, *array.shape[1:])} (was it saved with another capacity or '

@@ -1,12 +1,17 @@
 """Replay: the sum tree's sums and sampling law, n-step returns and discounts against hand-computed
 episodes, frame stacks rebuilt with zero padding, validity at the write cursor and after wrap-around,
-priorities, and checkpoint round trips."""
+priorities, and checkpoint round trips (chunks rewritten only where rows were written)."""
+
+import json
+import os
 
 import numpy as np
 import pytest
 
 from agents.replay import (CircularReplayBuffer, PrioritizedReplayBuffer, SumTree,
                            importance_weights)
+from agents.replay import circular
+from runner import checkpoints
 
 # -- sum tree --------------------------------------------------------------------------------------
 
@@ -248,3 +253,54 @@ def test_prioritized_buffer_round_trip_continues_identically():
   with pytest.raises(ValueError, match='shape'):
     vector_buffer(capacity=64, buffer_class=PrioritizedReplayBuffer).load_state_dict(
         original.state_dict())
+
+
+@pytest.mark.parametrize('add_count, filled, expected', [
+    # capacity 10, chunks of 4 rows: rows 0-3, 4-7, 8-9; add i goes to row i % 10.
+    (6, 6, [4, 6]),  # rows 0-5 written once: chunk 0 last by add 3, chunk 1 by add 5
+    (13, 10, [13, 8, 10]),  # second lap up to row 2: chunk 0 by add 12, chunks 1-2 in lap one
+    (20, 10, [14, 18, 20]),  # two whole laps: each chunk last by its end row in lap two
+    (0, 0, []),
+])
+def test_chunk_versions_by_hand(add_count, filled, expected):
+  versions = circular.chunk_versions(add_count, 10, filled, 4)
+  np.testing.assert_array_equal(versions, expected)
+
+
+def test_chunk_versions_match_a_simulated_buffer():
+  rng = np.random.default_rng(0)
+  for _ in range(200):
+    capacity, chunk_rows = int(rng.integers(2, 30)), int(rng.integers(1, 12))
+    add_count = int(rng.integers(0, 4 * capacity))
+    last_write = np.zeros(capacity, np.int64)
+    for add in range(add_count):
+      last_write[add % capacity] = add + 1
+    filled = min(add_count, capacity)
+    expected = [last_write[start:start + chunk_rows].max()
+                for start in range(0, filled, chunk_rows)]
+    np.testing.assert_array_equal(
+        circular.chunk_versions(add_count, capacity, filled, chunk_rows), expected)
+
+
+def test_a_checkpointed_buffer_rewrites_only_the_chunks_written_since(tmp_path, monkeypatch):
+  monkeypatch.setattr(circular, 'CHECKPOINT_CHUNK_BYTES', 4 * 16)  # 4 rows of 4x4 uint8 frames
+  buffer = CircularReplayBuffer(20, observation_shape=(4, 4))
+  frame = lambda value: np.full((4, 4), value, np.uint8)
+  for step in range(14):
+    buffer.add(frame(step), 0, float(step), False, step == 0)
+  checkpointer = checkpoints.Checkpointer(str(tmp_path))
+  save = lambda iteration: checkpointer.save(iteration, {}, lambda _: {'replay': buffer.state_dict()})
+  first = save(0)
+  for step in range(14, 17):  # rows 14-16: chunk 3 (rows 12-15) and chunk 4 (rows 16-19)
+    buffer.add(frame(step), 0, float(step), False, False)
+  second = save(1)
+  with open(os.path.join(second, checkpoints.MANIFEST)) as file:
+    files = json.load(file)['chunked']['replay/rows/observation']['files']
+  linked = [os.path.exists(os.path.join(first, name))
+            and os.path.samefile(os.path.join(first, name), os.path.join(second, name))
+            for name in files]
+  assert linked == [True, True, True, False, False]
+  restored = CircularReplayBuffer(20, observation_shape=(4, 4))
+  restored.load_state_dict(checkpointer.load(1)[2]['replay'])
+  for name, array in buffer._rows().items():  # pylint: disable=protected-access
+    np.testing.assert_array_equal(restored._rows()[name], array, err_msg=name)  # pylint: disable=protected-access
