@@ -21,6 +21,7 @@ import gymnasium
 import numpy as np
 
 from continuous_domains import float32_observations, import_extra
+from runner import metrics
 
 METAWORLD_MAX_EPISODE_STEPS = 500  # Meta-world's own horizon (SawyerXYZEnv.max_path_length)
 
@@ -108,3 +109,7 @@ def create_metaworld_environment(task_name: str = 'reach-v3',
                       max_episode_steps=max_episode_steps or METAWORLD_MAX_EPISODE_STEPS,
                       terminate_on_success=terminate_on_success)
   return float32_observations(env)
+
+
+# What sweep reports need to know (runner/report): the parameters that name the task.
+create_metaworld_environment.report_task = metrics.TaskDeclaration(('task_name',))

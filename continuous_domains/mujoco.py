@@ -13,6 +13,7 @@ import gin
 import gymnasium
 
 from continuous_domains import float32_observations, import_extra
+from runner import metrics
 
 # 'Pendulum-v1' is a full id; 'HalfCheetah' is a name that still needs `version`.
 _FULL_ID = re.compile(r'-v\d+$')
@@ -72,3 +73,8 @@ def create_mujoco_environment(environment_name: str = 'HalfCheetah',
                       f'of the zoo provides: {error}') from error
   _check_continuous(environment_id, env)
   return float32_observations(env)
+
+
+# What sweep reports need to know (runner/report): the parameters that name the task.
+create_mujoco_environment.report_task = metrics.TaskDeclaration(
+    ('environment_name',), dopamine_file='mj_{}.json', dopamine_steps_per_iteration=1_000)

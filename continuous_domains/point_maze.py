@@ -14,9 +14,10 @@ import gymnasium
 import numpy as np
 
 from continuous_domains import import_extra
+from runner import metrics
 
 
-class FlattenGoalObservation(gymnasium.ObservationWrapper):
+class FlattenGoalObservation(gymnasium.ObservationWrapper, gymnasium.utils.RecordConstructorArgs):
   """A goal-conditioned dict observation ({'observation', 'achieved_goal', 'desired_goal'}) as one
   float32 Box vector: the parts named in `keys`, in that order, each flattened.
 
@@ -26,7 +27,9 @@ class FlattenGoalObservation(gymnasium.ObservationWrapper):
   """
 
   def __init__(self, env: gymnasium.Env, keys: Sequence[str] = ('observation', 'desired_goal')):
-    super().__init__(env)
+    # Recorded in the environment's spec, so that `gymnasium.make(env.spec)` rebuilds the wrapper.
+    gymnasium.utils.RecordConstructorArgs.__init__(self, keys=tuple(keys))
+    gymnasium.ObservationWrapper.__init__(self, env)
     if not isinstance(env.observation_space, gymnasium.spaces.Dict):
       raise TypeError(f'FlattenGoalObservation needs a Dict observation space, got '
                       f'{env.observation_space}')
@@ -97,3 +100,7 @@ def create_point_maze_environment(maze: str = 'UMaze',
   if flatten_observation:
     env = FlattenGoalObservation(env)
   return env
+
+
+# What sweep reports need to know (runner/report): the parameters that name the task.
+create_point_maze_environment.report_task = metrics.TaskDeclaration(('maze',))

@@ -19,6 +19,8 @@ import gin
 import gymnasium
 import numpy as np
 
+from runner import metrics
+
 WALL = 1
 
 
@@ -263,3 +265,7 @@ def create_sfp_maze_environment(layout: str = 'room',
   return gymnasium.make(ENVIRONMENT_ID, max_episode_steps=max_episode_steps, maze_map=maze_map,
                         goal=goal, goal_radius=goal_radius, step_size=step_size,
                         terminate_on_success=terminate_on_success)
+
+
+# What sweep reports need to know (runner/report): the parameters that name the task.
+create_sfp_maze_environment.report_task = metrics.TaskDeclaration(('layout',))

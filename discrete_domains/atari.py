@@ -21,8 +21,11 @@ import gin
 import gymnasium
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
 
+from runner import errors
+from runner import metrics
 
-class LifeLossEndsEpisode(gymnasium.Wrapper):
+
+class LifeLossEndsEpisode(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
   """Reports a lost life as termination without resetting the game (Dopamine's
   `terminal_on_life_loss`): the next `reset()` without a seed continues the same game, and only a
   real game over (or a reset with a seed) starts a new one. Episode returns are then per life.
@@ -32,7 +35,9 @@ class LifeLossEndsEpisode(gymnasium.Wrapper):
   """
 
   def __init__(self, env: gymnasium.Env):
-    super().__init__(env)
+    # Recorded (it has no arguments but `env`) so that `gymnasium.make(env.spec)` rebuilds it.
+    gymnasium.utils.RecordConstructorArgs.__init__(self)
+    gymnasium.Wrapper.__init__(self, env)
     self._lives = 0
     self._game_continues = False
     self._last_observation = None
@@ -58,7 +63,7 @@ class LifeLossEndsEpisode(gymnasium.Wrapper):
 
 
 @gin.configurable
-def create_atari_environment(game_name: str = gin.REQUIRED,
+def create_atari_environment(game_name: Optional[str] = None,
                              sticky_action_probability: float = 0.25,
                              frame_skip: int = 4,
                              screen_size: int = 84,
@@ -75,6 +80,7 @@ def create_atari_environment(game_name: str = gin.REQUIRED,
   to `noop_max` no-op frames at reset (0 turns them off). PSDRL's variant is `screen_size=64,
   stack_size=1, scale_observations=True`.
   """
+  errors.require_binding(game_name, 'create_atari_environment.game_name', "a game such as 'Pong'")
   import ale_py  # pylint: disable=import-outside-toplevel  (the 'atari' extra)
   gymnasium.register_envs(ale_py)
   try:
@@ -97,3 +103,8 @@ def create_atari_environment(game_name: str = gin.REQUIRED,
   if stack_size > 1:
     env = FrameStackObservation(env, stack_size, padding_type='zero')
   return env
+
+
+# What sweep reports need to know (runner/report): the parameters that name the task.
+create_atari_environment.report_task = metrics.TaskDeclaration(
+    ('game_name',), dopamine_file='{}.json', dopamine_steps_per_iteration=250_000)

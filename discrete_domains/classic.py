@@ -9,6 +9,8 @@ import math
 import gin
 import gymnasium
 
+from runner import metrics
+
 gin.constant('discrete_domains.classic.CARTPOLE_MIN_VALS', (-2.4, -5.0, -math.pi / 12, -math.pi * 2))
 gin.constant('discrete_domains.classic.CARTPOLE_MAX_VALS', (2.4, 5.0, math.pi / 12, math.pi * 2))
 gin.constant('discrete_domains.classic.ACROBOT_MIN_VALS', (-1.0, -1.0, -1.0, -1.0, -5.0, -5.0))
@@ -27,3 +29,7 @@ def create_classic_environment(environment_name: str = 'CartPole-v1',
   as `terminated=False` so that it bootstraps.
   """
   return gymnasium.make(environment_name, max_episode_steps=max_episode_steps)
+
+
+# What sweep reports need to know (runner/report): the parameters that name the task.
+create_classic_environment.report_task = metrics.TaskDeclaration(('environment_name',))

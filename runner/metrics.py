@@ -16,11 +16,12 @@ So the resumed run's records are the same as an uninterrupted run's.
 This module is part of the run-directory format and imports nothing else from the zoo.
 """
 
+import dataclasses
 import json
 import math
 import os
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import tensorboardX
 import tqdm
@@ -31,6 +32,25 @@ METRICS_FILE = 'metrics.jsonl'
 # that changes them is the same run, and runs that differ only in them belong together in a report.
 DISPLAY_ONLY_PARAMETERS = (('Runner', 'progress_bar'),)
 EPISODES_SUBDIR = 'episodes'
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskDeclaration:
+  """What a domain factory tells a sweep report about its runs, attached to it as
+  `factory.report_task = TaskDeclaration(...)` (the report finds it there; it keeps no list).
+
+  `parameters`: the factory's parameters that name the task (`('game_name',)`); the report draws
+  a figure per task and names groups by them. Where Dopamine published curves for the domain,
+  `dopamine_file` is the baseline file's name pattern, formatted with the task in lower case
+  without a version suffix or punctuation (`'mj_{}.json'`: Hopper-v5 -> mj_hopper.json), and
+  `dopamine_steps_per_iteration` the agent steps that end each of Dopamine's iterations.
+  """
+  parameters: Tuple[str, ...]
+  dopamine_file: Optional[str] = None
+  dopamine_steps_per_iteration: Optional[int] = None
+
+
+TASK_DECLARATION_ATTRIBUTE = 'report_task'
 
 
 def read_metrics(base_dir: str) -> List[Dict[str, float]]:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from discrete_domains.atari import create_atari_environment
+from runner import errors
 
 ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
 
@@ -232,3 +233,8 @@ def test_psdrl_variant_gives_scaled_64x64_single_frames():
 def test_unknown_game_is_named():
   with pytest.raises(ValueError, match='NoSuchGame'):
     create_atari_environment('NoSuchGame')
+
+
+def test_a_missing_game_name_is_a_missing_binding():
+  with pytest.raises(errors.MissingBindingError, match='create_atari_environment.game_name'):
+    create_atari_environment()
