@@ -41,7 +41,9 @@ setuptools.setup(
         include=['runner', 'runner.*', 'agents', 'agents.*', 'discrete_domains',
                  'discrete_domains.*', 'continuous_domains', 'continuous_domains.*',
                  'offline', 'offline.*', 'gin_configs', 'gin_configs.*']),
-    package_data={'gin_configs': ['*.gin', '**/*.gin']},
+    package_data={'gin_configs': ['*.gin', '**/*.gin'],
+                  # Dopamine's baseline curves, runner.report's default --baselines_dir.
+                  'runner.report': ['dopamine_baselines/*.json', 'dopamine_baselines/README.md']},
     install_requires=CORE,
     extras_require=EXTRAS,
 )
