@@ -15,24 +15,33 @@ receives no final observation on a truncation drops the unbootstrappable transit
 `bundle_and_checkpoint` returns a pytree of arrays and Python scalars holding *everything* needed to
 continue training bit-for-bit (parameters, optimizer state, replay contents, RNG state, counters);
 the Runner's checkpointer serialises it. `unbundle` restores it.
+
+After each iteration's `iteration_statistics` (scalars for metrics.jsonl) the Runner calls
+`write_summaries(iteration)`, where an agent writes its own TensorBoard histograms (Q-values,
+losses per transition, policy log-probabilities...) to the `summary_writer` it was built with.
 """
 
 import abc
-from typing import Any, Dict, Optional, Tuple, Type
+import collections
+import logging
+from typing import Any, Callable, Deque, Dict, Mapping, Optional, Sequence, Tuple, Type
 
 import flax.serialization
 import gymnasium
 import jax
 import numpy as np
 
+from runner import errors
 
-class IncompatibleSpaceError(ValueError):
+
+class IncompatibleSpaceError(errors.BadInputError, ValueError):
   """An agent was constructed for an observation or action space it cannot handle."""
 
 
 def require_space(agent_name: str, kind: str, space: gymnasium.Space,
                   expected: Tuple[Type[gymnasium.Space], ...], detail: str = '') -> None:
-  """Raises IncompatibleSpaceError naming the agent and the space unless `space` is of `expected`."""
+  """Raises IncompatibleSpaceError naming the agent and the space unless `space` is of
+  `expected`."""
   if not isinstance(space, expected):
     names = ' or '.join(f'gymnasium.spaces.{t.__name__}' for t in expected)
     raise IncompatibleSpaceError(
@@ -85,6 +94,44 @@ def restore_pytree(template: Any, saved: Any, name: str) -> Any:
   return jax.device_put(restored)
 
 
+class RecentValues:
+  """Per-sample values of an agent's recent updates, for its histograms: what the jitted update
+  returned, left on the device (no transfer per step), fetched in one transfer when asked for.
+
+  Memory is bounded: the oldest entries are dropped while more than `max_values` values of a name
+  are kept, so a histogram shows the last updates of an iteration that has more.
+  """
+
+  def __init__(self, max_values: int = 100_000):
+    self.max_values = max_values
+    self._entries: Deque[Dict[str, Any]] = collections.deque()
+    self._sizes: Deque[int] = collections.deque()  # the largest array of each entry
+    self._total = 0
+
+  def append(self, values: Mapping[str, Any]) -> None:
+    """Records one call's arrays by name (each flattened when fetched)."""
+    size = max(int(np.size(value)) for value in values.values())
+    self._entries.append(dict(values))
+    self._sizes.append(size)
+    self._total += size
+    while self._total > self.max_values and len(self._entries) > 1:
+      self._total -= self._sizes.popleft()
+      self._entries.popleft()
+
+  def fetch_and_clear(self) -> Dict[str, np.ndarray]:
+    """The recorded values as one flat host array per name, oldest first; then forgets them."""
+    entries = jax.device_get(list(self._entries))
+    self.clear()
+    names = sorted({name for entry in entries for name in entry})
+    return {name: np.concatenate([np.ravel(entry[name]) for entry in entries if name in entry])
+            for name in names}
+
+  def clear(self) -> None:
+    self._entries.clear()
+    self._sizes.clear()
+    self._total = 0
+
+
 class Agent(abc.ABC):
   """Base class of every agent; see the module docstring for the contract."""
 
@@ -95,6 +142,17 @@ class Agent(abc.ABC):
     self.seed = seed
     self.summary_writer = summary_writer
     self.eval_mode = False
+
+  @classmethod
+  def dopamine_baseline_names(cls, binding: Callable[[str, str], Any]) -> Sequence[str]:
+    """Dopamine's names for this agent's curves in its published baselines, best match first;
+    () when Dopamine has none. Sweep reports draw a run against the first one its task's baseline
+    file has. `binding(configurable, parameter)` is the run's bound value (macros resolved) or
+    None, for agents whose Dopamine counterpart depends on a setting. Subclasses inherit their
+    parent's names: a method built on Rainbow is drawn against Dopamine's Rainbow unless it says
+    otherwise."""
+    del binding
+    return ()
 
   @abc.abstractmethod
   def begin_episode(self, observation: np.ndarray) -> Any:
@@ -136,6 +194,22 @@ class Agent(abc.ABC):
     """
     return {}
 
+  def iteration_histograms(self) -> Dict[str, np.ndarray]:
+    """Per-sample values of the iteration that just ended, by TensorBoard tag ('agent/...'), for
+    `write_summaries`; the agent forgets them once returned. Override to add histograms."""
+    return {}
+
+  def write_summaries(self, iteration: int) -> None:
+    """Writes the agent's own TensorBoard histograms for `iteration` (iteration_histograms) to
+    `summary_writer` at step `iteration`; without a writer they are discarded all the same, so
+    each call covers one iteration. The Runner calls it after iteration_statistics."""
+    histograms = self.iteration_histograms()
+    if self.summary_writer is None:
+      return
+    for tag, values in sorted(histograms.items()):
+      if np.size(values):
+        self.summary_writer.add_histogram(tag, np.asarray(values, np.float64), iteration)
+
 
 class ReplayAgent(Agent):
   """An agent that learns from a replay buffer of its own training steps (DQN, Rainbow, SAC...).
@@ -149,8 +223,10 @@ class ReplayAgent(Agent):
 
   It also keeps what every such agent counts and draws from, and checkpoints it with the replay
   (`_replay_state` / `_load_replay_state`): the numpy Generator for sampling and exploration,
-  `training_steps` (actions taken in training mode) and `action_count` (every action taken; the
-  device RNG stream is folded with it).
+  `training_steps` (actions taken in training mode), `action_count` (every action taken) and
+  `_base_key`, the device RNG key that each jitted call folds with `action_count`. Subclasses
+  derive `_base_key` from the seed and must pass it to their jitted functions as an argument (a
+  key closed over would be frozen into the compiled code, and a restored one ignored).
   """
 
   def __init__(self, observation_space: gymnasium.Space, action_space: gymnasium.Space,
@@ -160,6 +236,7 @@ class ReplayAgent(Agent):
     self._rng = np.random.default_rng(seed)
     self.training_steps = 0
     self.action_count = 0
+    self._base_key = None  # set by subclasses: see the class docstring
     self._observation = None
     self._action = None
     self._episode_first_step = False
@@ -203,17 +280,29 @@ class ReplayAgent(Agent):
     self._episode_first_step = False
 
   def _replay_state(self) -> Dict[str, Any]:
-    """The checkpoint entries this class keeps: replay contents, Generator state, counters."""
+    """The checkpoint entries this class keeps: replay contents, Generator state, device RNG key,
+    counters."""
     return {
         'replay': self.replay.state_dict(),
         'rng': generator_state_to_array(self._rng),
+        'base_key': np.asarray(jax.device_get(self._base_key)),
         'training_steps': np.int64(self.training_steps),
         'action_count': np.int64(self.action_count),
     }
 
   def _load_replay_state(self, bundle: Dict[str, Any]) -> None:
-    """Inverse of _replay_state (reads its entries from a whole bundle)."""
+    """Inverse of _replay_state (reads its entries from a whole bundle).
+
+    Checkpoints written before the device key was saved have no 'base_key': the agent then keeps
+    the key of its own seed, which is the one such a run used, so it resumes as before when
+    restored with the run's seed (as the Runner does); a warning says so.
+    """
     self.replay.load_state_dict(bundle['replay'])
     self._rng = generator_from_array(bundle['rng'])
+    if 'base_key' in bundle:
+      self._base_key = restore_pytree(self._base_key, bundle['base_key'], 'base_key')
+    else:
+      logging.warning('%s: the checkpoint has no device RNG key (written before keys were '
+                      'saved); continuing with the key of seed %d', type(self).__name__, self.seed)
     self.training_steps = int(bundle['training_steps'])
     self.action_count = int(bundle['action_count'])

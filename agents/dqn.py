@@ -1,14 +1,18 @@
 """DQN as Dopamine's JaxDQNAgent: target network, epsilon-greedy exploration, uniform replay; and
 the shell that Rainbow (and the agents built on it) reuse.
 
-The learning step is the pure function `td_update_and_act`, jitted once per agent; the agent class only
-keeps state (parameters, optimizer state, replay, RNG, counters) and calls it. Acting costs one
+The learning step is the pure function `td_update_and_act`, jitted once per agent; the agent class
+only keeps state (parameters, optimizer state, replay, RNG, counters) and calls it. Acting costs one
 jitted forward pass per step; exploration coin flips use the agent's numpy Generator so that a
 random action costs no device call at all.
+
+The agent's TensorBoard histograms (`write_summaries`), over each iteration's updates: the online
+Q-values of the replayed actions (`agent/q_values`), the loss of each transition (`agent/td_loss`)
+and, with prioritized replay, the priorities written back (`agent/priorities`).
 """
 
 import inspect
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax.serialization
 import gin
@@ -22,27 +26,15 @@ from agents import base
 from agents import compilation
 from agents import losses
 from agents import networks
+# Re-exported: DQNAgent's default optimizer, and where code before agents/optimizers.py found it.
+from agents.optimizers import create_optimizer
 from agents.replay import PrioritizedReplayBuffer, create_replay_buffer, importance_weights
 
 
-@gin.configurable
-def create_optimizer(name: str = 'adam', learning_rate: float = 6.25e-5, beta1: float = 0.9,
-                     beta2: float = 0.999, eps: float = 1.5e-4, centered: bool = False
-                     ) -> optax.GradientTransformation:
-  """Dopamine's optimizer factory (defaults are its Atari Adam settings)."""
-  factories = {
-      'adam': lambda: optax.adam(learning_rate, b1=beta1, b2=beta2, eps=eps),
-      'rmsprop': lambda: optax.rmsprop(learning_rate, decay=beta2, eps=eps, centered=centered),
-      'sgd': lambda: optax.sgd(learning_rate),
-  }
-  if name not in factories:
-    raise ValueError(f'unknown optimizer {name!r}; choose one of {sorted(factories)}')
-  return factories[name]()
-
-
 def dqn_loss(network, loss_fn, params, target_params, batch: Dict[str, jnp.ndarray],
-             key: jnp.ndarray) -> jnp.ndarray:
-  """Per-transition DQN loss on a batch of (n-step) transitions.
+             key: jnp.ndarray) -> Tuple[jnp.ndarray, jnp.ndarray]:
+  """Per-transition DQN loss on a batch of (n-step) transitions, and the online Q-value of each
+  transition's action (computed for the loss anyway; the agent's histograms show it).
 
   Target: reward + discount * max_a Q_target(next_observation, a), where `discount` holds gamma^n
   and is 0 for terminal transitions.
@@ -52,7 +44,7 @@ def dqn_loss(network, loss_fn, params, target_params, batch: Dict[str, jnp.ndarr
       network.apply(target_params, batch['next_observation']), batch['reward'], batch['discount'])
   q_values = network.apply(params, batch['observation'])
   chosen_q = jnp.take_along_axis(q_values, batch['action'][:, None], axis=-1)[:, 0]
-  return loss_fn(targets, chosen_q)
+  return loss_fn(targets, chosen_q), chosen_q
 
 
 def dqn_q_values(network, params, observations: jnp.ndarray, key: jnp.ndarray,
@@ -67,9 +59,10 @@ def td_update_and_act(per_transition_loss, q_values, optimizer, importance_expon
   """One gradient step on the batch's mean loss, then the greedy action for `observation` under the
   new parameters: fused so that a training step that updates is still a single jitted call.
 
-  `per_transition_loss(params, target_params, batch, key) -> (batch,)` is the agent's loss; with
-  prioritized replay (the batch has `sampling_probability`) each transition's loss is weighted by
-  its importance weight. Returns (params, optimizer_state, mean loss, per-transition losses, action).
+  `per_transition_loss(params, target_params, batch, key) -> ((batch,) losses, (batch,) Q-values
+  of the taken actions)` is the agent's loss; with prioritized replay (the batch has
+  `sampling_probability`) each transition's loss is weighted by its importance weight. Returns
+  (params, optimizer_state, mean loss, per-transition losses, their Q-values, action).
   """
   loss_key, act_key = jax.random.split(key)
   if 'sampling_probability' in batch:
@@ -78,14 +71,15 @@ def td_update_and_act(per_transition_loss, q_values, optimizer, importance_expon
     weights = jnp.ones_like(batch['reward'])
 
   def weighted_loss(online_params):
-    per_transition = per_transition_loss(online_params, target_params, batch, loss_key)
-    return jnp.mean(weights * per_transition), per_transition
+    per_transition, chosen_q = per_transition_loss(online_params, target_params, batch, loss_key)
+    return jnp.mean(weights * per_transition), (per_transition, chosen_q)
 
-  (loss_value, per_transition), gradients = jax.value_and_grad(weighted_loss, has_aux=True)(params)
+  (loss_value, (per_transition, chosen_q)), gradients = jax.value_and_grad(
+      weighted_loss, has_aux=True)(params)
   updates, optimizer_state = optimizer.update(gradients, optimizer_state, params)
   params = optax.apply_updates(params, updates)
   action = greedy_action(q_values, params, observation, act_key, False)
-  return params, optimizer_state, loss_value, per_transition, action
+  return params, optimizer_state, loss_value, per_transition, chosen_q, action
 
 
 def greedy_action(q_values, params, observation: jnp.ndarray, key: jnp.ndarray,
@@ -106,7 +100,8 @@ class DQNAgent(base.ReplayAgent):
 
   `stack_size` must match the environment's frame stack (Atari: 4) so that the replay stores each
   frame once; 1 stores whole observations. Subclasses change the learning rule by overriding
-  `_make_network`, `_per_transition_loss` and `_q_values` (see RainbowAgent).
+  `_make_network`, `_per_transition_loss` (each transition's loss and its action's Q-value) and
+  `_q_values` (see RainbowAgent).
   """
 
   def __init__(self,
@@ -164,14 +159,15 @@ class DQNAgent(base.ReplayAgent):
     self.target_params = self.params
     self.optimizer_state = self._optimizer.init(self.params)
 
-    def update_and_act(params, target_params, optimizer_state, batch, observation, counter):
-      key = jax.random.fold_in(self._base_key, counter)
+    def update_and_act(params, target_params, optimizer_state, batch, observation, base_key,
+                       counter):
+      key = jax.random.fold_in(base_key, counter)
       return td_update_and_act(self._per_transition_loss, self._q_values, self._optimizer,
                                importance_exponent, params, target_params, optimizer_state,
                                batch, observation, key)
 
-    def act(params, observation, counter, deterministic):
-      key = jax.random.fold_in(self._base_key, counter)
+    def act(params, observation, base_key, counter, deterministic):
+      key = jax.random.fold_in(base_key, counter)
       return greedy_action(self._q_values, params, observation, key, deterministic)
 
     # The optimizer state is donated: XLA updates Adam's moments in place instead of allocating and
@@ -179,20 +175,31 @@ class DQNAgent(base.ReplayAgent):
     # are not: the target network shares their buffers between syncs, and donating them as well
     # measured 15-20% slower for DQN (same speed for Rainbow).
     self._update_and_act = compilation.jit(update_and_act, donate_argnums=2)
-    self._greedy_action = compilation.jit(act, static_argnums=3)
+    self._greedy_action = compilation.jit(act, static_argnums=4)
 
     self.replay = create_replay_buffer(
         replay_scheme == 'prioritized', replay_capacity, observation_shape=observation_space.shape,
         observation_dtype=observation_space.dtype, stack_size=stack_size,
         update_horizon=update_horizon, gamma=gamma)
     self._losses = []
+    self._histogram_values = base.RecentValues()
+
+  @classmethod
+  def dopamine_baseline_names(cls, binding: Callable[[str, str], Any]) -> tuple[str, ...]:
+    """Dopamine's JAX DQN with the MSE loss (Adam) where a baseline file has it, for
+    `DQNAgent.loss_type = 'mse'`; else its original DQN (RMSProp, Huber)."""
+    if binding('DQNAgent', 'loss_type') == 'mse':
+      return ('DQN (Adam + MSE in JAX)', 'DQN')
+    return ('DQN',)
 
   # -- what subclasses change ---------------------------------------------------------------------
 
   def _make_network(self, network: Callable[..., Any]):
     return network(num_outputs=self.num_actions)
 
-  def _per_transition_loss(self, params, target_params, batch, key) -> jnp.ndarray:
+  def _per_transition_loss(self, params, target_params, batch,
+                           key) -> Tuple[jnp.ndarray, jnp.ndarray]:
+    """(loss, Q-value of the taken action) per transition: see td_update_and_act."""
     return dqn_loss(self.network, self.loss_fn, params, target_params, batch, key)
 
   def _q_values(self, params, observations, key, deterministic) -> jnp.ndarray:
@@ -216,7 +223,8 @@ class DQNAgent(base.ReplayAgent):
       action = int(self._rng.integers(self.num_actions))
     else:
       if greedy is None:
-        greedy = self._greedy_action(self.params, observation, self.action_count, self.eval_mode)
+        greedy = self._greedy_action(self.params, observation, self._base_key, self.action_count,
+                                     self.eval_mode)
       action = int(greedy)
     self.action_count += 1
     self._observation, self._action = observation, action
@@ -229,7 +237,8 @@ class DQNAgent(base.ReplayAgent):
     if not deterministic and self._rng.random() <= self.epsilon_eval:
       action = int(self._rng.integers(self.num_actions))
     else:
-      action = int(self._greedy_action(self.params, observation, self.action_count, True))
+      action = int(self._greedy_action(self.params, observation, self._base_key,
+                                       self.action_count, True))
     self.action_count += 1
     return action + self._first_action
 
@@ -243,14 +252,17 @@ class DQNAgent(base.ReplayAgent):
       if self.training_steps % self.update_period == 0:
         batch = self.replay.sample(self.batch_size, self._rng)
         indices = batch.pop('indices')
-        self.params, self.optimizer_state, loss, per_transition, greedy = self._update_and_act(
-            self.params, self.target_params, self.optimizer_state, batch, observation,
-            self.action_count)
+        (self.params, self.optimizer_state, loss, per_transition, chosen_q,
+         greedy) = self._update_and_act(self.params, self.target_params, self.optimizer_state,
+                                        batch, observation, self._base_key, self.action_count)
+        histograms = {'agent/q_values': chosen_q, 'agent/td_loss': per_transition}
         if isinstance(self.replay, PrioritizedReplayBuffer):
           # Dopamine's full Rainbow: priority = sqrt(loss + 1e-10) for exponent 0.5.
-          self.replay.set_priorities(
-              indices, (np.asarray(per_transition, np.float64) + 1e-10) ** self.priority_exponent)
+          priorities = (np.asarray(per_transition, np.float64) + 1e-10) ** self.priority_exponent
+          self.replay.set_priorities(indices, priorities)
+          histograms['agent/priorities'] = priorities
         self._losses.append(loss)
+        self._histogram_values.append(histograms)
       if self.training_steps % self.target_update_period == 0:
         self.target_params = self.params
     self.training_steps += 1
@@ -263,6 +275,11 @@ class DQNAgent(base.ReplayAgent):
       statistics['updates'] = float(len(self._losses))
     self._losses = []
     return statistics
+
+  def iteration_histograms(self) -> Dict[str, np.ndarray]:
+    """Q-values of the replayed actions, losses per transition and (prioritized replay) the
+    priorities written, over the iteration's updates (the last ones when there are many)."""
+    return self._histogram_values.fetch_and_clear()
 
   # -- checkpointing ------------------------------------------------------------------------------
 
@@ -284,4 +301,5 @@ class DQNAgent(base.ReplayAgent):
                                                'optimizer_state')
     self._load_replay_state(bundle)
     self._losses = []
+    self._histogram_values.clear()
     return True

@@ -5,9 +5,11 @@ The agent is DQN's shell (clock, replay, checkpoints: agents/dqn.py) with three 
 network returns logits over `num_atoms` return atoms per action, the loss is the cross-entropy to
 the projected n-step target distribution, and with noisy networks exploration comes from the
 weight noise (a fresh draw per action and per update, none in evaluation) instead of epsilon.
+Its histograms are DQN's: `agent/q_values` (the means of the replayed actions' distributions),
+`agent/td_loss` (the cross-entropies) and `agent/priorities`.
 """
 
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import gin
 import gymnasium
@@ -20,10 +22,12 @@ from agents import networks
 
 
 def rainbow_loss(network, support: jnp.ndarray, double_dqn: bool, params, target_params,
-                 batch: Dict[str, jnp.ndarray], key: jnp.ndarray) -> jnp.ndarray:
+                 batch: Dict[str, jnp.ndarray],
+                 key: jnp.ndarray) -> Tuple[jnp.ndarray, jnp.ndarray]:
   """Per-transition C51 loss: cross-entropy between the online distribution of the taken action
   and the target distribution, the target network's distribution at the next observation for
-  action a*, shifted to reward + discount * z and projected onto the support.
+  action a*, shifted to reward + discount * z and projected onto the support. Also returns the
+  taken action's Q-value, the mean of that online distribution (for the agent's histograms).
 
   a* = argmax of the online network's Q-values (double DQN) or the target network's. One noise
   draw serves both next-observation passes, another the online pass (as Dopamine).
@@ -44,11 +48,13 @@ def rainbow_loss(network, support: jnp.ndarray, double_dqn: bool, params, target
 
   logits = network.apply(params, batch['observation'], rngs={'noise': online_key})
   chosen_logits = jnp.take_along_axis(logits, batch['action'][:, None, None], axis=1)[:, 0]
-  return losses.softmax_cross_entropy(target, chosen_logits)
+  return (losses.softmax_cross_entropy(target, chosen_logits),
+          expected_values(chosen_logits, support))
 
 
 def expected_values(logits: jnp.ndarray, support: jnp.ndarray) -> jnp.ndarray:
-  """Q-values: the mean of each action's return distribution, (..., actions, atoms) -> (..., actions)."""
+  """Q-values: the mean of each action's return distribution, (..., actions, atoms) ->
+  (..., actions)."""
   return jnp.sum(jax.nn.softmax(logits, axis=-1) * support, axis=-1)
 
 
@@ -88,11 +94,18 @@ class RainbowAgent(dqn.DQNAgent):
     super().__init__(observation_space, action_space, seed, summary_writer, network=network,
                      replay_scheme=replay_scheme, **dqn_arguments)
 
+  @classmethod
+  def dopamine_baseline_names(cls, binding: Callable[[str, str], Any]) -> tuple[str, ...]:
+    """Dopamine's compact Rainbow (C51, n-step, prioritized replay), the nearest it published."""
+    del binding
+    return ('Rainbow',)
+
   def _make_network(self, network: Callable[..., Any]):
     return network(num_actions=self.num_actions, num_atoms=self.num_atoms, noisy=self.noisy,
                    dueling=self.dueling)
 
-  def _per_transition_loss(self, params, target_params, batch, key) -> jnp.ndarray:
+  def _per_transition_loss(self, params, target_params, batch,
+                           key) -> Tuple[jnp.ndarray, jnp.ndarray]:
     return rainbow_loss(self.network, self.support, self.double_dqn, params, target_params,
                         batch, key)
 

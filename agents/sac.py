@@ -9,6 +9,11 @@ the three losses), tested against hand-computed numbers; `sac_update` chains the
 under the new policy, so an agent step is one jitted call however many updates it runs. `SACAgent`
 keeps the state and the replay and calls it.
 
+Its TensorBoard histograms (`write_summaries`), per sampled transition over each iteration's
+updates: the log-probability of the policy's action (`agent/policy_log_prob`; minus its mean is
+the entropy estimate), the smaller twin Q-value of that action (`agent/min_q_value`) and the
+critic target (`agent/critic_target`).
+
 Actions live in the policy's units, [-1, 1] per dimension, in the replay and in the networks; the
 environment gets them rescaled to its Box bounds, and log-probabilities are densities of the
 rescaled action (as Dopamine's), so the entropy target means the same for any bounds.
@@ -27,6 +32,7 @@ import optax
 from agents import base
 from agents import compilation
 from agents import networks
+from agents.optimizers import create_optimizer
 from agents.replay import CircularReplayBuffer
 
 LOG_2 = float(np.log(2.0))
@@ -116,7 +122,9 @@ class SACSettings(NamedTuple):
 def sac_update(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndarray],
                log_action_scale: jnp.ndarray, key: jnp.ndarray):
   """One SAC step on a batch: the critics, then the actor against the updated critics, then the
-  temperature, then the Polyak step. Returns (state, statistics)."""
+  temperature, then the Polyak step. Returns (state, statistics: scalars, per-sample values:
+  'policy_log_prob', 'min_q_value' of the policy's actions under the updated critics, and
+  'critic_target')."""
   next_key, actor_key = jax.random.split(key)
   alpha = jnp.exp(state.log_alpha)
 
@@ -140,9 +148,9 @@ def sac_update(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndar
     mean, log_std = settings.actor.apply(actor_params, batch['observation'])
     action, log_prob = sample_tanh_gaussian(mean, log_std, actor_key, log_action_scale)
     q_values = settings.critic.apply(critic_params, batch['observation'], action)
-    return actor_loss(log_prob, q_values, alpha), log_prob
+    return actor_loss(log_prob, q_values, alpha), (log_prob, jnp.min(q_values, axis=0))
 
-  (actor_value, log_prob), actor_gradients = jax.value_and_grad(
+  (actor_value, (log_prob, min_q_value)), actor_gradients = jax.value_and_grad(
       actor_objective, has_aux=True)(state.actor)
   updates, actor_optimizer = settings.actor_optimizer.update(actor_gradients,
                                                              state.actor_optimizer, state.actor)
@@ -161,31 +169,34 @@ def sac_update(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndar
                    critic_optimizer, alpha_optimizer)
   statistics = {'critic_loss': critic_value, 'actor_loss': actor_value,
                 'entropy': -jnp.mean(log_prob), 'alpha': jnp.exp(log_alpha)}
-  return state, statistics
+  per_sample = {'policy_log_prob': log_prob, 'min_q_value': min_q_value, 'critic_target': targets}
+  return state, statistics, per_sample
 
 
 def sac_updates_and_act(settings: SACSettings, state: SACState, batches: Dict[str, jnp.ndarray],
                         observation: jnp.ndarray, log_action_scale: jnp.ndarray, key: jnp.ndarray):
   """`sac_update` once per batch of `batches` (one batch per update, stacked on a leading axis), in
   order, then a policy sample for the unbatched `observation` under the new actor: the training
-  of one agent step, however many updates it has, is one call. Returns (state, statistics stacked
-  per update, action in [-1, 1])."""
+  of one agent step, however many updates it has, is one call. Returns (state, statistics and
+  per-sample values stacked per update, action in [-1, 1])."""
   num_updates = jax.tree.leaves(batches)[0].shape[0]
   update_key, act_key = jax.random.split(key)
   if num_updates == 1:  # no loop to compile for the common case
-    state, statistics = sac_update(settings, state, jax.tree.map(lambda x: x[0], batches),
-                                   log_action_scale, update_key)
-    statistics = jax.tree.map(lambda x: x[None], statistics)
+    state, statistics, per_sample = sac_update(
+        settings, state, jax.tree.map(lambda x: x[0], batches), log_action_scale, update_key)
+    statistics, per_sample = jax.tree.map(lambda x: x[None], (statistics, per_sample))
   else:
     def one_update(carry, batch_and_key):
       batch, batch_key = batch_and_key
-      return sac_update(settings, carry, batch, log_action_scale, batch_key)
+      state, statistics, per_sample = sac_update(settings, carry, batch, log_action_scale,
+                                                 batch_key)
+      return state, (statistics, per_sample)
 
-    state, statistics = jax.lax.scan(one_update, state,
-                                     (batches, jax.random.split(update_key, num_updates)))
+    state, (statistics, per_sample) = jax.lax.scan(
+        one_update, state, (batches, jax.random.split(update_key, num_updates)))
   action = policy_action(settings.actor, state.actor, observation, act_key, log_action_scale,
                          False)
-  return state, statistics, action
+  return state, statistics, per_sample, action
 
 
 def policy_action(actor, actor_params, observation: jnp.ndarray, key: jnp.ndarray,
@@ -215,6 +226,11 @@ class SACAgent(base.ReplayAgent):
   drawn from the online policy (Dopamine draws it from a Polyak-averaged copy of the actor), and the
   actor, critics and temperature have separate Adam optimizers (Dopamine sums the three losses,
   the critic's weighted 0.5, under one).
+
+  The three optimizers come from `optimizer` (the zoo's create_optimizer), called with Adam, the
+  component's learning rate and `adam_eps` given explicitly, so a DQN-style binding of
+  `create_optimizer.name` or `.learning_rate` cannot change SAC; its other bindings (betas,
+  schedule, clipping) do apply to all three.
   """
 
   def __init__(self,
@@ -238,6 +254,7 @@ class SACAgent(base.ReplayAgent):
                critic_learning_rate: float = 3e-4,
                alpha_learning_rate: float = 3e-4,
                adam_eps: float = 1e-8,
+               optimizer: Callable[..., optax.GradientTransformation] = create_optimizer,
                replay_capacity: int = 1000000,
                batch_size: int = 256):
     super().__init__(observation_space, action_space, seed, summary_writer)
@@ -266,7 +283,7 @@ class SACAgent(base.ReplayAgent):
     self.batch_size = batch_size
     self.target_entropy = -0.5 * action_dim if target_entropy is None else float(target_entropy)
 
-    adam = lambda rate: optax.adam(rate, eps=adam_eps)
+    adam = lambda rate: optimizer(name='adam', learning_rate=rate, eps=adam_eps)
     self._settings = SACSettings(
         actor=actor_network(action_dim=action_dim), critic=critic_network(),
         actor_optimizer=adam(actor_learning_rate), critic_optimizer=adam(critic_learning_rate),
@@ -288,26 +305,33 @@ class SACAgent(base.ReplayAgent):
                           s.critic_optimizer.init(critic_params),
                           s.alpha_optimizer.init(log_alpha))
 
-    def updates_and_act(state, batches, observation, counter):
-      key = jax.random.fold_in(self._base_key, counter)
+    def updates_and_act(state, batches, observation, base_key, counter):
+      key = jax.random.fold_in(base_key, counter)
       return sac_updates_and_act(self._settings, state, batches, observation,
                                  self._log_action_scale, key)
 
-    def act(actor_params, observation, counter, deterministic):
-      key = jax.random.fold_in(self._base_key, counter)
+    def act(actor_params, observation, base_key, counter, deterministic):
+      key = jax.random.fold_in(base_key, counter)
       return policy_action(self._settings.actor, actor_params, observation, key,
                            self._log_action_scale, deterministic)
 
     # The state is donated: its buffers are updated in place instead of copied every step.
     self._updates_and_act = compilation.jit(updates_and_act, donate_argnums=0)
-    self._act_fn = compilation.jit(act, static_argnums=3)
+    self._act_fn = compilation.jit(act, static_argnums=4)
     self.replay = CircularReplayBuffer(
         replay_capacity, observation_shape=observation_space.shape, observation_dtype=np.float32,
         update_horizon=update_horizon, gamma=gamma, action_shape=(action_dim,),
         action_dtype=np.float32)
     self._statistics = []
+    self._histogram_values = base.RecentValues()
 
-  # -- acting ---------------------------------------------------------------------------------------
+  @classmethod
+  def dopamine_baseline_names(cls, binding: Callable[[str, str], Any]) -> tuple[str, ...]:
+    """Dopamine's SACAgent, its MuJoCo curves."""
+    del binding
+    return ('SAC',)
+
+  # -- acting --------------------------------------------------------------------------------------
 
   def _act(self, observation: np.ndarray) -> np.ndarray:
     """Trains if due (training mode only), then acts; returns the action in the env's bounds."""
@@ -317,7 +341,8 @@ class SACAgent(base.ReplayAgent):
       if not self.eval_mode and self.replay.add_count <= self.min_replay_history:
         action = self._rng.uniform(-1.0, 1.0, self._action_scale.shape)
       else:
-        action = self._act_fn(self.state.actor, observation, self.action_count, self.eval_mode)
+        action = self._act_fn(self.state.actor, observation, self._base_key, self.action_count,
+                              self.eval_mode)
     action = np.asarray(action, np.float32)
     self.action_count += 1
     self._observation, self._action = observation, action
@@ -332,12 +357,12 @@ class SACAgent(base.ReplayAgent):
     """The policy's action for `observation`, in the environment's bounds, neither recorded nor
     trained on (for collecting datasets from a trained agent): tanh of the Gaussian's mean when
     `deterministic`, else a sample."""
-    action = self._act_fn(self.state.actor, np.asarray(observation, np.float32),
+    action = self._act_fn(self.state.actor, np.asarray(observation, np.float32), self._base_key,
                           self.action_count, deterministic)
     self.action_count += 1
     return self._environment_action(np.asarray(action, np.float32))
 
-  # -- learning -------------------------------------------------------------------------------------
+  # -- learning ------------------------------------------------------------------------------------
 
   def _train_step(self, observation: np.ndarray) -> Optional[jnp.ndarray]:
     """Runs the due updates (all of them in one call); returns the policy's action for
@@ -350,9 +375,11 @@ class SACAgent(base.ReplayAgent):
       del batches['indices']
       batches = {name: rows.reshape((self.updates_per_step, self.batch_size, *rows.shape[1:]))
                  for name, rows in batches.items()}
-      self.state, statistics, action = self._updates_and_act(self.state, batches, observation,
-                                                             self.action_count)
+      self.state, statistics, per_sample, action = self._updates_and_act(
+          self.state, batches, observation, self._base_key, self.action_count)
       self._statistics.append(statistics)
+      self._histogram_values.append({f'agent/{name}': values
+                                     for name, values in per_sample.items()})
     self.training_steps += 1
     return action
 
@@ -366,7 +393,12 @@ class SACAgent(base.ReplayAgent):
     summary['updates'] = float(sum(len(s['critic_loss']) for s in statistics))
     return summary
 
-  # -- checkpointing --------------------------------------------------------------------------------
+  def iteration_histograms(self) -> Dict[str, np.ndarray]:
+    """Per-sample policy log-probabilities, min twin Q-values and critic targets over the
+    iteration's updates (the last ones when there are many)."""
+    return self._histogram_values.fetch_and_clear()
+
+  # -- checkpointing -------------------------------------------------------------------------------
 
   def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
     del checkpoint_dir, iteration  # everything fits in the returned pytree
@@ -380,4 +412,5 @@ class SACAgent(base.ReplayAgent):
     self.state = base.restore_pytree(self.state, bundle['state'], 'state')
     self._load_replay_state(bundle)
     self._statistics = []
+    self._histogram_values.clear()
     return True

@@ -51,12 +51,14 @@ def main():
   observation = np.zeros(args.observation_dim, np.float32)
 
   def one_call(agent, counter):
-    agent.state, _, action = agent._updates_and_act(agent.state, batches, observation, counter)
+    agent.state, _, _, action = agent._updates_and_act(agent.state, batches, observation,
+                                                       agent._base_key, counter)
     return action
 
   def one_call_per_update(agent, counter):
     for batch in single_batches:
-      agent.state, _, action = agent._updates_and_act(agent.state, batch, observation, counter)
+      agent.state, _, _, action = agent._updates_and_act(agent.state, batch, observation,
+                                                         agent._base_key, counter)
     return action
 
   variants = {'one call': one_call, 'one call per update': one_call_per_update}

@@ -47,8 +47,9 @@ def test_rainbow_loss_by_hand(double_dqn):
   batch = {'observation': jnp.array([[0.0]]), 'action': jnp.array([0]),
            'reward': jnp.array([0.5]), 'discount': jnp.array([0.5]),
            'next_observation': jnp.array([[1.0]])}
-  loss = rainbow.rainbow_loss(LogitTable(), support, double_dqn, online, target, batch,
-                              jax.random.PRNGKey(0))
+  loss, chosen_q = rainbow.rainbow_loss(LogitTable(), support, double_dqn, online, target, batch,
+                                        jax.random.PRNGKey(0))
+  np.testing.assert_allclose(chosen_q, [0.5 - 0.2], rtol=1e-5)  # action 0's mean in state 0
   # Shifted atoms 0.5 + 0.5 * [-1, 0, 1] = [0, 0.5, 1].
   # Double DQN: target action 1, mass [0.5, 0.5, 0] -> 0.5 on 0, 0.5 at 0.5 split to 0 and 1:
   #   projected [0, 0.75, 0.25]; loss = -(0.75 log 0.3 + 0.25 log 0.5).
@@ -72,7 +73,8 @@ def test_noisy_dense_noise_is_factorised_shared_by_the_batch_and_off_when_determ
   noisy = layer.apply(params, x, rngs={'noise': jax.random.PRNGKey(2)})
   assert not np.allclose(noisy, x @ mu[0] + mu[1])
   np.testing.assert_array_equal(noisy[0], noisy[1])  # one draw for the whole batch
-  np.testing.assert_array_equal(noisy, layer.apply(params, x, rngs={'noise': jax.random.PRNGKey(2)}))
+  np.testing.assert_array_equal(noisy,
+                                layer.apply(params, x, rngs={'noise': jax.random.PRNGKey(2)}))
   # Factorised noise (eqs. 8-11): with mu = 0 and sigma = 1 the layer computes
   # x @ outer(f(p), f(q)) + f(q), so out(e_i) - out(0) = f(p_i) f(q) = f(p_i) out(0).
   unit = {'params': {'kernel_mu': jnp.zeros((2, 3)), 'kernel_sigma': jnp.ones((2, 3)),
@@ -126,9 +128,9 @@ def make_agent(env, **overrides):
                       torso=functools.partial(networks.MLPTorso, hidden_sizes=(8,))),
                   num_atoms=11, vmax=5.0, min_replay_history=4, update_period=2,
                   target_update_period=4, replay_capacity=100, batch_size=4, gamma=0.5,
-                  update_horizon=3)
+                  update_horizon=3, seed=0)
   settings.update(overrides)
-  return rainbow.RainbowAgent(env.observation_space, env.action_space, seed=0, **settings)
+  return rainbow.RainbowAgent(env.observation_space, env.action_space, **settings)
 
 
 def test_noisy_rainbow_explores_by_noise_and_evaluates_without_it():
@@ -148,14 +150,40 @@ def test_noisy_rainbow_explores_by_noise_and_evaluates_without_it():
                     epsilon_train=0.3).epsilon == 0.3
 
 
-def test_rainbow_trains_with_priorities_set_from_its_losses():
+def test_priorities_written_are_the_sampled_transitions_losses_to_the_priority_exponent():
   env = ScriptedEnv(episode_length=6)
-  agent = make_agent(env)
+  # Without noisy layers each loss is a function of the parameters alone, so it can be recomputed.
+  agent = make_agent(env, noisy=False, priority_exponent=0.7)
+  updates, written = [], []  # (batch, parameters before the update), (indices, priorities)
+  sample, set_priorities = agent.replay.sample, agent.replay.set_priorities
+
+  def spy_sample(*args, **kwargs):
+    batch = sample(*args, **kwargs)
+    updates.append((dict(batch), agent.params, agent.target_params))
+    return batch
+
+  def spy_set_priorities(indices, priorities):
+    written.append((np.array(indices), np.array(priorities)))
+    set_priorities(indices, priorities)
+
+  agent.replay.sample, agent.replay.set_priorities = spy_sample, spy_set_priorities
   run_episodes(agent, env, 4)
   statistics = agent.iteration_statistics()
-  assert statistics['updates'] >= 5 and np.isfinite(statistics['loss'])
-  priorities = agent.replay.sum_tree.get(np.arange(len(agent.replay)))
-  assert len(set(priorities[priorities > 0])) > 2  # no longer all the initial maximum
+  # Actions at steps 6, 8, ..., 22 see more than 4 rows: 9 updates, each writing its batch's.
+  assert statistics['updates'] == 9 and len(updates) == len(written) == 9
+  for (batch, params, target_params), (indices, priorities) in zip(updates, written):
+    np.testing.assert_array_equal(indices, batch.pop('indices'))
+    losses, _ = rainbow.rainbow_loss(agent.network, agent.support, True, params, target_params,
+                                     batch, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(priorities, (np.asarray(losses, np.float64) + 1e-10) ** 0.7,
+                               rtol=1e-5)
+  # The sum tree holds the last update's priorities (a repeated index keeps its last).
+  last = dict(zip(*written[-1]))
+  np.testing.assert_allclose(agent.replay.sum_tree.get(np.array(list(last))), list(last.values()))
+  histograms = agent.iteration_histograms()
+  np.testing.assert_array_equal(histograms['agent/priorities'],
+                                np.concatenate([priorities for _, priorities in written]))
+  assert histograms['agent/td_loss'].shape == histograms['agent/q_values'].shape == (9 * 4,)
 
 
 def test_invalid_settings_are_named():
@@ -175,7 +203,10 @@ def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
   checkpointer.save(0, {}, lambda directory: agent_a.bundle_and_checkpoint(directory, 0))
   directory, _, bundle = checkpointer.load(0)
 
-  agent_b = make_agent(env_b)
+  # Another seed, and a life of its own first (its jitted functions compiled, updates run): all
+  # that matters, the noise streams too, must come from the bundle.
+  agent_b = make_agent(env_b, seed=1)
+  run_episodes(agent_b, env_b, 2)
   assert agent_b.unbundle(directory, 0, bundle)
   env_b.resets = env_a.resets
   assert run_episodes(agent_a, env_a, 4) == run_episodes(agent_b, env_b, 4)
@@ -196,4 +227,5 @@ def test_rainbow_runs_on_atari_shaped_observations():
     frame = np.concatenate([frame[1:], np.full((1, 84, 84), t, np.uint8)])
     assert 0 <= agent.step(0.0, frame) < 3
   assert agent.replay.memory_bytes() < 50 * (84 * 84 + 16)
-  assert agent.iteration_statistics()['updates'] >= 1
+  # The 7 actions see 0..6 stored rows; more than 4 for the last two.
+  assert agent.iteration_statistics()['updates'] == 2

@@ -1,17 +1,23 @@
 """SAC: the squashed-Gaussian density, the critic target and the three losses against hand-computed
-numbers, and the agent on small fake environments (bounds, clock, checkpoints, errors)."""
+numbers, and the agent on small fake environments (bounds, clock, n-step targets, the temperature's
+first step, optimizers, histograms, checkpoints, errors)."""
 
 import math
 
+import gin
 import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
+import tensorboardX
 from scipy import stats
 
+from agents import optimizers
 from agents import sac
 from runner import checkpoints
+from tests.agents.test_base import read_histograms
 from tests.fakes import PointEnv, ScriptedEnv, run_episodes
 
 
@@ -51,7 +57,8 @@ def test_tanh_gaussian_density_integrates_to_one():
   pre_tanh = np.arctanh(actions)
   log_prob = sac.tanh_gaussian_log_prob(jnp.asarray(pre_tanh[:, None], jnp.float32),
                                         jnp.array([0.4]), jnp.array([-0.2]), jnp.zeros(1))
-  assert np.trapezoid(np.exp(np.asarray(log_prob, np.float64)), actions) == pytest.approx(1, abs=2e-3)
+  density = np.exp(np.asarray(log_prob, np.float64))
+  assert np.trapezoid(density, actions) == pytest.approx(1, abs=2e-3)
 
 
 def test_samples_are_squashed_reparameterised_and_their_log_prob_is_consistent():
@@ -148,16 +155,19 @@ def test_several_updates_in_one_call_equal_the_same_updates_one_by_one():
   observation = jnp.full(observation_shape, 0.5, jnp.float32)
   key = jax.random.PRNGKey(3)
   settings, scale = agent._settings, agent._log_action_scale
-  state, statistics, action = jax.jit(
+  state, statistics, per_sample, action = jax.jit(
       lambda state, batches: sac.sac_updates_and_act(settings, state, batches, observation, scale,
                                                      key))(agent.state, batches)
   update_key, act_key = jax.random.split(key)
   expected_state = agent.state
   for index, batch_key in enumerate(jax.random.split(update_key, num_updates)):
-    expected_state, expected_statistics = sac.sac_update(
+    expected_state, expected_statistics, expected_per_sample = sac.sac_update(
         settings, expected_state, jax.tree.map(lambda x: x[index], batches), scale, batch_key)
     for name, value in expected_statistics.items():
       np.testing.assert_allclose(statistics[name][index], value, rtol=1e-4, atol=1e-6)
+    for name, values in expected_per_sample.items():
+      assert values.shape == (batch_size,)
+      np.testing.assert_allclose(per_sample[name][index], values, rtol=1e-4, atol=1e-5)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), state,
                expected_state)
   expected_action = sac.policy_action(settings.actor, expected_state.actor, observation, act_key,
@@ -189,21 +199,80 @@ def test_polyak_averaging_and_fixed_temperature():
   assert agent.iteration_statistics()['alpha'] == pytest.approx(0.2)
 
 
-def test_learned_temperature_moves_and_target_entropy_defaults_to_minus_half_the_dimension():
+def test_the_first_temperature_step_is_adams_step_on_the_entropy_gap():
   env = PointEnv(low=(-1, -1, -1, -1), high=(1, 1, 1, 1))
-  agent = make_agent(env)
-  assert agent.target_entropy == -2.0
-  run_episodes(agent, env, 4, seed=0)
-  assert agent.iteration_statistics()['alpha'] != 1.0
+  agent = make_agent(env, alpha_learning_rate=0.01)
+  assert agent.target_entropy == -2.0  # the default: minus half the action dimension
+  run_episodes(agent, env, 2, seed=0)  # 22 rows, none of the actions saw more than 20
+  assert agent.iteration_statistics() == {}
+  observation, _ = env.reset(seed=5)
+  agent.begin_episode(observation)  # exactly one update
+  assert agent.iteration_statistics()['updates'] == 1
+  # The temperature loss mean(log_alpha * (-log pi - target)) has the gradient g = entropy
+  # estimate - target, over the actor's samples of the update (its policy_log_prob histogram).
+  # Adam's first step, bias-corrected (m = g, v = g^2), moves log alpha from 0 by -lr g / (|g| +
+  # eps): alpha falls while the policy is more random than the target, rises when less.
+  log_prob = agent.iteration_histograms()['agent/policy_log_prob'].astype(np.float64)
+  assert log_prob.shape == (8,)
+  gradient = -np.mean(log_prob) - agent.target_entropy
+  assert abs(gradient) > 0.1  # a clear sign to check
+  assert float(agent.state.log_alpha) == pytest.approx(-0.01 * gradient / (abs(gradient) + 1e-8),
+                                                       rel=1e-4)
+
+
+class RecordingEnv(gymnasium.Wrapper):
+  """Keeps each episode's observations and rewards, for computing returns by hand."""
+
+  def __init__(self, env):
+    super().__init__(env)
+    self.episodes = []
+
+  def reset(self, **kwargs):
+    observation, info = self.env.reset(**kwargs)
+    self.episodes.append(([observation], []))
+    return observation, info
+
+  def step(self, action):
+    observation, reward, terminated, truncated, info = self.env.step(action)
+    self.episodes[-1][0].append(observation)
+    self.episodes[-1][1].append(reward)
+    return observation, reward, terminated, truncated, info
 
 
 def test_n_step_returns_reach_the_update():
-  env = PointEnv()
-  agent = make_agent(env, update_horizon=3, gamma=0.5)
+  env = RecordingEnv(PointEnv(episode_length=10))  # truncated episodes: everything bootstraps
+  agent = make_agent(env, update_horizon=3, gamma=0.5, reward_scale=2.0)
   run_episodes(agent, env, 3, seed=0)
+  assert agent.iteration_statistics()['updates'] == 10  # the third episode's actions
   batch = agent.replay.sample(64, np.random.default_rng(0))
-  assert set(np.round(batch['discount'], 6)) <= {0.125, 0.25, 0.5}
-  assert 0.125 in set(np.round(batch['discount'], 6))
+  del batch['indices']
+  # By hand from the recorded episodes: the transition from step t of an episode of 10 sums
+  # m = min(3, 10 - t) rewards discounted by 0.5^j and bootstraps from step t + m with 0.5^m.
+  by_observation = {tuple(observations[t]): (observations, rewards, t)
+                    for observations, rewards in env.episodes for t in range(10)}
+  returns, discounts = [], []
+  for index, observation in enumerate(batch['observation']):
+    observations, rewards, t = by_observation[tuple(observation)]
+    steps = min(3, 10 - t)
+    returns.append(sum(0.5 ** j * rewards[t + j] for j in range(steps)))
+    discounts.append(0.5 ** steps)
+    np.testing.assert_array_equal(batch['next_observation'][index], observations[t + steps])
+  np.testing.assert_allclose(batch['reward'], returns, rtol=1e-5)
+  np.testing.assert_allclose(batch['discount'], discounts)
+  assert {0.125, 0.25, 0.5} <= set(discounts)
+  # The update's critic target is reward_scale * return + discount * V(s'), where V is the soft
+  # value of the next observation: the target of the same update with reward 0 and discount 1.
+  update = jax.jit(lambda state, batch: sac.sac_update(
+      agent._settings, state, batch, agent._log_action_scale, jax.random.PRNGKey(7)))
+
+  def critic_targets(batch):
+    return np.asarray(update(agent.state, jax.tree.map(jnp.asarray, batch))[2]['critic_target'])
+
+  soft_values = critic_targets({**batch, 'reward': np.zeros(64, np.float32),
+                                'discount': np.ones(64, np.float32)})
+  np.testing.assert_allclose(critic_targets(batch),
+                             2.0 * np.array(returns) + np.array(discounts) * soft_values,
+                             rtol=1e-4, atol=1e-4)
 
 
 def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
@@ -214,8 +283,10 @@ def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
   checkpointer = checkpoints.Checkpointer(str(tmp_path))
   checkpointer.save(0, {}, lambda directory: agent_a.bundle_and_checkpoint(directory, 0))
   directory, _, bundle = checkpointer.load(0)
-  agent_b = make_agent(env_b, seed=1)  # everything that matters comes from the checkpoint
-  agent_b._base_key = agent_a._base_key
+  # Another seed, and a life of its own first (its jitted functions compiled, updates run): all
+  # that matters must come from the bundle.
+  agent_b = make_agent(env_b, seed=1)
+  run_episodes(agent_b, env_b, 3, seed=20)
   assert agent_b.unbundle(directory, 0, bundle)
   actions_a = run_episodes(agent_a, env_a, 3, seed=10)
   actions_b = run_episodes(agent_b, env_b, 3, seed=10)
@@ -261,3 +332,42 @@ def test_learns_pendulum_quickly_enough_to_matter():
       action = agent.step(reward, observation)
     returns.append(total)
   assert np.mean(returns) > -600, returns
+
+
+def test_the_three_optimizers_are_the_factorys_adam_with_sacs_own_settings():
+  calls = []
+
+  def spy(**arguments):
+    calls.append(arguments)
+    return optimizers.create_optimizer(**arguments)
+
+  make_agent(PointEnv(), optimizer=spy, actor_learning_rate=1e-3, critic_learning_rate=2e-3,
+             alpha_learning_rate=3e-3, adam_eps=1e-5)
+  assert calls == [dict(name='adam', learning_rate=rate, eps=1e-5) for rate in (1e-3, 2e-3, 3e-3)]
+  # A DQN-style binding of the factory's name and rate does not reach SAC's optimizers.
+  reference = jax.device_get(make_agent(PointEnv()).state)
+  gin.clear_config()
+  try:
+    gin.parse_config(["create_optimizer.name = 'sgd'", 'create_optimizer.learning_rate = 5.0'])
+    state = jax.device_get(make_agent(PointEnv()).state)
+  finally:
+    gin.clear_config()
+  assert isinstance(state.actor_optimizer[0], optax.ScaleByAdamState)
+  jax.tree.map(np.testing.assert_array_equal, state, reference)
+
+
+def test_histograms_of_the_iterations_updates_are_written_at_the_iteration(tmp_path):
+  env = PointEnv()
+  writer = tensorboardX.SummaryWriter(logdir=str(tmp_path))
+  agent = make_agent(env, summary_writer=writer, updates_per_step=2)
+  run_episodes(agent, env, 3, seed=0)
+  statistics = agent.iteration_statistics()
+  agent.write_summaries(5)
+  writer.close()
+  histograms = read_histograms(tmp_path)
+  assert sorted(histograms) == ['agent/critic_target', 'agent/min_q_value',
+                                'agent/policy_log_prob']
+  for tag, [(step, histogram)] in histograms.items():
+    assert step == 5 and histogram.num == statistics['updates'] * 8, tag  # a value per sample
+  log_prob = histograms['agent/policy_log_prob'][0][1]
+  assert -log_prob.sum / log_prob.num == pytest.approx(statistics['entropy'], rel=1e-4)
