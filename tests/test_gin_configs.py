@@ -1,27 +1,104 @@
-"""Every shipped gin config parses, and each experiment config runs end to end on a tiny budget."""
+"""Every shipped gin file builds what it names and runs.
+
+Each experiment config (every .gin file outside shared/ and datasets/) builds the agent class and
+the environment it binds and trains one tiny iteration with at least one gradient update and
+finite losses. Each dataset config (datasets/) builds its environment and policy and collects a
+few steps through `offline.make_dataset`; pendulum_sac.gin from a SAC run trained here first.
+Every config's own `import` lines register what it uses, checked in a fresh interpreter, since in
+this one other tests have imported everything already.
+"""
 
 import glob
+import json
+import math
 import os
+import subprocess
+import sys
+import textwrap
+from typing import NamedTuple, Sequence, Tuple
 
 import gin
 import pytest
 
 import gin_configs
+from agents import dqn
+from agents import rainbow
+from agents import sac
+from offline import datasets
+from offline import make_dataset
 from runner import run_experiment
 from runner import train
 
-EXPERIMENTS = sorted(
-    os.path.relpath(path, gin_configs.CONFIG_DIR)
-    for path in glob.glob(os.path.join(gin_configs.CONFIG_DIR, '**', '*.gin'), recursive=True)
-    # shared/ holds fragments; datasets/ holds collections (tests/offline/test_make_dataset.py).
-    if not path.startswith((os.path.join(gin_configs.CONFIG_DIR, 'shared', ''),
-                            os.path.join(gin_configs.CONFIG_DIR, 'datasets', ''))))
-TINY = ['Runner.num_iterations=1', 'Runner.training_steps=60', 'Runner.evaluation_steps=20',
-        'Runner.max_steps_per_episode=50', 'DQNAgent.min_replay_history=20',
-        'DQNAgent.replay_capacity=1000', 'DQNAgent.batch_size=4', 'MLP.hidden_sizes=(8,)',
-        'Runner.progress_bar=False', 'SACAgent.min_replay_history=20',
-        'SACAgent.replay_capacity=1000', 'SACAgent.batch_size=4', 'TanhGaussianActor.hidden_sizes=(8,)',
-        'EnsembleQNetwork.hidden_sizes=(8,)']
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def configs_in(*folders: str) -> list:
+  """The .gin files under gin_configs/ (relative paths), in `folders` or, with none, outside
+  shared/ and datasets/."""
+  paths = [os.path.relpath(path, gin_configs.CONFIG_DIR) for path in glob.glob(
+      os.path.join(gin_configs.CONFIG_DIR, '**', '*.gin'), recursive=True)]
+  top_folder = lambda path: path.split(os.sep)[0]  # noqa: E731
+  if folders:
+    return sorted(path for path in paths if top_folder(path) in folders)
+  return sorted(path for path in paths if top_folder(path) not in ('shared', 'datasets'))
+
+
+# What each experiment config must build: the agent class and the environment's registered id.
+EXPERIMENTS = {
+    'dqn/acrobot.gin': (dqn.DQNAgent, 'Acrobot-v1'),
+    'dqn/atari.gin': (dqn.DQNAgent, 'ALE/Pong-v5'),
+    'dqn/cartpole.gin': (dqn.DQNAgent, 'CartPole-v1'),
+    'dqn/classic_control.gin': (dqn.DQNAgent, 'CartPole-v1'),  # the factory's default task
+    'dqn/minatar.gin': (dqn.DQNAgent, 'MinAtar-Breakout-v0'),
+    'rainbow/atari.gin': (rainbow.RainbowAgent, 'ALE/Pong-v5'),
+    'rainbow/minatar.gin': (rainbow.RainbowAgent, 'MinAtar-Breakout-v0'),
+    'sac/mujoco.gin': (sac.SACAgent, 'HalfCheetah-v5'),
+    'sac/pendulum.gin': (sac.SACAgent, 'Pendulum-v1'),
+    'sac/pointmaze.gin': (sac.SACAgent, 'PointMaze_UMaze-v3'),
+}
+# What each dataset config must collect with: the policy's class and the environment's name in the
+# dataset's metadata (the spec id; Meta-world's tasks have none, so their class).
+DATASET_CONFIGS = {
+    'datasets/metaworld_reach.gin': ('offline.controllers.MetaWorldReachController',
+                                     'SawyerReachEnvV3'),
+    'datasets/pendulum_sac.gin': ('offline.collection.AgentPolicy', 'Pendulum-v1'),
+    'datasets/pointmaze_large.gin': ('offline.controllers.PointMazeWaypointController',
+                                     'PointMaze_Large-v3'),
+    'datasets/pointmaze_medium.gin': ('offline.controllers.PointMazeWaypointController',
+                                      'PointMaze_Medium-v3'),
+    'datasets/pointmaze_umaze.gin': ('offline.controllers.PointMazeWaypointController',
+                                     'PointMaze_UMaze-v3'),
+    'datasets/sfp_room.gin': ('offline.controllers.SFPRoomGoalController', 'SFPMaze-v0'),
+}
+# Dataset configs whose source is an agent, and the experiment config that trains it.
+TRAINED_SOURCES = {'datasets/pendulum_sac.gin': 'sac/pendulum.gin'}
+
+# One iteration of 60 training steps (whole episodes of at most 50) and 20 evaluation steps.
+TINY_RUN = ['Runner.num_iterations = 1', 'Runner.training_steps = 60',
+            'Runner.evaluation_steps = 20', 'Runner.max_steps_per_episode = 50',
+            'Runner.progress_bar = False']
+
+
+class AgentFamily(NamedTuple):
+  bindings: Sequence[str]  # to make it tiny: a warm-up below TINY_RUN's steps, a small replay
+  losses: Tuple[str, ...]  # the metrics.jsonl entries that must be finite
+
+
+FAMILIES = {
+    # The replay is the point for Atari: its configs' 1M steps would allocate 7 GB.
+    dqn.DQNAgent: AgentFamily(['DQNAgent.min_replay_history = 20',
+                               'DQNAgent.replay_capacity = 1000', 'DQNAgent.batch_size = 4',
+                               'MLP.hidden_sizes = (8,)'], ('agent/loss',)),
+    sac.SACAgent: AgentFamily(['SACAgent.min_replay_history = 20',
+                               'SACAgent.replay_capacity = 1000', 'SACAgent.batch_size = 4',
+                               'TanhGaussianActor.hidden_sizes = (8,)',
+                               'EnsembleQNetwork.hidden_sizes = (8,)'],
+                              ('agent/critic_loss', 'agent/actor_loss')),
+}
+
+
+def family_of(agent_class) -> AgentFamily:
+  return next(family for base, family in FAMILIES.items() if issubclass(agent_class, base))
 
 
 @pytest.fixture(autouse=True)
@@ -37,12 +114,85 @@ def test_every_config_folder_is_a_package_so_includes_resolve_anywhere():
       assert os.path.exists(os.path.join(folder, '__init__.py')), folder
 
 
-@pytest.mark.parametrize('config', EXPERIMENTS)
-def test_config_runs_one_tiny_iteration(config, tmp_path):
-  train.parse_gin([config], TINY)
+def test_every_shipped_config_is_checked_here():
+  assert configs_in() == sorted(EXPERIMENTS)
+  assert configs_in('datasets') == sorted(DATASET_CONFIGS)
+
+
+def test_every_config_imports_the_modules_it_uses():
+  # Each config is parsed in a child forked from one fresh interpreter that has imported the
+  # libraries but no module of the zoo, so each starts from what its command imports (the driver:
+  # runner.train, or offline.make_dataset for datasets/) plus its own `import` lines.
+  script = textwrap.dedent('''
+      import os, sys
+      import flax.linen, gin, gymnasium, jax, optax  # the slow imports, shared by the children
+      for config in sys.argv[1:]:
+        child = os.fork()
+        if child == 0:
+          try:
+            if config.startswith('datasets'):
+              from offline import make_dataset
+            from runner import train
+            train.parse_gin([config], [])
+          except Exception as error:
+            print(f'{config}: {type(error).__name__}: {error}', flush=True)
+            os._exit(1)
+          os._exit(0)
+        os.waitpid(child, 0)
+      ''')
+  result = subprocess.run([sys.executable, '-c', script, *configs_in(), *configs_in('datasets')],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout == '', result.stdout
+
+
+@pytest.mark.parametrize('config', sorted(EXPERIMENTS))
+def test_experiment_config_trains_one_tiny_iteration(config, tmp_path):
+  agent_class, environment_id = EXPERIMENTS[config]
+  family = family_of(agent_class)
+  train.parse_gin([config], TINY_RUN + list(family.bindings))
   runner = run_experiment.create_runner(str(tmp_path))
+  assert type(runner.agent) is agent_class  # pylint: disable=unidiomatic-typecheck
+  assert runner.environment.spec.id == environment_id
   runner.run_experiment()
-  assert os.path.exists(tmp_path / 'metrics.jsonl')
+  records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [record['iteration'] for record in records] == [0]
+  assert records[0]['agent/updates'] >= 1
+  for name in family.losses:
+    assert math.isfinite(records[0][name]), (name, records[0])
+
+
+@pytest.fixture(scope='module')
+def trained_run_dirs(tmp_path_factory):
+  """The run directory of a tiny run of each experiment config in TRAINED_SOURCES, trained once
+  for the module."""
+  run_dirs = {}
+  for config in sorted(set(TRAINED_SOURCES.values())):
+    gin.clear_config()
+    run_dir = tmp_path_factory.mktemp(config.replace(os.sep, '_'))
+    train.run(str(run_dir), [config], TINY_RUN + list(family_of(EXPERIMENTS[config][0]).bindings))
+    run_dirs[config] = run_dir
+  gin.clear_config()
+  return run_dirs
+
+
+@pytest.mark.parametrize('config', sorted(DATASET_CONFIGS))
+def test_dataset_config_collects_a_few_steps(config, tmp_path, request):
+  source, environment = DATASET_CONFIGS[config]
+  bindings = [f"collect.output_dir = '{tmp_path / 'data'}'", 'collect.num_episodes = None',
+              'collect.num_steps = 60', 'collect.progress_bar = False']
+  if config in TRAINED_SOURCES:
+    # The agent is rebuilt from the included training config, so with the run's own bindings.
+    training_config = TRAINED_SOURCES[config]
+    run_dir = request.getfixturevalue('trained_run_dirs')[training_config]
+    bindings += list(family_of(EXPERIMENTS[training_config][0]).bindings)
+    bindings.append(f"AgentPolicy.run_dir = '{run_dir}'")
+  summary = make_dataset.make_dataset([config], bindings)
+  dataset = datasets.load_dataset(str(tmp_path / 'data'))
+  assert summary['steps'] == dataset.num_steps == 60
+  assert dataset.metadata['source'] == source
+  assert dataset.metadata['environment'] == environment
+  assert 'collect.policy' in dataset.metadata['gin_config']
 
 
 def test_atari_configs_carry_dopamines_published_hyperparameters():
