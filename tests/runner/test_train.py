@@ -53,11 +53,15 @@ def test_cartpole_smoke_run_writes_config_metrics_checkpoints_and_events(tmp_pat
   assert len(read(run / 'metrics.jsonl').splitlines()) == 3
   assert sorted(os.listdir(run / 'checkpoints')) == ['ckpt_0', 'ckpt_1', 'ckpt_2']
   assert 'Iteration 2: train average return' in result.stderr
-  accumulator = event_accumulator.EventAccumulator(str(run))
+  accumulator = event_accumulator.EventAccumulator(
+      str(run), size_guidance={event_accumulator.HISTOGRAMS: 0})
   accumulator.Reload()
   for tag in ['train/average_return', 'eval/average_return', 'agent/loss', 'agent/epsilon',
               'train/steps_per_second']:
     assert len(accumulator.Scalars(tag)) == 3, tag
+  # The agent's own figures, one per iteration, beside the Runner's scalars.
+  for tag in ['agent/q_values', 'agent/td_loss']:
+    assert [event.step for event in accumulator.Histograms(tag)] == [0, 1, 2], tag
 
 
 def test_gin_file_is_found_from_another_directory(tmp_path):
