@@ -21,14 +21,14 @@ from absl import flags
 from absl import logging
 
 from offline import collection
+from runner import command_line
 from runner import errors
-from runner import train
 
 
 def make_dataset(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> dict:
   """Everything the command does, callable from Python; raises errors.BadInputError on bad input
   (CollectionError and DatasetError are its subclasses)."""
-  train.parse_gin(gin_files, gin_bindings)
+  command_line.parse_gin(gin_files, gin_bindings)
   # The bindings as written go into the dataset's metadata (the operative config is only complete
   # after the run, and the dataset is written by then).
   config_text = gin.config_str()
@@ -46,5 +46,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  train.define_flags()
+  command_line.define_gin_flags()
   app.run(main)

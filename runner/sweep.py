@@ -35,7 +35,7 @@ from absl import app
 from absl import flags
 import tqdm
 
-import gin_configs
+from runner import command_line
 from runner import errors
 
 EXIT_BAD_INPUT = errors.EXIT_BAD_INPUT
@@ -253,8 +253,7 @@ def sweep(base_dir: str, gin_files: Sequence[str], gin_bindings: Sequence[str],
     raise SweepInputError('--cpus_per_run must be positive and --gpus_per_run not negative')
   base_dir = os.path.abspath(base_dir)
   # Resolved here, where the user's working directory is known: Ray workers may start elsewhere.
-  with errors.bad_input_from((FileNotFoundError,)):
-    gin_files = [os.path.abspath(gin_configs.resolve(path)) for path in gin_files]
+  gin_files = [os.path.abspath(path) for path in command_line.resolve_gin_files(gin_files)]
   runs = expand_grid(base_dir, grid)
   commands = {run.name: train_command(run, gin_files, gin_bindings) for run in runs}
   states = {run.name: run_state(run, commands[run.name]) for run in runs}
@@ -333,8 +332,8 @@ def define_flags() -> None:
   """The command's flags, defined by the command itself when it runs (as every command's are), so
   importing this module defines no flags."""
   flags.DEFINE_string('base_dir', None, 'Directory of the sweep; each run gets a subdirectory.')
-  flags.DEFINE_multi_string('gin_files', [], 'Gin files shared by every run, applied in order.')
-  flags.DEFINE_multi_string('gin_bindings', [], 'Gin bindings shared by every run.')
+  command_line.define_gin_flags('Gin files shared by every run, applied in order.',
+                                'Gin bindings shared by every run, after the files.')
   flags.DEFINE_multi_string('grid', [], "A swept binding: 'Selector.parameter=[value, ...]'.")
   flags.DEFINE_string('ray_address', None, 'Address of an existing Ray cluster (e.g. "auto" or '
                       '"ray://host:10001"); by default a local cluster is started for the sweep.')

@@ -12,63 +12,35 @@ base_dir, no usable checkpoint, a NaN loss) ends with a one-paragraph message an
 """
 
 import difflib
-import importlib.util  # noqa: F401  gin needs it loaded to report a missing `include` properly
 import os
 import re
-import sys
 import tempfile
-from typing import List, Sequence
+from typing import Sequence
 
 import gin
 from absl import app
 from absl import flags
 from absl import logging
 
-import gin_configs
+from runner import command_line
 from runner import errors
 from runner import metrics
 from runner import run_experiment
 
 CONFIG_FILE = 'config.gin'
+# Under their names of old here: the zoo's one bad-input type, and the gin parsing all commands use.
 EXIT_BAD_INPUT = errors.EXIT_BAD_INPUT
-BadInputError = errors.BadInputError  # the zoo's one bad-input type, under its old name here
-
-# Gin resolves `include 'gin_configs/dqn/x.gin'` through the gin_configs package (each folder has an
-# __init__.py for that), so includes work from any working directory. A gin file registers the
-# modules whose configurables it uses with its own `import` lines (`import agents.dqn`); only the
-# driver's configurables (create_runner, Runner, create_environment, create_agent) need none.
+BadInputError = errors.BadInputError
+parse_gin = command_line.parse_gin
 
 
 def define_flags() -> None:
-  """The flags of a gin-configured command (runner.train, offline.make_dataset): defined by the
-  command's own main, so importing a module never defines flags as a side effect."""
-  flags.DEFINE_multi_string('gin_files', [], 'Gin files, applied in order. A path that does not '
-                            'exist is also looked up in the installed gin_configs package.')
-  flags.DEFINE_multi_string('gin_bindings', [], 'Gin bindings applied after the files, e.g. '
-                            '"Runner.num_iterations=5".')
-
-
-def define_train_flags() -> None:
+  """runner.train's flags, defined by its main (importing the module defines none)."""
   flags.DEFINE_string('base_dir', None, 'Directory of the run: checkpoints, logs, config.gin.')
-  define_flags()
+  command_line.define_gin_flags()
   flags.DEFINE_bool('allow_config_change', False, 'Resume even if the operative gin config '
                     'differs from the one recorded in <base_dir>/config.gin (the new one is then '
                     'recorded).')
-
-
-def resolve_gin_files(gin_files: Sequence[str]) -> List[str]:
-  """Each file as given if it exists, else from the installed gin_configs package; else an error."""
-  with errors.bad_input_from((FileNotFoundError,)):
-    return [gin_configs.resolve(path) for path in gin_files]
-
-
-def parse_gin(gin_files: Sequence[str], gin_bindings: Sequence[str]) -> None:
-  """Parses the files, then the bindings; a file, import, configurable or parameter gin cannot
-  resolve is bad input (gin's messages name it, with the file and line it came from)."""
-  gin_files = resolve_gin_files(gin_files)
-  with errors.bad_input_from((ValueError, OSError, ImportError, SyntaxError, AttributeError),
-                             'invalid gin configuration'):
-    gin.parse_config_files_and_bindings(gin_files, gin_bindings, finalize_config=False)
 
 
 def check_base_dir_writable(base_dir: str) -> None:
@@ -149,5 +121,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == '__main__':
-  define_train_flags()
+  define_flags()
   app.run(main)
