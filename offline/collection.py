@@ -20,8 +20,8 @@ import gymnasium
 import numpy as np
 import tqdm
 
+from offline import components
 from offline import datasets
-from runner import checkpoints
 from runner import errors
 from runner import factories
 
@@ -32,11 +32,13 @@ class CollectionError(errors.BadInputError):
 
 @gin.configurable
 class AgentPolicy:
-  """A trained agent of this zoo as a data source: the agent is built from the current gin config
-  (include the gin file it was trained with) and restored from the newest checkpoint in
-  `run_dir/checkpoints` that loads. `deterministic`: its greedy / mean action; otherwise its
-  stochastic policy (SAC's samples, DQN's epsilon_eval-greedy). Nothing is learned or recorded by
-  the agent while collecting."""
+  """A trained agent of this zoo as a data source: the agent of the online run in `run_dir`,
+  rebuilt from that run's own config.gin and newest complete checkpoint
+  (offline/components.restore_trained, as load_component does), whatever this config binds; so a
+  dataset config names the run and the environment, not the gin file the agent was trained with.
+  `deterministic`: its greedy / mean action; otherwise its stochastic policy (SAC's samples, DQN's
+  epsilon_eval-greedy), drawn from `collect.seed`. Nothing is learned or recorded by the agent
+  while collecting."""
 
   def __init__(self, run_dir: Optional[str] = None, deterministic: bool = False):
     self.run_dir = errors.require_binding(run_dir, 'AgentPolicy.run_dir',
@@ -45,20 +47,13 @@ class AgentPolicy:
     self._agent = None
 
   def _load(self, env: gymnasium.Env, seed: int):
-    checkpoint_dir = os.path.join(self.run_dir, 'checkpoints')
-    if not os.path.isdir(checkpoint_dir):
-      raise CollectionError(f'AgentPolicy.run_dir {self.run_dir!r} holds no checkpoints/ '
-                            'directory: give the --base_dir of a `runner.train` run')
-    agent = factories.create_agent(env.observation_space, env.action_space, seed, None)
-    # Corrupt checkpoints are left where they are: this is someone else's run, not ours to
-    # quarantine.
-    restored = checkpoints.Checkpointer(checkpoint_dir).restore_newest(
-        agent.unbundle, restorer=f'the agent built from this gin config ({type(agent).__name__})',
-        quarantine_corrupt=False,
-        advice='does the dataset config include the gin file the run was trained with?')
-    if restored is None:
-      raise CollectionError(f'no checkpoint in {checkpoint_dir} to restore the agent from: there '
-                            'are no checkpoints')
+    agent = components.restore_trained(self.run_dir, 'agent')
+    for kind, trained, here in [('observation', agent.observation_space, env.observation_space),
+                                ('action', agent.action_space, env.action_space)]:
+      if trained != here:
+        raise CollectionError(f'the agent of {self.run_dir} was trained with the {kind} space '
+                              f'{trained}, but this environment has {here}: is '
+                              '`create_environment.fn` the environment it was trained on?')
     agent.eval_mode = True
     agent.reseed_acting(seed)  # else the training run's restored stream would decide
     return agent

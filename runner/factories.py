@@ -30,7 +30,7 @@ def create_environment(fn: Optional[Callable[[], gymnasium.Env]] = None) -> gymn
   """
   errors.require_binding(fn, 'create_environment.fn', 'a domain factory such as '
                          '@create_classic_environment')
-  _check_callable_as(fn, 'create_environment.fn', 'a domain factory', 'fn()')
+  check_callable_as(fn, 'create_environment.fn', 'a domain factory', 'fn()')
   with errors.bad_input_from((ValueError, ImportError, gymnasium.error.Error)):
     environment = fn()
   if not isinstance(environment, gymnasium.Env):
@@ -50,14 +50,14 @@ def create_agent(observation_space: gymnasium.Space, action_space: gymnasium.Spa
   errors.require_binding(agent_class, 'create_agent.agent_class', 'an agent class such as '
                          '@DQNAgent')
   arguments = dict(seed=seed, summary_writer=summary_writer)
-  _check_callable_as(agent_class, 'create_agent.agent_class', 'an agent class',
+  check_callable_as(agent_class, 'create_agent.agent_class', 'an agent class',
                      'agent_class(observation_space, action_space, seed=..., summary_writer=...)',
                      observation_space, action_space, **arguments)
   with errors.bad_input_from((ValueError,)):
     return agent_class(observation_space, action_space, **arguments)
 
 
-def _check_callable_as(target: Any, name: str, kind: str, call: str, *args, **kwargs) -> None:
+def check_callable_as(target: Any, name: str, kind: str, call: str, *args, **kwargs) -> None:
   """BadInputError unless `target` accepts the arguments the zoo will call it with (a gin
   reference to the wrong thing would otherwise fail with a TypeError from deep inside the call)."""
   if not callable(target):

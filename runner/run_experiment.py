@@ -1,4 +1,15 @@
-"""The Runner: iterations of a training and an evaluation phase, with Dopamine's semantics.
+"""The Runners: iterations of training and evaluation with Dopamine's semantics, one loop for every
+schedule.
+
+`Runner` holds the iteration loop every schedule shares: resume from the newest usable
+checkpoint, run an iteration's phases, stop on a non-finite statistic before checkpointing it,
+write metrics, then checkpoint. What an iteration's phases are is the schedule's:
+  - 'continuous_train_and_eval' (Runner) and 'continuous_train' (TrainRunner): an agent acting in
+    an environment, training then evaluation phases of agent steps;
+  - 'eval' (EvalRunner): evaluation phases only, for an agent that does not train online (a
+    loaded policy, a zero-shot planner);
+  - 'offline' (OfflineRunner): `OfflineRunner.training_steps` gradient steps of a learner
+    (offline/base.py) over a dataset, then the learner's own evaluation.
 
 An iteration runs whole episodes until the phase's step budget is reached (the last episode may
 overrun it), caps every episode at `max_steps_per_episode` steps (a truncation, not a
@@ -25,9 +36,12 @@ import gymnasium
 import numpy as np
 from absl import logging
 
+from offline.base import create_learner, mean_statistics
+from offline.datasets import load_dataset
 from runner import checkpoints
 from runner import errors
 from runner import metrics
+from runner import run_directory
 from runner.factories import create_agent, create_environment
 
 PHASE_SEED_IDS = {'train': 0, 'eval': 1}
@@ -62,7 +76,15 @@ class PhaseResult:
 
 @gin.configurable
 class Runner:
-  """Trains and evaluates an agent for `num_iterations` iterations; see the module docstring."""
+  """Trains and evaluates an agent for `num_iterations` iterations; see the module docstring.
+
+  Subclasses change what an iteration does (`_build`, `_run_phases`) and keep the loop.
+  """
+
+  schedule = 'continuous_train_and_eval'
+  trains = 'agent'  # what run.json says the run trains
+  min_training_steps = 1
+  min_evaluation_steps = 0
 
   def __init__(self,
                base_dir: str,
@@ -77,13 +99,14 @@ class Runner:
                progress_bar: bool = True,
                clip_rewards: bool = False):
     for name, value, minimum in [('num_iterations', num_iterations, 0),
-                                 ('training_steps', training_steps, 1),
-                                 ('evaluation_steps', evaluation_steps, 0),
+                                 ('training_steps', training_steps, self.min_training_steps),
+                                 ('evaluation_steps', evaluation_steps, self.min_evaluation_steps),
                                  ('max_steps_per_episode', max_steps_per_episode, 1)]:
       if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise errors.InvalidSettingError(f'Runner.{name} must be a whole number, got {value!r}')
       if value < minimum:
-        raise errors.InvalidSettingError(f'Runner.{name} must be >= {minimum}, got {value}')
+        raise errors.InvalidSettingError(
+            f'Runner.{name} must be >= {minimum} with the {self.schedule!r} schedule, got {value}')
     self.base_dir = base_dir
     self.num_iterations = num_iterations
     self.training_steps = training_steps
@@ -93,23 +116,29 @@ class Runner:
     self.progress_bar = progress_bar
     # Dopamine's Atari protocol: agents see rewards clipped to [-1, 1], returns are reported raw.
     self.clip_rewards = clip_rewards
-
-    self.environment = create_environment_fn()
     self.metrics_writer = metrics.MetricsWriter(base_dir)
+    self.checkpointer = checkpoints.Checkpointer(
+        os.path.join(base_dir, run_directory.CHECKPOINTS_DIR), keep=checkpoints_to_keep)
+    self.start_iteration = 0
+    self.total_training_steps = 0
+    self._restored = False
+    # What the run trains and checkpoints (the agent, or a learner), and its spaces.
+    self.trained, self.observation_space, self.action_space = self._build(
+        create_environment_fn, create_agent_fn)
+    # Agents outside the Agent base class (Dopamine-style duck types) may lack the hook.
+    self._writes_summaries = callable(getattr(self.trained, 'write_summaries', None))
+
+  def _build(self, create_environment_fn, create_agent_fn):
+    """Builds what the run trains: (it, observation space, action space)."""
+    self.environment = create_environment_fn()
     self.agent = create_agent_fn(self.environment.observation_space,
-                                 self.environment.action_space, seed=seed,
+                                 self.environment.action_space, seed=self.seed,
                                  summary_writer=self.metrics_writer.summary_writer)
-    self.checkpointer = checkpoints.Checkpointer(os.path.join(base_dir, 'checkpoints'),
-                                                 keep=checkpoints_to_keep)
     # Agents written to Dopamine's two-argument end_episode still work; they just get no final
     # observation to bootstrap from.
     self._end_episode_takes_observation = (
         len(inspect.signature(self.agent.end_episode).parameters) >= 3)
-    # Agents outside the Agent base class (Dopamine-style duck types) may lack the hook.
-    self._agent_writes_summaries = callable(getattr(self.agent, 'write_summaries', None))
-    self.start_iteration = 0
-    self.total_training_steps = 0
-    self._restored = False
+    return self.agent, self.environment.observation_space, self.environment.action_space
 
   # -- resuming ----------------------------------------------------------------------------------
 
@@ -122,7 +151,7 @@ class Runner:
     corrupt ones are moved aside; one the agent cannot unbundle stops the run, all left in
     place); starts afresh when there is none."""
     restored = self.checkpointer.restore_newest(
-        self.agent.unbundle, restorer=f'the agent ({type(self.agent).__name__})',
+        self.trained.unbundle, restorer=f'the {self.trains} ({type(self.trained).__name__})',
         advice='resume with the original configuration, or choose another --base_dir')
     if restored is not None:
       iteration, runner_state = restored
@@ -131,6 +160,9 @@ class Runner:
       logging.info('Resumed from the checkpoint of iteration %d in %s.', iteration,
                    self.checkpointer.path(iteration))
     self.metrics_writer.restart_at(self.start_iteration, self.total_training_steps)
+    # After the restore, as config.gin: a run this configuration cannot restore keeps its record.
+    run_directory.write_run_description(self.base_dir, self.schedule, self.trains, self.trained,
+                                        self.seed, self.observation_space, self.action_space)
     self._restored = True
 
   # -- running -----------------------------------------------------------------------------------
@@ -156,40 +188,51 @@ class Runner:
                    steps / max(seconds, 1e-9))
 
   def run_iteration(self, iteration: int) -> None:
-    train = self.run_phase('train', iteration, self.training_steps)
-    agent_statistics = self.agent.iteration_statistics()
-    if self._agent_writes_summaries:
-      self.agent.write_summaries(iteration)
-    for name, value in agent_statistics.items():
-      if not math.isfinite(value):
-        raise NonFiniteLossError(
-            f'iteration {iteration}: the agent reported {name} = {value}; stopping before '
-            f'checkpointing it, so the checkpoints in {self.checkpointer.checkpoint_dir} are '
-            'untouched')
-    iteration_metrics = {**train.metrics('train'),
-                         **{f'agent/{name}': value for name, value in agent_statistics.items()}}
-    timing = {'train/steps_per_second': train.steps_per_second}
-    evaluation = None
-    if self.evaluation_steps > 0:
-      evaluation = self.run_phase('eval', iteration, self.evaluation_steps)
-      iteration_metrics.update(evaluation.metrics('eval'))
-      timing['eval/steps_per_second'] = evaluation.steps_per_second
+    """The schedule's phases, then the iteration's metrics, then its checkpoint."""
+    iteration_metrics, timing, summary = self._run_phases(iteration)
     # Metrics before the checkpoint: a kill in between redoes this iteration, and restart_at
     # then drops the orphaned record.
     self.metrics_writer.write_iteration(iteration, iteration_metrics, timing)
     checkpoint_start = time.perf_counter()
     self.checkpointer.save(
         iteration, {'total_training_steps': self.total_training_steps},
-        lambda directory: self.agent.bundle_and_checkpoint(directory, iteration))
-    summary = (f'Iteration {iteration}: train average return {iteration_metrics["train/average_return"]:.2f} '
-               f'over {len(train.episode_returns)} episodes ({train.steps_per_second:.0f} steps/s)')
-    if evaluation is not None:
-      summary += (f', eval average return {iteration_metrics["eval/average_return"]:.2f} over '
-                  f'{len(evaluation.episode_returns)} episodes')
+        lambda directory: self.trained.bundle_and_checkpoint(directory, iteration))
+    logging.info('Iteration %d: %s, checkpoint %.2f s', iteration, summary,
+                 time.perf_counter() - checkpoint_start)
+
+  def _check_finite(self, iteration: int, statistics: Dict[str, float]) -> None:
+    for name, value in statistics.items():
+      if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f'iteration {iteration}: the {self.trains} reported {name} = {value}; stopping '
+            f'before checkpointing it, so the checkpoints in {self.checkpointer.checkpoint_dir} '
+            'are untouched')
+
+  def _run_phases(self, iteration: int):
+    """An agent's training phase (none when training_steps is 0) and evaluation phase (none when
+    evaluation_steps is 0): (metrics, timing, a summary for the log)."""
+    iteration_metrics, timing, summary = {}, {}, []
+    if self.training_steps > 0:
+      train = self.run_phase('train', iteration, self.training_steps)
+      iteration_metrics.update(train.metrics('train'))
+      timing['train/steps_per_second'] = train.steps_per_second
+      summary.append(f'train average return {iteration_metrics["train/average_return"]:.2f} over '
+                     f'{len(train.episode_returns)} episodes ({train.steps_per_second:.0f} '
+                     'steps/s)')
+    agent_statistics = self.agent.iteration_statistics()
+    if self._writes_summaries:
+      self.agent.write_summaries(iteration)
+    self._check_finite(iteration, agent_statistics)
+    iteration_metrics.update({f'agent/{name}': value for name, value in agent_statistics.items()})
+    if self.evaluation_steps > 0:
+      evaluation = self.run_phase('eval', iteration, self.evaluation_steps)
+      iteration_metrics.update(evaluation.metrics('eval'))
+      timing['eval/steps_per_second'] = evaluation.steps_per_second
+      summary.append(f'eval average return {iteration_metrics["eval/average_return"]:.2f} over '
+                     f'{len(evaluation.episode_returns)} episodes')
     if 'loss' in agent_statistics:
-      summary += f', loss {agent_statistics["loss"]:.4g}'
-    summary += f', checkpoint {time.perf_counter() - checkpoint_start:.2f} s'
-    logging.info(summary)
+      summary.append(f'loss {agent_statistics["loss"]:.4g}')
+    return iteration_metrics, timing, ', '.join(summary)
 
   def run_phase(self, phase: str, iteration: int, min_steps: int) -> PhaseResult:
     """Runs whole episodes until at least `min_steps` agent steps are done."""
@@ -241,12 +284,98 @@ class Runner:
 class TrainRunner(Runner):
   """Dopamine's 'continuous_train' schedule: training phases only, no evaluation."""
 
+  schedule = 'continuous_train'
+
   def __init__(self, base_dir: str, **kwargs):
     kwargs['evaluation_steps'] = 0  # overrides a Runner.evaluation_steps binding too
     super().__init__(base_dir, **kwargs)
 
 
-SCHEDULES = {'continuous_train_and_eval': Runner, 'continuous_train': TrainRunner}
+@gin.configurable
+class EvalRunner(Runner):
+  """The 'eval' schedule: evaluation phases only, of an agent that does not train online (a loaded
+  policy, a zero-shot planner). Runner.training_steps is ignored (0 is allowed)."""
+
+  schedule = 'eval'
+  min_training_steps = 0
+  min_evaluation_steps = 1
+
+  def __init__(self, base_dir: str, **kwargs):
+    kwargs['training_steps'] = 0  # overrides a Runner.training_steps binding too
+    super().__init__(base_dir, **kwargs)
+
+
+@gin.configurable
+class OfflineRunner(Runner):
+  """The 'offline' schedule: each iteration, `training_steps` gradient steps of a learner
+  (`create_learner.learner_class`) over a dataset (`load_dataset.path`), then its evaluation.
+
+  Metrics: the learner's training statistics as `train/<name>` (their mean over the iteration),
+  its evaluation's as `eval/<name>`. `steps_per_progress_update`: the gradient steps of one call
+  of `learner.train`, between two moves of the progress bar (learners give the same result
+  however an iteration is split; keep it a multiple of their steps per jitted call).
+  """
+
+  schedule = 'offline'
+  trains = 'learner'
+
+  def __init__(self, base_dir: str,
+               create_learner_fn: Callable[..., Any] = create_learner,
+               load_dataset_fn: Callable[[], Any] = load_dataset,
+               training_steps: int = 1000,
+               steps_per_progress_update: int = 1000,
+               **kwargs):
+    if (isinstance(steps_per_progress_update, bool)
+        or not isinstance(steps_per_progress_update, numbers.Integral)
+        or steps_per_progress_update < 1):
+      raise errors.InvalidSettingError('OfflineRunner.steps_per_progress_update must be a whole '
+                                       f'number >= 1, got {steps_per_progress_update!r}')
+    self.steps_per_progress_update = int(steps_per_progress_update)
+    self._create_learner_fn = create_learner_fn
+    self._load_dataset_fn = load_dataset_fn
+    # Its own training_steps (gradient steps) override Runner.training_steps (agent steps).
+    kwargs.update(training_steps=training_steps, evaluation_steps=0,
+                  create_environment_fn=None, create_agent_fn=None)
+    super().__init__(base_dir, **kwargs)
+
+  def _build(self, create_environment_fn, create_agent_fn):
+    del create_environment_fn, create_agent_fn
+    self.dataset = self._load_dataset_fn()
+    self.learner = self._create_learner_fn(self.dataset, seed=self.seed,
+                                           summary_writer=self.metrics_writer.summary_writer)
+    return self.learner, self.dataset.observation_space, self.dataset.action_space
+
+  def _run_phases(self, iteration: int):
+    progress = metrics.PhaseProgress(f'Iteration {iteration} train', self.training_steps,
+                                     enabled=self.progress_bar)
+    start = time.perf_counter()
+    parts, sizes, done = [], [], 0
+    while done < self.training_steps:
+      size = min(self.steps_per_progress_update, self.training_steps - done)
+      parts.append(self.learner.train(size))
+      sizes.append(size)
+      done += size
+      progress.update(done)
+    progress.close()
+    seconds = time.perf_counter() - start
+    self.total_training_steps += self.training_steps
+    statistics = mean_statistics(parts, sizes)
+    self._check_finite(iteration, statistics)
+    self.learner.write_summaries(iteration)
+    evaluation = self.learner.evaluate(iteration)
+    self._check_finite(iteration, evaluation)
+    iteration_metrics = {'train/gradient_steps': float(self.total_training_steps),
+                         **{f'train/{name}': value for name, value in statistics.items()},
+                         **{f'eval/{name}': value for name, value in evaluation.items()}}
+    steps_per_second = self.training_steps / max(seconds, 1e-9)
+    shown = ', '.join(f'{name} {value:.4g}' for name, value in
+                      list(statistics.items())[:3] + list(evaluation.items())[:3])
+    summary = f'{self.training_steps} gradient steps ({steps_per_second:.0f}/s), {shown}'
+    return iteration_metrics, {'train/steps_per_second': steps_per_second}, summary
+
+
+SCHEDULES = {'continuous_train_and_eval': Runner, 'continuous_train': TrainRunner,
+             'eval': EvalRunner, 'offline': OfflineRunner}
 
 
 @gin.configurable
@@ -254,5 +383,5 @@ def create_runner(base_dir: str, schedule: str = 'continuous_train_and_eval') ->
   """The Runner for `schedule` (one of SCHEDULES)."""
   if schedule not in SCHEDULES:
     raise errors.InvalidSettingError(f'unknown create_runner.schedule {schedule!r}; '
-                     f'choose one of {", ".join(sorted(SCHEDULES))}')
+                                     f'choose one of {", ".join(sorted(SCHEDULES))}')
   return SCHEDULES[schedule](base_dir)

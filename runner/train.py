@@ -25,9 +25,10 @@ from absl import logging
 from runner import command_line
 from runner import errors
 from runner import metrics
+from runner import run_directory
 from runner import run_experiment
 
-CONFIG_FILE = 'config.gin'
+CONFIG_FILE = run_directory.CONFIG_FILE
 # Under their names of old here: the zoo's one bad-input type, and the gin parsing all commands use.
 EXIT_BAD_INPUT = errors.EXIT_BAD_INPUT
 BadInputError = errors.BadInputError

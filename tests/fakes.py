@@ -2,11 +2,15 @@
 
 from typing import List, Optional, Tuple
 
+import flax.serialization
 import gin
 import gymnasium
+import jax
 import numpy as np
 
 from agents import base
+from agents import networks
+from offline import base as learner_base
 
 
 @gin.configurable
@@ -127,3 +131,56 @@ def run_episodes(agent, env, count, seed=None):
         break
       actions.append(agent.step(reward, observation))
   return actions
+
+
+@gin.configurable
+class MeanActionLearner(learner_base.Learner):
+  """A learner small enough to check by hand: it fits the dataset's mean action by SGD on batches
+  drawn with a generator seeded by (seed, step), so any split of train(n) gives the same result.
+  It also holds the parameters of a gin-configurable `network` (agents.networks.MLP), whose
+  shapes show which gin configuration built it; `nan_after_steps` makes its loss NaN."""
+
+  def __init__(self, observation_space, action_space, seed=0, summary_writer=None, dataset=None,
+               network=networks.MLP, learning_rate: float = 0.1, batch_size: int = 8,
+               nan_after_steps: Optional[int] = None):
+    super().__init__(observation_space, action_space, seed, summary_writer, dataset)
+    if not isinstance(action_space, gymnasium.spaces.Box):
+      raise base.IncompatibleSpaceError(f'MeanActionLearner cannot handle the action space '
+                                        f'{action_space!r}: it needs gymnasium.spaces.Box.')
+    action_dim = int(np.prod(action_space.shape))
+    self.network = network(num_outputs=action_dim)
+    self.params = self.network.init(jax.random.PRNGKey(seed),
+                                    np.zeros((1, *observation_space.shape), np.float32))
+    self.learning_rate, self.batch_size = learning_rate, batch_size
+    self.nan_after_steps = nan_after_steps
+    self.estimate = np.zeros(action_dim)
+    if dataset is not None:
+      self._actions = dataset.transitions()['action'].reshape(dataset.num_steps, -1)
+
+  def train(self, num_steps):
+    self.require_dataset()
+    losses = []
+    for _ in range(num_steps):
+      rng = np.random.default_rng([self.seed, self.training_steps])
+      batch = self._actions[rng.integers(len(self._actions), size=self.batch_size)]
+      losses.append(float(np.mean((batch - self.estimate) ** 2)))
+      self.estimate = self.estimate + self.learning_rate * (batch.mean(axis=0) - self.estimate)
+      self.training_steps += 1
+    broken = self.nan_after_steps is not None and self.training_steps > self.nan_after_steps
+    return {'loss': float('nan') if broken else float(np.mean(losses))}
+
+  def evaluate(self, iteration):
+    del iteration
+    return {'distance_to_mean': float(np.linalg.norm(self.estimate - self._actions.mean(axis=0)))}
+
+  def bundle_and_checkpoint(self, checkpoint_dir, iteration):
+    del checkpoint_dir, iteration
+    return {'params': flax.serialization.to_state_dict(self.params), 'estimate': self.estimate,
+            'training_steps': np.int64(self.training_steps)}
+
+  def unbundle(self, checkpoint_dir, iteration, bundle):
+    del checkpoint_dir, iteration
+    self.params = base.restore_pytree(self.params, bundle['params'], 'params')
+    self.estimate = np.asarray(bundle['estimate'])
+    self.training_steps = int(bundle['training_steps'])
+    return True

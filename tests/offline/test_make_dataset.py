@@ -94,23 +94,31 @@ def test_a_trained_agent_is_a_source(tmp_path):
   command = [sys.executable, '-um', 'runner.train', '--base_dir', str(run_dir), '--gin_files',
              'gin_configs/sac/pendulum.gin'] + sum((['--gin_bindings', b] for b in tiny), [])
   subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=300)
-  agent_bindings = [b.replace('=', ' = ', 1) for b in tiny] + [
-      'collect.policy = @AgentPolicy()', f"AgentPolicy.run_dir = '{run_dir}'",
-      'AgentPolicy.deterministic = True', 'collect.num_episodes = 1', 'collect.progress_bar = False']
+  # The dataset config names the run, not its training config or the bindings above: the agent
+  # (8-unit networks here, 256 by default) is rebuilt from the run directory alone.
+  agent_bindings = [f"AgentPolicy.run_dir = '{run_dir}'", 'AgentPolicy.deterministic = True',
+                    'collect.num_steps = None', 'collect.num_episodes = 1',
+                    'collect.progress_bar = False']
   for name in ('a', 'b'):
     gin.clear_config()
-    summary = make_dataset.make_dataset(['gin_configs/sac/pendulum.gin'], agent_bindings + [
-        f"collect.output_dir = '{tmp_path / name}'"])
+    summary = make_dataset.make_dataset(['gin_configs/datasets/pendulum_sac.gin'],
+                                        agent_bindings + [f"collect.output_dir = '{tmp_path / name}'"])
     assert summary['steps'] == 200
+    assert 'TanhGaussianActor.hidden_sizes' not in gin.operative_config_str()
   a, b = (datasets.load_dataset(str(tmp_path / name)) for name in ('a', 'b'))
   np.testing.assert_array_equal(a.transitions()['action'], b.transitions()['action'])
   actions = a.transitions()['action']
   assert np.all(np.abs(actions) <= 2.0) and np.std(actions) > 0
 
   gin.clear_config()
-  with pytest.raises(train.BadInputError, match='holds no checkpoints'):
-    make_dataset.make_dataset(['gin_configs/sac/pendulum.gin'], agent_bindings + [
+  with pytest.raises(train.BadInputError, match='nothing is not a run directory'):
+    make_dataset.make_dataset(['gin_configs/datasets/pendulum_sac.gin'], agent_bindings + [
         f"AgentPolicy.run_dir = '{tmp_path / 'nothing'}'", f"collect.output_dir = '{tmp_path / 'c'}'"])
+  gin.clear_config()
+  with pytest.raises(train.BadInputError, match='trained with the observation space'):
+    make_dataset.make_dataset(['gin_configs/datasets/pendulum_sac.gin'], agent_bindings + [
+        "create_mujoco_environment.environment_name = 'MountainCarContinuous-v0'",
+        f"collect.output_dir = '{tmp_path / 'd'}'"])
 
 
 def test_the_collection_seed_decides_a_restored_agents_exploration(tmp_path):
@@ -157,7 +165,8 @@ def test_bad_input_is_named(tmp_path):
                                f"collect.output_dir = '{tmp_path / 'w'}'"])
 
 
-def test_the_agent_dataset_config_names_its_training_config():
+def test_the_agent_dataset_config_names_its_run_and_environment():
   train.parse_gin(['datasets/pendulum_sac.gin'], [])
   assert gin.query_parameter('AgentPolicy.run_dir') == 'runs/sac_pendulum'
+  assert gin.query_parameter('create_mujoco_environment.environment_name') == 'Pendulum-v1'
   assert gin.query_parameter('collect.num_steps') == 500000
