@@ -53,6 +53,33 @@ class FlattenGoalObservation(gymnasium.ObservationWrapper, gymnasium.utils.Recor
                            for key in self._keys])
 
 
+class FixedCells(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
+  """Every reset puts the goal in `goal_cell` and/or the ball in `reset_cell` ((row, column) of the
+  maze map), through gymnasium-robotics' reset options; a cell left None is drawn as usual. Used to
+  evaluate a goal-conditioned policy on chosen goals, or to define a task by its goal."""
+
+  def __init__(self, env: gymnasium.Env, goal_cell: Optional[Sequence[int]] = None,
+               reset_cell: Optional[Sequence[int]] = None):
+    gymnasium.utils.RecordConstructorArgs.__init__(
+        self, goal_cell=None if goal_cell is None else tuple(goal_cell),
+        reset_cell=None if reset_cell is None else tuple(reset_cell))
+    gymnasium.Wrapper.__init__(self, env)
+    maze_map = np.asarray(env.unwrapped.maze.maze_map, dtype=object)
+    self._options = {}
+    for name, cell in (('goal_cell', goal_cell), ('reset_cell', reset_cell)):
+      if cell is None:
+        continue
+      row, column = (int(index) for index in cell)
+      if not (0 <= row < maze_map.shape[0] and 0 <= column < maze_map.shape[1]) or (
+          maze_map[row, column] == 1):
+        raise ValueError(f'create_point_maze_environment: {name} {tuple(cell)} is not a free cell '
+                         f'of the {maze_map.shape[0]}x{maze_map.shape[1]} maze')
+      self._options[name] = np.array([row, column])
+
+  def reset(self, *, seed=None, options=None):
+    return self.env.reset(seed=seed, options={**self._options, **(options or {})})
+
+
 def _maze_names() -> List[str]:
   """The map names of the registered PointMaze ids ('UMaze', 'Medium_Diverse_G', ...)."""
   return sorted({spec.name[len('PointMaze_'):] for spec in gymnasium.registry.values()
@@ -66,7 +93,9 @@ def create_point_maze_environment(maze: str = 'UMaze',
                                   reset_target: bool = False,
                                   max_episode_steps: Optional[int] = None,
                                   maze_map: Optional[List[List[Any]]] = None,
-                                  flatten_observation: bool = True) -> gymnasium.Env:
+                                  flatten_observation: bool = True,
+                                  goal_cell: Optional[Sequence[int]] = None,
+                                  reset_cell: Optional[Sequence[int]] = None) -> gymnasium.Env:
   """PointMaze_<maze>-v3 ('UMaze', 'Open', 'Medium', 'Large', 'Large_Diverse_GR', ...).
 
   Args (the last four are gymnasium-robotics' own, passed through):
@@ -83,6 +112,8 @@ def create_point_maze_environment(maze: str = 'UMaze',
       instead of `maze`'s own layout; `maze` still picks the registered time limit.
     flatten_observation: False returns gymnasium-robotics' dict observation, for agents that take
       goals apart (e.g. hindsight relabelling).
+    goal_cell, reset_cell: (row, column) of the map where every episode puts the goal / starts
+      the ball (FixedCells); None draws them at every reset.
   """
   gymnasium_robotics = import_extra('gymnasium_robotics', 'mujoco')
   gymnasium.register_envs(gymnasium_robotics)  # importing it registers the ids; this says why
@@ -97,6 +128,8 @@ def create_point_maze_environment(maze: str = 'UMaze',
   env = gymnasium.make(environment_id, max_episode_steps=max_episode_steps,
                        reward_type=reward_type, continuing_task=continuing_task,
                        reset_target=reset_target, **kwargs)
+  if goal_cell is not None or reset_cell is not None:
+    env = FixedCells(env, goal_cell, reset_cell)
   if flatten_observation:
     env = FlattenGoalObservation(env)
   return env

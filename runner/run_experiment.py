@@ -29,7 +29,7 @@ import math
 import numbers
 import os
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import gin
 import gymnasium
@@ -62,12 +62,20 @@ class PhaseResult:
   seconds: float
   episode_returns: List[float]
   episode_lengths: List[int]
+  # Per episode, whether the environment's info['success'] was ever true; None where the
+  # environment reports no success (most do not: goal-reaching tasks such as PointMaze and
+  # Meta-world do).
+  episode_successes: List[Optional[bool]] = dataclasses.field(default_factory=list)
 
   def metrics(self, phase: str) -> Dict[str, float]:
-    return {f'{phase}/average_return': float(np.mean(self.episode_returns)),
-            f'{phase}/average_episode_length': float(np.mean(self.episode_lengths)),
-            f'{phase}/num_episodes': float(len(self.episode_returns)),
-            f'{phase}/steps': float(self.steps)}
+    result = {f'{phase}/average_return': float(np.mean(self.episode_returns)),
+              f'{phase}/average_episode_length': float(np.mean(self.episode_lengths)),
+              f'{phase}/num_episodes': float(len(self.episode_returns)),
+              f'{phase}/steps': float(self.steps)}
+    reported = [success for success in self.episode_successes if success is not None]
+    if reported:
+      result[f'{phase}/success_rate'] = float(np.mean(reported))
+    return result
 
   @property
   def steps_per_second(self) -> float:
@@ -246,10 +254,12 @@ class Runner:
     while result.steps < min_steps:
       observation, _ = self.environment.reset(seed=reset_seed)
       reset_seed = None  # later episodes continue the environment's own RNG stream
-      length, episode_return = self.run_one_episode(observation, progress, result.steps)
+      length, episode_return, success = self.run_one_episode(observation, progress,
+                                                             result.steps)
       result.steps += length
       result.episode_returns.append(episode_return)
       result.episode_lengths.append(length)
+      result.episode_successes.append(success)
       if phase == 'train':
         self.total_training_steps += length
         self.metrics_writer.write_episode('train/episode_return', episode_return,
@@ -260,14 +270,17 @@ class Runner:
     return result
 
   def run_one_episode(self, observation, progress: metrics.PhaseProgress, steps_before: int):
-    """Runs one episode from `observation`; returns (length, undiscounted return)."""
+    """Runs one episode from `observation`; returns (length, undiscounted return, success: whether
+    info['success'] was ever true, None when the environment does not report it)."""
     agent, environment = self.agent, self.environment
     action = agent.begin_episode(observation)
-    episode_return, length = 0.0, 0
+    episode_return, length, success = 0.0, 0, None
     while True:
-      observation, reward, terminated, truncated, _ = environment.step(action)
+      observation, reward, terminated, truncated, info = environment.step(action)
       episode_return += reward
       length += 1
+      if 'success' in info:
+        success = bool(success) or bool(info['success'])
       if self.clip_rewards:
         reward = min(max(reward, -1.0), 1.0)
       if terminated or truncated or length >= self.max_steps_per_episode:
@@ -275,7 +288,7 @@ class Runner:
           agent.end_episode(reward, bool(terminated), observation)
         else:
           agent.end_episode(reward, bool(terminated))
-        return length, float(episode_return)
+        return length, float(episode_return), success
       action = agent.step(reward, observation)
       if length % PROGRESS_UPDATE_INTERVAL == 0:
         progress.update(steps_before + length)

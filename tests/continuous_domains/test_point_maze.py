@@ -1,6 +1,8 @@
 """PointMaze through `create_point_maze_environment`, and `FlattenGoalObservation` checked against
 the dict observation flattened by hand."""
 
+import re
+
 import gymnasium
 import numpy as np
 import pytest
@@ -115,3 +117,18 @@ def test_unknown_maze_is_named_with_the_valid_ones():
     create_point_maze_environment('Twisty')
   with pytest.raises(ValueError, match='reward_type'):
     create_point_maze_environment(reward_type='shaped')
+
+
+def test_fixed_goal_and_reset_cells_hold_for_every_episode():
+  # UMaze's map: row 1 is open (cells 1-3), row 3 too, joined through (2, 3). A cell's centre is
+  # at x = column - 2, y = 2 - row; gymnasium-robotics jitters the goal within 0.25 of it.
+  env = create_point_maze_environment('UMaze', goal_cell=(3, 1), reset_cell=(1, 1))
+  for seed in range(5):
+    observation, _ = env.reset(seed=seed)
+    np.testing.assert_allclose(observation[4:6], [-1.0, -1.0], atol=0.25 + 1e-6)
+    np.testing.assert_allclose(observation[0:2], [-1.0, 1.0], atol=0.25 + 1e-6)
+  recreated = gymnasium.make(env.spec)
+  np.testing.assert_array_equal(recreated.reset(seed=3)[0], env.reset(seed=3)[0])
+  for cell in [(0, 0), (2, 1), (9, 9)]:
+    with pytest.raises(ValueError, match=re.escape(f'goal_cell {cell} is not a free cell')):
+      create_point_maze_environment('UMaze', goal_cell=cell)

@@ -264,3 +264,26 @@ def test_resume_tolerates_a_metrics_line_torn_by_a_kill(tmp_path):
   resumed.run_experiment()
   with open(tmp_path / 'metrics.jsonl') as file:
     assert [json.loads(line)['iteration'] for line in file] == [0, 1, 2]
+
+
+class GoalEnv(ScriptedEnv):
+  """Reports info['success'] true at the second step of every other episode (the even ones)."""
+
+  def step(self, action):
+    observation, reward, terminated, truncated, info = super().step(action)
+    return observation, reward, terminated, truncated, {
+        **info, 'success': self._t == 2 and (self.resets - 1) % 2 == 0}
+
+
+def test_success_rate_is_the_share_of_episodes_that_ever_report_success(tmp_path):
+  runner, _ = make_runner(tmp_path, env=GoalEnv(episode_length=4), num_iterations=1,
+                          training_steps=16, evaluation_steps=12)
+  runner.run_experiment()
+  with open(tmp_path / 'metrics.jsonl') as file:
+    record = json.loads(file.readline())
+  assert record['train/num_episodes'] == 4 and record['train/success_rate'] == 0.5
+  assert record['eval/num_episodes'] == 3 and record['eval/success_rate'] == pytest.approx(2 / 3)
+  runner, _ = make_runner(tmp_path / 'plain', num_iterations=1)
+  runner.run_experiment()
+  with open(tmp_path / 'plain' / 'metrics.jsonl') as file:
+    assert not any('success' in key for key in json.loads(file.readline()))
