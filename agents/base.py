@@ -49,6 +49,18 @@ def require_space(agent_name: str, kind: str, space: gymnasium.Space,
         + (f' {detail}' if detail else '') + '.')
 
 
+def require_bounded_box(agent_name: str, action_space: gymnasium.Space) -> None:
+  """Raises IncompatibleSpaceError naming the agent unless `action_space` is a Box with finite
+  bounds, low < high in every dimension (what a tanh policy rescaled onto the bounds needs)."""
+  require_space(agent_name, 'action', action_space, (gymnasium.spaces.Box,), 'with finite bounds')
+  low = np.asarray(action_space.low, np.float64)
+  high = np.asarray(action_space.high, np.float64)
+  if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
+    raise IncompatibleSpaceError(
+        f'{agent_name} cannot handle the action space {action_space!r}: it needs finite bounds '
+        'with low < high in every dimension, since its tanh policy is rescaled onto them.')
+
+
 def generator_state_to_array(generator: np.random.Generator) -> np.ndarray:
   """Packs a PCG64 numpy Generator's state into a uint64 array (checkpointable as a plain array).
 

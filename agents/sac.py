@@ -260,14 +260,9 @@ class SACAgent(base.ReplayAgent):
     super().__init__(observation_space, action_space, seed, summary_writer)
     name = type(self).__name__
     base.require_space(name, 'observation', observation_space, (gymnasium.spaces.Box,))
-    base.require_space(name, 'action', action_space, (gymnasium.spaces.Box,),
-                       'with finite bounds')
+    base.require_bounded_box(name, action_space)
     low = np.asarray(action_space.low, np.float64)
     high = np.asarray(action_space.high, np.float64)
-    if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
-      raise base.IncompatibleSpaceError(
-          f'{name} cannot handle the action space {action_space!r}: it needs finite bounds with '
-          'low < high in every dimension, since its tanh policy is rescaled onto them.')
     if alpha <= 0:
       raise ValueError(f'{name} needs a positive alpha, got {alpha}')
     if updates_per_step < 1 or update_period < 1:
