@@ -24,6 +24,8 @@ import gin_configs
 from agents import dqn
 from agents import rainbow
 from agents import sac
+from agents.policy_agent import PolicyAgent
+from offline.bc.goal_conditioned import GoalConditionedBCLearner
 from offline import datasets
 from offline import make_dataset
 from runner import run_experiment
@@ -72,6 +74,17 @@ DATASET_CONFIGS = {
 }
 # Dataset configs whose source is an agent, and the experiment config that trains it.
 TRAINED_SOURCES = {'datasets/pendulum_sac.gin': 'sac/pendulum.gin'}
+# Offline configs (the 'offline' schedule): the learner class and the dataset config of its data.
+OFFLINE_CONFIGS = {f'bc/pointmaze_{maze}.gin': (GoalConditionedBCLearner,
+                                                f'datasets/pointmaze_{maze}.gin')
+                   for maze in ('umaze', 'medium', 'large')}
+# Eval-schedule configs: the environment they evaluate on and the offline config of the component.
+EVAL_CONFIGS = {f'bc/eval_pointmaze_{maze}.gin': (f'PointMaze_{name}-v3', f'bc/pointmaze_{maze}.gin')
+                for maze, name in (('umaze', 'UMaze'), ('medium', 'Medium'), ('large', 'Large'))}
+TINY_OFFLINE = ['Runner.num_iterations = 1', 'OfflineRunner.training_steps = 100',
+                'OfflineRunner.steps_per_progress_update = 50', 'BCLearner.steps_per_call = 50',
+                'BCLearner.batch_size = 16', 'BCLearner.hidden_sizes = (8,)',
+                'BCLearner.validation_fraction = 0.5', 'Runner.progress_bar = False']
 
 # One iteration of 60 training steps (whole episodes of at most 50) and 20 evaluation steps.
 TINY_RUN = ['Runner.num_iterations = 1', 'Runner.training_steps = 60',
@@ -115,7 +128,7 @@ def test_every_config_folder_is_a_package_so_includes_resolve_anywhere():
 
 
 def test_every_shipped_config_is_checked_here():
-  assert configs_in() == sorted(EXPERIMENTS)
+  assert configs_in() == sorted({**EXPERIMENTS, **OFFLINE_CONFIGS, **EVAL_CONFIGS})
   assert configs_in('datasets') == sorted(DATASET_CONFIGS)
 
 
@@ -219,3 +232,48 @@ def test_atari_configs_carry_dopamines_published_hyperparameters():
       if isinstance(bound, gin.config.ConfigurableReference):  # a macro such as %STACK_SIZE
         bound = gin.query_parameter(f'%{bound.scoped_selector.split("/")[0]}')
       assert bound == value, (config, parameter)
+
+
+@pytest.fixture(scope='module')
+def offline_runs(tmp_path_factory):
+  """For each offline config: a tiny dataset collected with its dataset config (two episodes of the
+  maze's own length), and one tiny iteration trained on it."""
+  run_dirs = {}
+  for config, (_, dataset_config) in sorted(OFFLINE_CONFIGS.items()):
+    root = tmp_path_factory.mktemp(os.path.basename(config).removesuffix('.gin'))
+    gin.clear_config()
+    make_dataset.make_dataset([dataset_config], [
+        f"collect.output_dir = '{root / 'data'}'", 'collect.num_steps = None',
+        'collect.num_episodes = 2', 'collect.progress_bar = False'])
+    gin.clear_config()
+    train.run(str(root / 'run'), [config], TINY_OFFLINE + [f"load_dataset.path = '{root / 'data'}'"])
+    run_dirs[config] = root / 'run'
+  gin.clear_config()
+  return run_dirs
+
+
+@pytest.mark.parametrize('config', sorted(OFFLINE_CONFIGS))
+def test_offline_config_trains_its_learner_on_its_dataset(config, offline_runs):
+  run_dir = offline_runs[config]
+  description = json.loads((run_dir / 'run.json').read_text())
+  learner_class = OFFLINE_CONFIGS[config][0]
+  assert description['class'] == f'{learner_class.__module__}.{learner_class.__qualname__}'
+  assert description['schedule'] == 'offline'
+  records = [json.loads(line) for line in (run_dir / 'metrics.jsonl').read_text().splitlines()]
+  assert records[0]['train/gradient_steps'] == 100
+  for name in ('train/nll', 'eval/validation_nll'):
+    assert math.isfinite(records[0][name]), (name, records[0])
+
+
+@pytest.mark.parametrize('config', sorted(EVAL_CONFIGS))
+def test_eval_config_evaluates_the_component_it_loads(config, offline_runs, tmp_path):
+  environment_id, offline_config = EVAL_CONFIGS[config]
+  train.parse_gin([config], ['Runner.evaluation_steps = 30', 'Runner.progress_bar = False',
+                             f"load_component.base_dir = '{offline_runs[offline_config]}'"])
+  runner = run_experiment.create_runner(str(tmp_path))
+  assert isinstance(runner, run_experiment.EvalRunner) and isinstance(runner.agent, PolicyAgent)
+  assert runner.environment.spec.id == environment_id
+  runner.run_experiment()
+  record = json.loads((tmp_path / 'metrics.jsonl').read_text())
+  assert record['eval/steps'] >= 30 and 0 <= record['eval/success_rate'] <= 1
+  assert not any(key.startswith('train/') for key in record)
