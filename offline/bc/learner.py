@@ -113,6 +113,7 @@ class BCLearner(base.Learner):
         functools.partial(bc_update, self.network, self.action_model, self.optimizer),
         batch_size, steps_per_call, self._make_batch)
     self._evaluate_batch = compilation.jit(self._batch_sums)
+    self._evaluate_rows = compilation.jit(self._per_row)
     self._training_data: Optional[device_data.DeviceDataset] = None
     self._validation: Optional[Dict[str, np.ndarray]] = None
     if dataset is not None:
@@ -175,14 +176,17 @@ class BCLearner(base.Learner):
     self.training_steps += num_steps
     return statistics
 
-  def _batch_sums(self, state: BCState, batch: Dict[str, jax.Array],
-                  valid: jax.Array) -> jax.Array:
+  def _per_row(self, state: BCState, batch: Dict[str, jax.Array]) -> jax.Array:
+    """(2, rows): each row's NLL and metric (action error or accuracy) under `state`."""
     observations = model.standardized(batch['observation'], state.observation_shift,
                                       state.observation_scale)
     outputs = self.network.apply(state.params, observations)
-    return jnp.stack([jnp.sum(jnp.where(valid, self.action_model.nll(outputs, batch['action']), 0)),
-                      jnp.sum(jnp.where(valid, self.action_model.metric(outputs, batch['action']),
-                                        0))])
+    return jnp.stack([self.action_model.nll(outputs, batch['action']),
+                      self.action_model.metric(outputs, batch['action'])])
+
+  def _batch_sums(self, state: BCState, batch: Dict[str, jax.Array],
+                  valid: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.where(valid, self._per_row(state, batch), 0.0), axis=1)
 
   def evaluate(self, iteration: int) -> Dict[str, float]:
     """The held-out episodes' mean NLL and metric (nothing without held-out episodes)."""
@@ -201,6 +205,18 @@ class BCLearner(base.Learner):
                            np.float64)
     metric = self.action_model.metric_name
     return {'validation_nll': totals[0] / num_rows, f'validation_{metric}': totals[1] / num_rows}
+
+  def write_summaries(self, iteration: int) -> None:
+    """Histograms of the held-out rows' NLL and metric (their first evaluation batch): where the
+    policy fails, a tail the mean in metrics.jsonl hides."""
+    if self.summary_writer is None or self._validation is None:
+      return
+    size = min(self.evaluation_batch_size, len(self._validation['observation']))
+    batch = {name: array[:size] for name, array in self._validation.items()}
+    nll, metric = np.asarray(self._evaluate_rows(self.state, batch), np.float64)
+    self.summary_writer.add_histogram('learner/validation_nll', nll, iteration)
+    self.summary_writer.add_histogram(f'learner/validation_{self.action_model.metric_name}',
+                                      metric, iteration)
 
   def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
     del checkpoint_dir, iteration  # everything fits in the returned pytree

@@ -144,3 +144,25 @@ def test_a_policy_agent_acts_with_the_exported_policy(box_dataset):
   action = agent.begin_episode(np.array([1.0, -4.0], np.float32))
   assert examples.BOX_ACTIONS.contains(action)
   np.testing.assert_allclose(action, [0.5, -1.0], atol=0.15)
+
+
+def test_histograms_of_the_held_out_rows_are_written_at_the_iteration(box_dataset, tmp_path):
+  import tensorboardX  # pylint: disable=import-outside-toplevel
+  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=import-outside-toplevel
+  writer = tensorboardX.SummaryWriter(logdir=str(tmp_path))
+  learner = BCLearner(box_dataset.observation_space, box_dataset.action_space, seed=0,
+                      dataset=box_dataset, summary_writer=writer,
+                      **{**SMALL, 'validation_fraction': 0.25})
+  learner.train(100)
+  statistics = learner.evaluate(3)
+  learner.write_summaries(3)
+  writer.close()
+  accumulator = event_accumulator.EventAccumulator(
+      str(tmp_path), size_guidance={event_accumulator.HISTOGRAMS: 0})
+  accumulator.Reload()
+  for tag, mean in [('learner/validation_nll', statistics['validation_nll']),
+                    ('learner/validation_action_error', statistics['validation_action_error'])]:
+    (event,) = accumulator.Histograms(tag)
+    assert event.step == 3 and event.histogram_value.num == 10 * 25  # every held-out row
+    # All held-out rows fit one evaluation batch, so the histogram's mean is the statistic.
+    assert event.histogram_value.sum / event.histogram_value.num == pytest.approx(mean, rel=1e-5)
