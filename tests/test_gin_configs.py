@@ -26,6 +26,8 @@ from agents import rainbow
 from agents import sac
 from agents.policy_agent import PolicyAgent
 from offline.bc.goal_conditioned import GoalConditionedBCLearner
+from offline.bc.learner import BCLearner
+from offline.laplacian.learner import LaplacianLearner
 from offline import datasets
 from offline import make_dataset
 from runner import run_experiment
@@ -71,20 +73,22 @@ DATASET_CONFIGS = {
     'datasets/pointmaze_umaze.gin': ('offline.controllers.PointMazeWaypointController',
                                      'PointMaze_UMaze-v3'),
     'datasets/sfp_room.gin': ('offline.controllers.SFPRoomGoalController', 'SFPMaze-v0'),
+    'datasets/gridworld_random_walk.gin': ('offline.controllers.UniformRandomPolicy',
+                                           'GridWorld-v0'),
 }
 # Dataset configs whose source is an agent, and the experiment config that trains it.
 TRAINED_SOURCES = {'datasets/pendulum_sac.gin': 'sac/pendulum.gin'}
 # Offline configs (the 'offline' schedule): the learner class and the dataset config of its data.
-OFFLINE_CONFIGS = {f'bc/pointmaze_{maze}.gin': (GoalConditionedBCLearner,
-                                                f'datasets/pointmaze_{maze}.gin')
-                   for maze in ('umaze', 'medium', 'large')}
+OFFLINE_CONFIGS = {**{f'bc/pointmaze_{maze}.gin': (GoalConditionedBCLearner,
+                                                   f'datasets/pointmaze_{maze}.gin')
+                      for maze in ('umaze', 'medium', 'large')},
+                   'dceo/laplacian_gridworld.gin': (LaplacianLearner,
+                                                    'datasets/gridworld_random_walk.gin')}
 # Eval-schedule configs: the environment they evaluate on and the offline config of the component.
 EVAL_CONFIGS = {f'bc/eval_pointmaze_{maze}.gin': (f'PointMaze_{name}-v3', f'bc/pointmaze_{maze}.gin')
                 for maze, name in (('umaze', 'UMaze'), ('medium', 'Medium'), ('large', 'Large'))}
 TINY_OFFLINE = ['Runner.num_iterations = 1', 'OfflineRunner.training_steps = 100',
-                'OfflineRunner.steps_per_progress_update = 50', 'BCLearner.steps_per_call = 50',
-                'BCLearner.batch_size = 16', 'BCLearner.hidden_sizes = (8,)',
-                'BCLearner.validation_fraction = 0.5', 'Runner.progress_bar = False']
+                'OfflineRunner.steps_per_progress_update = 50', 'Runner.progress_bar = False']
 
 # One iteration of 60 training steps (whole episodes of at most 50) and 20 evaluation steps.
 TINY_RUN = ['Runner.num_iterations = 1', 'Runner.training_steps = 60',
@@ -112,6 +116,28 @@ FAMILIES = {
 
 def family_of(agent_class) -> AgentFamily:
   return next(family for base, family in FAMILIES.items() if issubclass(agent_class, base))
+
+
+class LearnerFamily(NamedTuple):
+  bindings: Sequence[str]  # with TINY_OFFLINE, to make it tiny: small batches and networks
+  statistics: Tuple[str, ...]  # the metrics.jsonl entries that must be finite
+
+
+LEARNER_FAMILIES = {
+    BCLearner: LearnerFamily(['BCLearner.steps_per_call = 50', 'BCLearner.batch_size = 16',
+                              'BCLearner.hidden_sizes = (8,)',
+                              'BCLearner.validation_fraction = 0.5'],
+                             ('train/nll', 'eval/validation_nll')),
+    LaplacianLearner: LearnerFamily(['LaplacianLearner.steps_per_call = 50',
+                                     'LaplacianLearner.batch_size = 16',
+                                     'LaplacianLearner.hidden_sizes = (8,)'],
+                                    ('train/loss', 'eval/subspace_overlap')),
+}
+
+
+def learner_family_of(learner_class) -> LearnerFamily:
+  return next(family for base, family in LEARNER_FAMILIES.items()
+              if issubclass(learner_class, base))
 
 
 @pytest.fixture(autouse=True)
@@ -239,14 +265,16 @@ def offline_runs(tmp_path_factory):
   """For each offline config: a tiny dataset collected with its dataset config (two episodes of the
   maze's own length), and one tiny iteration trained on it."""
   run_dirs = {}
-  for config, (_, dataset_config) in sorted(OFFLINE_CONFIGS.items()):
+  for config, (learner_class, dataset_config) in sorted(OFFLINE_CONFIGS.items()):
     root = tmp_path_factory.mktemp(os.path.basename(config).removesuffix('.gin'))
     gin.clear_config()
     make_dataset.make_dataset([dataset_config], [
         f"collect.output_dir = '{root / 'data'}'", 'collect.num_steps = None',
         'collect.num_episodes = 2', 'collect.progress_bar = False'])
     gin.clear_config()
-    train.run(str(root / 'run'), [config], TINY_OFFLINE + [f"load_dataset.path = '{root / 'data'}'"])
+    train.run(str(root / 'run'), [config],
+              TINY_OFFLINE + list(learner_family_of(learner_class).bindings)
+              + [f"load_dataset.path = '{root / 'data'}'"])
     run_dirs[config] = root / 'run'
   gin.clear_config()
   return run_dirs
@@ -261,7 +289,7 @@ def test_offline_config_trains_its_learner_on_its_dataset(config, offline_runs):
   assert description['schedule'] == 'offline'
   records = [json.loads(line) for line in (run_dir / 'metrics.jsonl').read_text().splitlines()]
   assert records[0]['train/gradient_steps'] == 100
-  for name in ('train/nll', 'eval/validation_nll'):
+  for name in learner_family_of(learner_class).statistics:
     assert math.isfinite(records[0][name]), (name, records[0])
 
 

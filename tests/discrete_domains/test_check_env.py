@@ -1,6 +1,6 @@
 """Every discrete domain factory passes gymnasium's check_env (tests/env_checks.py), on more tasks
 than the suite trains on: classic control, Atari with Dopamine's wrappers (and the optional ones),
-all five MinAtar games."""
+all five MinAtar games, grid worlds with each observation type."""
 
 import functools
 
@@ -8,6 +8,7 @@ import pytest
 
 from discrete_domains import atari
 from discrete_domains import classic
+from discrete_domains import gridworld
 from discrete_domains import minatar
 from tests.env_checks import assert_passes_check_env
 
@@ -21,6 +22,11 @@ FACTORIES = [
                                           scale_observations=True)),
     *[(minatar.create_minatar_environment, dict(game_name=game)) for game in minatar.GAMES],
     (minatar.create_minatar_environment, dict(game_name='freeway', max_episode_steps=50)),
+    *[(gridworld.create_gridworld_environment, dict(layout=layout, observation_type=observation))
+      for layout, observation in (('four_rooms', 'one_hot'), ('maze', 'row_col'),
+                                  ('open_5x5', 'pixels'))],
+    (gridworld.create_gridworld_environment, dict(layout='#####\n#S..#\n#.#.#\n#..G#\n#####',
+                                                  goal_reward=True, random_start=False)),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Gin configs of DCEO (Deep Covering Eigenoptions) and its Laplacian representation."""

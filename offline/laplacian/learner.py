@@ -1,0 +1,281 @@
+"""`LaplacianLearner`: DCEO's Laplacian representation phi, trained offline on a dataset's
+transitions with agents/laplacian.py's loss.
+
+Each gradient step draws `batch_size` positive pairs (s, s'), s' the state `pair_horizon` steps
+after s in its episode (held at the episode's final state when the episode ends sooner), and
+`batch_size` + `batch_size` states u, v uniformly from the dataset's rows. Training runs
+`steps_per_call` steps per jitted call over the dataset on the device (offline/device_data.py).
+
+When the data come from a grid world (`layout`, a name or text of discrete_domains/gridworld.py),
+`evaluate` reports `subspace_overlap`: how much of the span of the exact Laplacian's `dimension`
+smallest eigenvectors phi's values over the free cells span (1 is exact), and `write_summaries`
+draws the first eigenfunctions, learned and exact, over the grid (a TensorBoard image and
+`laplacian_eigenfunctions.png` in the run directory). `export()` hands over phi, a callable.
+"""
+
+import functools
+import os
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
+
+import flax.serialization
+import gin
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from agents import base as agent_base
+from agents import compilation
+from agents import laplacian
+from agents import networks
+from agents.optimizers import create_optimizer
+from discrete_domains import gridworld
+from offline import base
+from offline import device_data
+from runner import errors
+
+FIGURE_FILE = 'laplacian_eigenfunctions.png'
+
+
+class LaplacianState(NamedTuple):
+  params: Any
+  optimizer_state: Any
+
+
+def network_inputs(observations: jnp.ndarray) -> jnp.ndarray:
+  """Observations as the network takes them: float32, uint8 images scaled to [0, 1]."""
+  if observations.dtype == jnp.uint8:
+    return observations.astype(jnp.float32) / 255.0
+  return observations.astype(jnp.float32)
+
+
+def laplacian_update(network: Any, optimizer: optax.GradientTransformation, transform: str,
+                     state: LaplacianState, batch: Dict[str, jnp.ndarray], key: jax.Array):
+  """One gradient step on the Laplacian loss of the batch's (s, s') pairs and (u, v) states."""
+  del key  # the loss needs no sampling
+  parts = ('state', 'pair', 'u', 'v')
+
+  def objective(params):
+    # One forward pass over the four parts: one matrix product per layer instead of four.
+    inputs = jnp.concatenate([network_inputs(batch[part]) for part in parts])
+    phi_state, phi_pair, phi_u, phi_v = jnp.split(network.apply(params, inputs), len(parts))
+    return laplacian.laplacian_loss(phi_state, phi_pair, phi_u, phi_v, transform)
+
+  (_, statistics), gradients = jax.value_and_grad(objective, has_aux=True)(state.params)
+  updates, optimizer_state = optimizer.update(gradients, state.optimizer_state, state.params)
+  return LaplacianState(optax.apply_updates(state.params, updates), optimizer_state), statistics
+
+
+def pair_batch(data: Dict[str, jax.Array], rows: jax.Array,
+               key: jax.Array) -> Dict[str, jax.Array]:
+  """`rows` holds 3 x batch_size uniform row indices: the first third's states with their pair
+  states, then the u states, then the v states."""
+  del key
+  state_rows, u_rows, v_rows = jnp.split(rows, 3)
+  return {'state': data['observation'][state_rows], 'pair': data['pair_observation'][state_rows],
+          'u': data['observation'][u_rows], 'v': data['observation'][v_rows]}
+
+
+def pair_rows(episode_lengths: np.ndarray, horizon: int) -> np.ndarray:
+  """For each row t (a transition s_t -> s_{t+1}), the row whose next observation is s_{t+horizon}
+  in the same episode: t + horizon - 1, or the episode's last row when that is sooner."""
+  lengths = np.asarray(episode_lengths, np.int64)
+  last_rows = np.repeat(np.cumsum(lengths) - 1, lengths)
+  return np.minimum(np.arange(len(last_rows)) + horizon - 1, last_rows)
+
+
+class Representation:
+  """A trained phi: `phi(observations)` for a batch (batch, *observation shape) gives (batch,
+  dimension) float32; one observation (its shape alone) gives (dimension,)."""
+
+  def __init__(self, observation_space: gymnasium.Space, network: Any, params: Any):
+    self.observation_space = observation_space
+    self.dimension = int(network.num_outputs)
+    self._params = params
+    self._apply = compilation.jit(lambda params, x: network.apply(params, network_inputs(x)))
+
+  def __call__(self, observations: Any) -> np.ndarray:
+    observations = np.asarray(observations)
+    single = observations.shape == tuple(self.observation_space.shape)
+    batch = observations[None] if single else observations
+    values = np.asarray(self._apply(self._params, batch))
+    return values[0] if single else values
+
+
+@gin.configurable
+class LaplacianLearner(base.Learner):
+  """The Laplacian representation (see the module docstring).
+
+  phi is an MLP (agents/networks.py) of `hidden_sizes` with `dimension` outputs (no hidden layer
+  and one-hot observations make it a table). The optimizer is `optimizer` (the zoo's
+  create_optimizer) called with Adam, `learning_rate` and `adam_eps` (the reference's: Dopamine's
+  Adam, 6.25e-5 and 1.5e-4). `norm_transform`: 'log1p' (the reference's default) or 'squared'
+  (x^2 / d), agents/laplacian.py.
+  """
+
+  def __init__(self,
+               observation_space: gymnasium.Space,
+               action_space: gymnasium.Space,
+               seed: int = 0,
+               summary_writer: Optional[Any] = None,
+               dataset: Optional[Any] = None,
+               dimension: int = 20,
+               hidden_sizes: Sequence[int] = (256, 256),
+               norm_transform: str = 'log1p',
+               pair_horizon: int = 1,
+               batch_size: int = 32,
+               steps_per_call: int = 100,
+               learning_rate: float = 6.25e-5,
+               adam_eps: float = 1.5e-4,
+               optimizer: Callable[..., optax.GradientTransformation] = create_optimizer,
+               layout: Optional[str] = None,
+               plotted_eigenfunctions: int = 4):
+    super().__init__(observation_space, action_space, seed, summary_writer, dataset)
+    name = type(self).__name__
+    agent_base.require_space(name, 'observation', observation_space, (gymnasium.spaces.Box,))
+    for setting, value in (('dimension', dimension), ('pair_horizon', pair_horizon)):
+      if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise errors.InvalidSettingError(f'{name}.{setting} must be a whole number >= 1, got '
+                                         f'{value!r}')
+    laplacian.norm_transform(norm_transform, dimension)  # an unknown name is reported here
+    self.dimension = int(dimension)
+    self.pair_horizon = int(pair_horizon)
+    self.plotted_eigenfunctions = int(plotted_eigenfunctions)
+    self.network = networks.MLP(num_outputs=self.dimension, hidden_sizes=tuple(hidden_sizes),
+                                min_vals=None, max_vals=None)
+    self.optimizer = optimizer(name='adam', learning_rate=learning_rate, eps=adam_eps)
+    init_key, self._base_key = jax.random.split(jax.random.PRNGKey(seed))
+    dummy = jnp.zeros((1, *observation_space.shape), jnp.float32)
+    params = jax.jit(self.network.init)(init_key, dummy)
+    self.state = LaplacianState(params, self.optimizer.init(params))
+    self.trainer = device_data.ScannedTrainer(
+        functools.partial(laplacian_update, self.network, self.optimizer, norm_transform),
+        3 * batch_size, steps_per_call, pair_batch)
+    self._phi = compilation.jit(lambda params, x: self.network.apply(params, network_inputs(x)))
+    self.layout = layout
+    if layout is not None:
+      self._prepare_grid(name, layout)
+    self._training_data: Optional[device_data.DeviceDataset] = None
+    if dataset is not None:
+      self._training_data = self._device_rows(dataset)
+
+  def _prepare_grid(self, name: str, layout: str) -> None:
+    """The free cells' observations and the exact eigenvectors, for evaluation."""
+    matching = [kind for kind in gridworld.OBSERVATION_TYPES
+                if gridworld.observation_space(layout, kind) == self.observation_space]
+    if not matching:
+      raise errors.BadInputError(
+          f'{name}.layout: the observation space {self.observation_space!r} is not a grid '
+          f'world\'s of the layout {layout!r} (one-hot, row-column or pixel observations)')
+    self.cells = gridworld.free_cells(layout)
+    if self.dimension > len(self.cells):
+      raise errors.InvalidSettingError(f'{name}.dimension = {self.dimension} is more than the '
+                                       f'{len(self.cells)} free cells of the layout')
+    self.cell_observations = gridworld.cell_observations(layout, matching[0])
+    self.eigenvalues, self.eigenvectors = gridworld.laplacian_eigen(layout)
+    self.grid_shape = gridworld.observation_space(layout, 'pixels').shape
+
+  def _device_rows(self, dataset: Any) -> device_data.DeviceDataset:
+    transitions = dataset.transitions()
+    lengths = np.asarray(dataset.episode_lengths, np.int64)
+    observations = np.asarray(transitions['observation'])
+    next_observations = np.asarray(transitions['next_observation'])
+    if observations.dtype != np.uint8:  # images stay uint8 on the device: a quarter the memory
+      observations = observations.astype(np.float32)
+      next_observations = next_observations.astype(np.float32)
+    rows = {'observation': observations,
+            'pair_observation': next_observations[pair_rows(lengths, self.pair_horizon)]}
+    # Chunks start at episodes, so a row's pair state is always in its chunk.
+    return device_data.DeviceDataset(rows, split_points=np.cumsum(lengths) - lengths)
+
+  # -- the Learner contract ------------------------------------------------------------------------
+
+  def train(self, num_steps: int) -> Dict[str, float]:
+    self.require_dataset()
+    self.state, statistics = self.trainer.run(self.state, self._training_data, self._base_key,
+                                              self.training_steps, num_steps)
+    self.training_steps += num_steps
+    return statistics
+
+  def cell_values(self) -> np.ndarray:
+    """phi over the layout's free cells, (cells, dimension), in the order of free_cells."""
+    return np.asarray(self._phi(self.state.params, self.cell_observations), np.float64)
+
+  def evaluate(self, iteration: int) -> Dict[str, float]:
+    """`subspace_overlap` with the exact Laplacian's eigenvectors (nothing without `layout`)."""
+    del iteration
+    if self.layout is None:
+      return {}
+    return {'subspace_overlap': laplacian.subspace_overlap(self.cell_values(), self.eigenvectors,
+                                                           self.dimension)}
+
+  def write_summaries(self, iteration: int) -> None:
+    """The first `plotted_eigenfunctions` learned and exact eigenfunctions over the grid. The
+    learned ones may come in another order, sign or rotation inside the span (the loss fixes the
+    subspace, and a repeated eigenvalue's vectors only up to a rotation)."""
+    if self.summary_writer is None or self.layout is None or self.plotted_eigenfunctions < 1:
+      return
+    count = min(self.plotted_eigenfunctions, self.dimension)
+    figure = eigenfunction_figure(self.grid_shape, self.cells, self.cell_values()[:, :count],
+                                  self.eigenvectors[:, :count], self.eigenvalues[:count])
+    self.summary_writer.add_image('learner/eigenfunctions', figure_pixels(figure), iteration,
+                                  dataformats='HWC')
+    logdir = getattr(self.summary_writer, 'logdir', None)
+    if logdir:
+      figure.savefig(os.path.join(logdir, FIGURE_FILE))
+
+  def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
+    del checkpoint_dir, iteration  # everything fits in the returned pytree
+    return {'state': flax.serialization.to_state_dict(jax.device_get(self.state)),
+            'base_key': np.asarray(jax.device_get(self._base_key)),
+            'training_steps': np.int64(self.training_steps)}
+
+  def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
+    del checkpoint_dir, iteration
+    self.state = agent_base.restore_pytree(self.state, bundle['state'], 'state')
+    self._base_key = agent_base.restore_pytree(self._base_key, bundle['base_key'], 'base_key')
+    self.training_steps = int(bundle['training_steps'])
+    return True
+
+  def export(self) -> Representation:
+    """phi as trained so far; its parameters copied, since training donates the state's buffers."""
+    return Representation(self.observation_space, self.network,
+                          jax.tree.map(jnp.copy, self.state.params))
+
+
+def eigenfunction_figure(grid_shape, cells, learned: np.ndarray, exact: np.ndarray,
+                         eigenvalues: np.ndarray):
+  """A matplotlib Figure (object-oriented API, no pyplot): exact eigenvectors on the top row,
+  learned eigenfunctions below, each over the grid with the walls blank."""
+  # Imported here, as runner/report/figures.py does: only a run that draws pays for matplotlib.
+  from matplotlib.figure import Figure
+
+  count = learned.shape[1]
+  figure = Figure(figsize=(2.2 * count, 4.6), dpi=80)
+  axes = figure.subplots(2, count, squeeze=False)
+  rows, columns = np.array(cells).T
+  for index in range(count):
+    for row, (values, title) in enumerate(((exact[:, index], f'exact {index} '
+                                            f'(λ={eigenvalues[index]:.3f})'),
+                                           (learned[:, index], f'learned {index}'))):
+      image = np.full(grid_shape, np.nan)
+      image[rows, columns] = values
+      axis = axes[row, index]
+      # Symmetric limits around 0: a constant eigenvector is one colour, not amplified noise.
+      limit = max(float(np.max(np.abs(values))), 1e-12)
+      axis.imshow(image, cmap='coolwarm', vmin=-limit, vmax=limit)
+      axis.set_title(title, fontsize=8)
+      axis.set_xticks([])
+      axis.set_yticks([])
+  figure.tight_layout()
+  return figure
+
+
+def figure_pixels(figure) -> np.ndarray:
+  """The figure drawn as an (H, W, 3) uint8 image."""
+  from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+  canvas = FigureCanvasAgg(figure)
+  canvas.draw()
+  return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -1,0 +1,99 @@
+"""The Laplacian representation's loss on tiny vectors worked by hand (d = 2, both norm
+transforms), and the subspace overlap on the exact eigenvectors of a grid."""
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from agents import laplacian
+from discrete_domains import gridworld
+from runner import errors
+
+# d = 2: c = [2, 1, 0], so the positive weights are (2, 1) and every negative weight
+# c_{k-1} - c_k is 1.
+#
+# Row 1: s = (1, 2), s' = (0, 1): positive = 2 * 1^2 + 1 * 1^2 = 3.
+#        u = (1, 0), v = (2, 0): for k = 1 and k = 2 alike, u_k . v_k = 2, |u_k| = 1, |v_k| = 2;
+#        squared (f(x) = x^2 / 2): 2 x (2^2 - 1/2 - 4/2) = 3;
+#        log1p: 2 x (4 - log 2 - log 3) = 8 - 2 log 6.
+# Row 2: s = (0, 0), s' = (0, 3): positive = 2 * 0 + 1 * 3^2 = 9.
+#        u = (1, 0), v = (3, 4): k = 1: u_1 . v_1 = 3, |u_1| = 1, |v_1| = 3;
+#                                k = 2: u . v = 3, |u| = 1, |v| = 5;
+#        squared: (9 - 1/2 - 9/2) + (9 - 1/2 - 25/2) = 4 - 4 = 0;
+#        log1p: (9 - log 2 - log 4) + (9 - log 2 - log 6) = 18 - log 96.
+STATES = jnp.array([[1.0, 2.0], [0.0, 0.0]])
+NEXT_STATES = jnp.array([[0.0, 1.0], [0.0, 3.0]])
+U = jnp.array([[1.0, 0.0], [1.0, 0.0]])
+V = jnp.array([[2.0, 0.0], [3.0, 4.0]])
+
+
+def test_coefficients_count_down_to_zero():
+  np.testing.assert_array_equal(laplacian.coefficients(3), [3, 2, 1, 0])
+
+
+def test_positive_term_by_hand():
+  np.testing.assert_allclose(laplacian.positive_term(STATES, NEXT_STATES), [3.0, 9.0])
+
+
+def test_negative_term_squared_by_hand():
+  np.testing.assert_allclose(laplacian.negative_term(U, V, 'squared'), [3.0, 0.0], atol=1e-6)
+
+
+def test_negative_term_log1p_by_hand():
+  np.testing.assert_allclose(laplacian.negative_term(U, V, 'log1p'),
+                             [8 - 2 * math.log(6), 18 - math.log(96)], rtol=1e-6)
+
+
+def test_loss_is_the_batch_mean_of_both_terms():
+  # squared: positive (3 + 9) / 2 = 6, negative (3 + 0) / 2 = 1.5.
+  loss, statistics = laplacian.laplacian_loss(STATES, NEXT_STATES, U, V, 'squared')
+  np.testing.assert_allclose([loss, statistics['positive_loss'], statistics['negative_loss']],
+                             [7.5, 6.0, 1.5], rtol=1e-6)
+  # log1p: negative (26 - log(36 * 96)) / 2 = 13 - log(3456) / 2.
+  loss, statistics = laplacian.laplacian_loss(STATES, NEXT_STATES, U, V, 'log1p')
+  np.testing.assert_allclose(loss, 6 + 13 - math.log(3456) / 2, rtol=1e-6)
+  assert statistics['loss'] == loss
+
+
+def test_one_dimension_has_a_single_prefix():
+  # d = 1: c = [1, 0]; positive (2 - 0)^2 = 4; negative (1 * 3)^2 - 1^2 / 1 - 3^2 / 1 = -1.
+  loss, _ = laplacian.laplacian_loss(jnp.array([[2.0]]), jnp.array([[0.0]]), jnp.array([[1.0]]),
+                                     jnp.array([[3.0]]), 'squared')
+  np.testing.assert_allclose(loss, 3.0)
+
+
+def test_unknown_norm_transform_is_named():
+  with pytest.raises(errors.InvalidSettingError, match="'cube'"):
+    laplacian.negative_term(U, V, 'cube')
+
+
+@pytest.fixture(scope='module')
+def eigenvectors():
+  return gridworld.laplacian_eigen('open_5x5')[1]  # eigenvalues 0, .38, .38, .76 | 1.38, ...
+
+
+def test_overlap_of_the_eigenvectors_themselves_is_one(eigenvectors):
+  assert laplacian.subspace_overlap(eigenvectors[:, :4], eigenvectors, 4) == pytest.approx(1.0)
+
+
+def test_overlap_ignores_rotations_and_scales_inside_the_span(eigenvectors):
+  rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(4, 4)))
+  mixed = eigenvectors[:, :4] @ rotation @ np.diag([3.0, 0.5, 2.0, 7.0])
+  assert laplacian.subspace_overlap(mixed, eigenvectors, 4) == pytest.approx(1.0)
+
+
+def test_overlap_of_the_orthogonal_complement_is_zero(eigenvectors):
+  assert laplacian.subspace_overlap(eigenvectors[:, 4:8], eigenvectors, 4) == pytest.approx(
+      0.0, abs=1e-12)
+
+
+def test_overlap_counts_the_shared_directions(eigenvectors):
+  half = eigenvectors[:, [0, 1, 4, 5]]  # two of the four directions
+  assert laplacian.subspace_overlap(half, eigenvectors, 4) == pytest.approx(0.5)
+
+
+def test_overlap_rejects_mismatched_shapes(eigenvectors):
+  with pytest.raises(errors.BadInputError, match='subspace_overlap'):
+    laplacian.subspace_overlap(eigenvectors[:10, :4], eigenvectors, 4)
