@@ -26,10 +26,13 @@ randomness from its count of steps, not from its count of calls.
 import abc
 from typing import Any, Callable, Dict, Optional
 
+import flax.serialization
 import gin
 import gymnasium
+import jax
 import numpy as np
 
+from agents import base as agent_base
 from runner import errors
 from runner import factories
 
@@ -79,6 +82,28 @@ class Learner(abc.ABC):
   def export(self) -> Any:
     """What `load_component` hands to whoever loads this learner's run (default: itself)."""
     return self
+
+
+class StateLearner(Learner):
+  """A learner whose whole trained state is one pytree, `self.state` (parameters, optimizer
+  states, statistics of the data...), plus the device key `self._base_key` its steps fold in and
+  its step count: checkpointing is written once, here. Subclasses set both in their constructor."""
+
+  state: Any
+  _base_key: Any
+
+  def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
+    del checkpoint_dir, iteration  # everything fits in the returned pytree
+    return {'state': flax.serialization.to_state_dict(jax.device_get(self.state)),
+            'base_key': np.asarray(jax.device_get(self._base_key)),
+            'training_steps': np.int64(self.training_steps)}
+
+  def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
+    del checkpoint_dir, iteration
+    self.state = agent_base.restore_pytree(self.state, bundle['state'], 'state')
+    self._base_key = agent_base.restore_pytree(self._base_key, bundle['base_key'], 'base_key')
+    self.training_steps = int(bundle['training_steps'])
+    return True
 
 
 def dataset_spaces(dataset: Any):

@@ -14,7 +14,6 @@ the update or the checkpoint.
 import functools
 from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
-import flax.serialization
 import gin
 import gymnasium
 import jax
@@ -70,7 +69,7 @@ def validation_episodes(num_episodes: int, fraction: float, seed: int) -> np.nda
 
 
 @gin.configurable
-class BCLearner(base.Learner):
+class BCLearner(base.StateLearner):
   """Behaviour cloning (see the module docstring).
 
   The optimizer is `optimizer` (the zoo's create_optimizer) called with Adam, `learning_rate` and
@@ -217,19 +216,6 @@ class BCLearner(base.Learner):
     self.summary_writer.add_histogram('learner/validation_nll', nll, iteration)
     self.summary_writer.add_histogram(f'learner/validation_{self.action_model.metric_name}',
                                       metric, iteration)
-
-  def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
-    del checkpoint_dir, iteration  # everything fits in the returned pytree
-    return {'state': flax.serialization.to_state_dict(jax.device_get(self.state)),
-            'base_key': np.asarray(jax.device_get(self._base_key)),
-            'training_steps': np.int64(self.training_steps)}
-
-  def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
-    del checkpoint_dir, iteration
-    self.state = agent_base.restore_pytree(self.state, bundle['state'], 'state')
-    self._base_key = agent_base.restore_pytree(self._base_key, bundle['base_key'], 'base_key')
-    self.training_steps = int(bundle['training_steps'])
-    return True
 
   def export(self) -> Policy:
     """The policy as trained so far; copies, since training donates the state's buffers."""

@@ -17,7 +17,6 @@ import functools
 import os
 from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
 
-import flax.serialization
 import gin
 import gymnasium
 import jax
@@ -104,7 +103,7 @@ class Representation:
 
 
 @gin.configurable
-class LaplacianLearner(base.Learner):
+class LaplacianLearner(base.StateLearner):
   """The Laplacian representation (see the module docstring).
 
   phi is an MLP (agents/networks.py) of `hidden_sizes` with `dimension` outputs (no hidden layer
@@ -224,19 +223,6 @@ class LaplacianLearner(base.Learner):
     logdir = getattr(self.summary_writer, 'logdir', None)
     if logdir:
       figure.savefig(os.path.join(logdir, FIGURE_FILE))
-
-  def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
-    del checkpoint_dir, iteration  # everything fits in the returned pytree
-    return {'state': flax.serialization.to_state_dict(jax.device_get(self.state)),
-            'base_key': np.asarray(jax.device_get(self._base_key)),
-            'training_steps': np.int64(self.training_steps)}
-
-  def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
-    del checkpoint_dir, iteration
-    self.state = agent_base.restore_pytree(self.state, bundle['state'], 'state')
-    self._base_key = agent_base.restore_pytree(self._base_key, bundle['base_key'], 'base_key')
-    self.training_steps = int(bundle['training_steps'])
-    return True
 
   def export(self) -> Representation:
     """phi as trained so far; its parameters copied, since training donates the state's buffers."""
