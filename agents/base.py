@@ -94,7 +94,10 @@ def restore_pytree(template: Any, saved: Any, name: str) -> Any:
   """`saved` (a state dict read from a checkpoint) as a pytree of device arrays structured like
   `template`; a ValueError naming the first array whose shape differs, e.g. after a network was
   resized, instead of a failure at the first update."""
-  restored = flax.serialization.from_state_dict(template, saved)
+  try:
+    restored = flax.serialization.from_state_dict(template, saved)
+  except ValueError as error:  # flax's message names the path where the keys differ
+    raise ValueError(f'{name} in the checkpoint does not fit this agent: {error}') from error
   if jax.tree.structure(restored) != jax.tree.structure(template):
     raise ValueError(f'{name} in the checkpoint is structured as {jax.tree.structure(restored)}, '
                      f'this agent expects {jax.tree.structure(template)}')

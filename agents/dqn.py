@@ -1,10 +1,19 @@
 """DQN as Dopamine's JaxDQNAgent: target network, epsilon-greedy exploration, uniform replay; and
-the shell that Rainbow (and the agents built on it) reuse.
+the shell that Rainbow, and the methods built on Rainbow, reuse.
 
 The learning step is the pure function `td_update_and_act`, jitted once per agent; the agent class
-only keeps state (parameters, optimizer state, replay, RNG, counters) and calls it. Acting costs one
-jitted forward pass per step; exploration coin flips use the agent's numpy Generator so that a
-random action costs no device call at all.
+only keeps state (the train-state pytree `ValueTrainState`, replay, RNG, counters) and calls it.
+Acting costs one jitted forward pass per step; exploration coin flips use the agent's numpy
+Generator so that a random action costs no device call at all.
+
+A method built on the shell (DCEO: a representation network and option networks next to
+Rainbow's) overrides hooks instead of copying the update, the acting or the checkpoints:
+`init_extensions` gives its own networks' parameters, optimizer states and targets, kept in the
+train state's `extensions` and `extension_targets`; `extension_update` trains them inside the same
+jitted call, on the same replay batch, and its statistics join the iteration's; `sync_targets`
+runs on the target clock; `policy_action` maps a policy index to an action, and `choose_policy`
+and `explores` decide on the host, per step, which policy acts and whether the action is random.
+The checkpoint holds the whole train state, extensions included.
 
 The agent's TensorBoard histograms (`write_summaries`), over each iteration's updates: the online
 Q-values of the replayed actions (`agent/q_values`), the loss of each transition (`agent/td_loss`)
@@ -12,7 +21,7 @@ and, with prioritized replay, the priorities written back (`agent/priorities`).
 """
 
 import inspect
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import flax.serialization
 import gin
@@ -53,33 +62,71 @@ def dqn_q_values(network, params, observations: jnp.ndarray, key: jnp.ndarray,
   return network.apply(params, observations)
 
 
-def td_update_and_act(per_transition_loss, q_values, optimizer, importance_exponent: float,
-                      params, target_params, optimizer_state, batch: Dict[str, jnp.ndarray],
-                      observation: jnp.ndarray, key: jnp.ndarray):
-  """One gradient step on the batch's mean loss, then the greedy action for `observation` under the
-  new parameters: fused so that a training step that updates is still a single jitted call.
+class ValueTrainState(NamedTuple):
+  """Everything a value-based agent learns, as one pytree: the Q-network's parameters, their
+  target copy and the optimizer state; and what a method built on the shell adds, `extensions`
+  (its own networks' parameters and optimizer states) and `extension_targets` (their target
+  copies). DQN and Rainbow have no extensions: both are {}.
+
+  Targets are kept apart from what the update trains because only `sync_targets`, on the target
+  clock, changes them: the jitted update never hands them back (which would copy them every
+  update), and between syncs they share the trained parameters' buffers."""
+  params: Any
+  target_params: Any
+  optimizer_state: Any
+  extensions: Any
+  extension_targets: Any
+
+
+def td_update(per_transition_loss, optimizer, importance_exponent: float, state: ValueTrainState,
+              batch: Dict[str, jnp.ndarray], key: jnp.ndarray):
+  """One gradient step of the Q-network on the batch's mean loss.
 
   `per_transition_loss(params, target_params, batch, key) -> ((batch,) losses, (batch,) Q-values
   of the taken actions)` is the agent's loss; with prioritized replay (the batch has
   `sampling_probability`) each transition's loss is weighted by its importance weight. Returns
-  (params, optimizer_state, mean loss, per-transition losses, their Q-values, action).
+  (state with new params and optimizer_state, mean loss, per-transition losses, their Q-values).
   """
-  loss_key, act_key = jax.random.split(key)
   if 'sampling_probability' in batch:
     weights = importance_weights(batch['sampling_probability'], importance_exponent)
   else:
     weights = jnp.ones_like(batch['reward'])
 
   def weighted_loss(online_params):
-    per_transition, chosen_q = per_transition_loss(online_params, target_params, batch, loss_key)
+    per_transition, chosen_q = per_transition_loss(online_params, state.target_params, batch, key)
     return jnp.mean(weights * per_transition), (per_transition, chosen_q)
 
   (loss_value, (per_transition, chosen_q)), gradients = jax.value_and_grad(
-      weighted_loss, has_aux=True)(params)
-  updates, optimizer_state = optimizer.update(gradients, optimizer_state, params)
-  params = optax.apply_updates(params, updates)
-  action = greedy_action(q_values, params, observation, act_key, False)
-  return params, optimizer_state, loss_value, per_transition, chosen_q, action
+      weighted_loss, has_aux=True)(state.params)
+  updates, optimizer_state = optimizer.update(gradients, state.optimizer_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  return (state._replace(params=params, optimizer_state=optimizer_state), loss_value,
+          per_transition, chosen_q)
+
+
+def td_update_and_act(per_transition_loss, extension_update, policy_action, optimizer,
+                      importance_exponent: float, state: ValueTrainState,
+                      batch: Dict[str, jnp.ndarray], observation: jnp.ndarray, key: jnp.ndarray,
+                      policy: jnp.ndarray):
+  """A training step's whole device work, fused so that it is a single jitted call: the Q-network's
+  gradient step on the batch (`td_update`), then `extension_update(extensions, state, batch, key)
+  -> (extensions, statistics)` on the same batch and the state after that step, then the action of
+  policy `policy` for the unbatched `observation` under the new state,
+  `policy_action(state, observation, key, deterministic, policy)`.
+
+  Returns (state, statistics: 'loss', the mean loss, and the extension's scalars, per-transition
+  losses, their Q-values, action).
+  """
+  loss_key, act_key = jax.random.split(key)
+  state, loss_value, per_transition, chosen_q = td_update(
+      per_transition_loss, optimizer, importance_exponent, state, batch, loss_key)
+  # Folded rather than split off, so that the loss and the action draw the same noise whether or
+  # not an extension draws any.
+  extensions, extension_statistics = extension_update(state.extensions, state, batch,
+                                                      jax.random.fold_in(key, 1))
+  state = state._replace(extensions=extensions)
+  action = policy_action(state, observation, act_key, False, policy)
+  return state, {'loss': loss_value, **extension_statistics}, per_transition, chosen_q, action
 
 
 def greedy_action(q_values, params, observation: jnp.ndarray, key: jnp.ndarray,
@@ -101,7 +148,12 @@ class DQNAgent(base.ReplayAgent):
   `stack_size` must match the environment's frame stack (Atari: 4) so that the replay stores each
   frame once; 1 stores whole observations. Subclasses change the learning rule by overriding
   `_make_network`, `_per_transition_loss` (each transition's loss and its action's Q-value) and
-  `_q_values` (see RainbowAgent).
+  `_q_values` (see RainbowAgent), and add to it with the extension hooks of the module docstring
+  (`init_extensions`, `extension_update`, `sync_targets`, `policy_action`, `choose_policy`,
+  `explores`).
+
+  Everything learnt is `self.state`, a ValueTrainState; `params`, `target_params` and
+  `optimizer_state` read its parts.
   """
 
   def __init__(self,
@@ -153,35 +205,46 @@ class DQNAgent(base.ReplayAgent):
     self.network = self._make_network(network)
     self._optimizer = optimizer()
     init_key, self._base_key = jax.random.split(jax.random.PRNGKey(seed))
-    sample_observation = np.zeros(observation_space.shape, observation_space.dtype)
-    self.params = jax.jit(self.network.init)({'params': init_key, 'noise': init_key},
-                                             sample_observation[None])
-    self.target_params = self.params
-    self.optimizer_state = self._optimizer.init(self.params)
+    sample_observations = np.zeros((1, *observation_space.shape), observation_space.dtype)
+    params = jax.jit(self.network.init)({'params': init_key, 'noise': init_key},
+                                        sample_observations)
+    # A key of its own for the extensions, so that the Q-network starts as it does without them.
+    extensions, extension_targets = self.init_extensions(jax.random.fold_in(init_key, 1),
+                                                         sample_observations)
+    self.state = ValueTrainState(params=params, target_params=params,
+                                 optimizer_state=self._optimizer.init(params),
+                                 extensions=extensions, extension_targets=extension_targets)
 
-    def update_and_act(params, target_params, optimizer_state, batch, observation, base_key,
-                       counter):
+    def update_and_act(params, target_params, optimizer_state, extensions, extension_targets,
+                       batch, observation, base_key, counter, policy):
       key = jax.random.fold_in(base_key, counter)
-      return td_update_and_act(self._per_transition_loss, self._q_values, self._optimizer,
-                               importance_exponent, params, target_params, optimizer_state,
-                               batch, observation, key)
+      state = ValueTrainState(params, target_params, optimizer_state, extensions,
+                              extension_targets)
+      state, statistics, per_transition, chosen_q, action = td_update_and_act(
+          self._per_transition_loss, self._checked_extension_update, self.policy_action,
+          self._optimizer, importance_exponent, state, batch, observation, key, policy)
+      # Only what the update trains goes back: handing back the targets would copy them.
+      trained = (state.params, state.optimizer_state, state.extensions)
+      return trained, statistics, per_transition, chosen_q, action
 
-    def act(params, observation, base_key, counter, deterministic):
+    def act(state, observation, base_key, counter, deterministic, policy):
       key = jax.random.fold_in(base_key, counter)
-      return greedy_action(self._q_values, params, observation, key, deterministic)
+      return self.policy_action(state, observation, key, deterministic, policy)
 
     # The optimizer state is donated: XLA updates Adam's moments in place instead of allocating and
     # filling fresh buffers every update (about 10% of Rainbow's update on a CPU). The parameters
     # are not: the target network shares their buffers between syncs, and donating them as well
-    # measured 15-20% slower for DQN (same speed for Rainbow).
-    self._update_and_act = compilation.jit(update_and_act, donate_argnums=2)
-    self._greedy_action = compilation.jit(act, static_argnums=4)
+    # measured 15-20% slower for DQN (same speed for Rainbow). Extensions are not either, since
+    # their targets share their buffers in the same way.
+    self._update_and_act = compilation.jit(
+        update_and_act, donate_argnums=ValueTrainState._fields.index('optimizer_state'))
+    self._act_fn = compilation.jit(act, static_argnums=4)
 
     self.replay = create_replay_buffer(
         replay_scheme == 'prioritized', replay_capacity, observation_shape=observation_space.shape,
         observation_dtype=observation_space.dtype, stack_size=stack_size,
         update_horizon=update_horizon, gamma=gamma)
-    self._losses = []
+    self._statistics = []  # each update's scalars, left on the device until the iteration ends
     self._histogram_values = base.RecentValues()
 
   @classmethod
@@ -205,6 +268,80 @@ class DQNAgent(base.ReplayAgent):
   def _q_values(self, params, observations, key, deterministic) -> jnp.ndarray:
     return dqn_q_values(self.network, params, observations, key, deterministic)
 
+  # -- what a method built on the shell adds (see the module docstring) ---------------------------
+
+  def init_extensions(self, key: jnp.ndarray, sample_observations: np.ndarray) -> Tuple[Any, Any]:
+    """(extensions, extension_targets): the initial parameters and optimizer states of a
+    subclass's own networks, and their targets (pytrees; both {} here). `sample_observations` is
+    a batch of one zero observation, for initialising networks."""
+    del key, sample_observations
+    return {}, {}
+
+  def extension_update(self, extensions, state: ValueTrainState, batch: Dict[str, jnp.ndarray],
+                       key: jnp.ndarray) -> Tuple[Any, Dict[str, jnp.ndarray]]:
+    """(new extensions, scalar statistics by name): a subclass's own learning, traced into the
+    update's jitted call after the Q-network's step, on the same replay batch (`indices` removed).
+    `state` is the train state after the Q-network's step (its `extensions` are `extensions`).
+    Each statistic is averaged over the iteration's updates into `iteration_statistics` (so
+    `agent/<name>` in metrics.jsonl); 'loss', 'updates' and 'epsilon' are the shell's own."""
+    del state, batch, key
+    return extensions, {}
+
+  def sync_targets(self, state: ValueTrainState) -> ValueTrainState:
+    """The state with its targets synchronised, on Dopamine's target clock (on the host, after
+    that step's update). Subclasses with extension targets extend it to sync those as well."""
+    return state._replace(target_params=state.params)
+
+  def policy_action(self, state: ValueTrainState, observation: jnp.ndarray, key: jnp.ndarray,
+                    deterministic: bool, policy: jnp.ndarray) -> jnp.ndarray:
+    """The action (an index from 0) of policy `policy` for one unbatched observation, traced into
+    the jitted calls; `policy` is a traced integer (see `choose_policy`). Acting alone passes the
+    state without its targets and the Q-network's optimizer state (None). Here there is one
+    policy, greedy with respect to the Q-network (without noise when `deterministic`)."""
+    del policy
+    return greedy_action(self._q_values, state.params, observation, key, deterministic)
+
+  def choose_policy(self) -> int:
+    """Which policy acts at this training step, decided on the host before the step's jitted call
+    (drawing, if anything, from the agent's Generator `_rng`): 0 is the main Q-network's, other
+    indices are a subclass's. Evaluation and `act` always use 0."""
+    return 0
+
+  def explores(self) -> bool:
+    """Whether this step's action is uniformly random rather than the policy's (drawn after the
+    step's update): epsilon-greedy."""
+    # Draw the coin even when epsilon is 0, so the RNG stream does not depend on the schedule.
+    return self._rng.random() <= self.epsilon
+
+  def _acting_state(self) -> ValueTrainState:
+    """The train state as the acting call takes it, without the targets and the Q-network's
+    optimizer state: no policy reads them, and each of their arrays would add to every action's
+    dispatch time (by a sixth for DQN on CartPole)."""
+    return self.state._replace(target_params=None, optimizer_state=None, extension_targets=None)
+
+  def _checked_extension_update(self, extensions, state, batch, key):
+    """extension_update, refusing at trace time statistics that would hide the shell's own."""
+    extensions, statistics = self.extension_update(extensions, state, batch, key)
+    clashes = sorted(set(statistics) & {'loss', 'updates', 'epsilon'})
+    if clashes:
+      raise ValueError(f'{type(self).__name__}.extension_update returns statistics named '
+                       f'{clashes}, which are the agent\'s own; rename them')
+    return extensions, statistics
+
+  # -- the train state's parts, read-only ---------------------------------------------------------
+
+  @property
+  def params(self):
+    return self.state.params
+
+  @property
+  def target_params(self):
+    return self.state.target_params
+
+  @property
+  def optimizer_state(self):
+    return self.state.optimizer_state
+
   # -- acting -------------------------------------------------------------------------------------
 
   def _training_epsilon(self) -> float:
@@ -216,15 +353,18 @@ class DQNAgent(base.ReplayAgent):
     return self.epsilon_eval if self.eval_mode else self._training_epsilon()
 
   def _act(self, observation: np.ndarray) -> int:
-    """Trains if due (training mode only), then acts epsilon-greedily: one jitted call per step."""
-    greedy = self._train_step(observation) if not self.eval_mode else None
-    # Draw the coin even when epsilon is 0, so the RNG stream does not depend on the schedule.
-    if self._rng.random() <= self.epsilon:
+    """Trains if due (training mode only), then acts epsilon-greedily with the chosen policy (the
+    main one in evaluation): one jitted call per step."""
+    policy, greedy = 0, None
+    if not self.eval_mode:
+      policy = self.choose_policy()
+      greedy = self._train_step(observation, policy)
+    if self.explores():
       action = int(self._rng.integers(self.num_actions))
     else:
       if greedy is None:
-        greedy = self._greedy_action(self.params, observation, self._base_key, self.action_count,
-                                     self.eval_mode)
+        greedy = self._act_fn(self._acting_state(), observation, self._base_key,
+                              self.action_count, self.eval_mode, policy)
       action = int(greedy)
     self.action_count += 1
     self._observation, self._action = observation, action
@@ -237,43 +377,48 @@ class DQNAgent(base.ReplayAgent):
     if not deterministic and self._rng.random() <= self.epsilon_eval:
       action = int(self._rng.integers(self.num_actions))
     else:
-      action = int(self._greedy_action(self.params, observation, self._base_key,
-                                       self.action_count, True))
+      action = int(self._act_fn(self._acting_state(), observation, self._base_key,
+                                self.action_count, True, 0))
     self.action_count += 1
     return action + self._first_action
 
   # -- learning -----------------------------------------------------------------------------------
 
-  def _train_step(self, observation: np.ndarray) -> Optional[jnp.ndarray]:
-    """Dopamine's clock (see the class docstring). Returns the greedy action for `observation`
-    under the updated parameters when an update ran (computed in the same call), else None."""
+  def _train_step(self, observation: np.ndarray, policy: int) -> Optional[jnp.ndarray]:
+    """Dopamine's clock (see the class docstring). Returns the action of policy `policy` for
+    `observation` under the updated state when an update ran (computed in the same call), else
+    None."""
     greedy = None
     if self._replay_ready(self.min_replay_history):
       if self.training_steps % self.update_period == 0:
         batch = self.replay.sample(self.batch_size, self._rng)
         indices = batch.pop('indices')
-        (self.params, self.optimizer_state, loss, per_transition, chosen_q,
-         greedy) = self._update_and_act(self.params, self.target_params, self.optimizer_state,
-                                        batch, observation, self._base_key, self.action_count)
+        trained, statistics, per_transition, chosen_q, greedy = self._update_and_act(
+            *self.state, batch, observation, self._base_key, self.action_count, policy)
+        params, optimizer_state, extensions = trained
+        self.state = self.state._replace(params=params, optimizer_state=optimizer_state,
+                                         extensions=extensions)
         histograms = {'agent/q_values': chosen_q, 'agent/td_loss': per_transition}
         if isinstance(self.replay, PrioritizedReplayBuffer):
           # Dopamine's full Rainbow: priority = sqrt(loss + 1e-10) for exponent 0.5.
           priorities = (np.asarray(per_transition, np.float64) + 1e-10) ** self.priority_exponent
           self.replay.set_priorities(indices, priorities)
           histograms['agent/priorities'] = priorities
-        self._losses.append(loss)
+        self._statistics.append(statistics)
         self._histogram_values.append(histograms)
       if self.training_steps % self.target_update_period == 0:
-        self.target_params = self.params
+        self.state = self.sync_targets(self.state)
     self.training_steps += 1
     return greedy
 
   def iteration_statistics(self) -> Dict[str, float]:
     statistics = {'epsilon': float(self._training_epsilon())}
-    if self._losses:
-      statistics['loss'] = float(np.mean(jax.device_get(self._losses)))
-      statistics['updates'] = float(len(self._losses))
-    self._losses = []
+    if self._statistics:
+      per_update = jax.device_get(self._statistics)
+      for name in per_update[0]:
+        statistics[name] = float(np.mean([update[name] for update in per_update]))
+      statistics['updates'] = float(len(per_update))
+    self._statistics = []
     return statistics
 
   def iteration_histograms(self) -> Dict[str, np.ndarray]:
@@ -284,22 +429,21 @@ class DQNAgent(base.ReplayAgent):
   # -- checkpointing ------------------------------------------------------------------------------
 
   def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
+    """The replay's entries and the train state's parts under their field names; parts without
+    arrays (the extensions of an agent that has none) are left out, so DQN and Rainbow write the
+    bundles they wrote before extensions existed, and read them back."""
     del checkpoint_dir, iteration  # everything fits in the returned pytree
+    state = flax.serialization.to_state_dict(self.state)
     return {
-        'params': flax.serialization.to_state_dict(self.params),
-        'target_params': flax.serialization.to_state_dict(self.target_params),
-        'optimizer_state': flax.serialization.to_state_dict(self.optimizer_state),
+        **{name: part for name, part in state.items() if jax.tree.leaves(part)},
         **self._replay_state(),
     }
 
   def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
     del checkpoint_dir, iteration
-    self.params = base.restore_pytree(self.params, bundle['params'], 'params')
-    self.target_params = base.restore_pytree(self.target_params, bundle['target_params'],
-                                             'target_params')
-    self.optimizer_state = base.restore_pytree(self.optimizer_state, bundle['optimizer_state'],
-                                               'optimizer_state')
+    saved = {name: bundle.get(name, {}) for name in ValueTrainState._fields}
+    self.state = base.restore_pytree(self.state, saved, 'state')
     self._load_replay_state(bundle)
-    self._losses = []
+    self._statistics = []
     self._histogram_values.clear()
     return True

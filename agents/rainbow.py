@@ -6,7 +6,8 @@ network returns logits over `num_atoms` return atoms per action, the loss is the
 the projected n-step target distribution, and with noisy networks exploration comes from the
 weight noise (a fresh draw per action and per update, none in evaluation) instead of epsilon.
 Its histograms are DQN's: `agent/q_values` (the means of the replayed actions' distributions),
-`agent/td_loss` (the cross-entropies) and `agent/priorities`.
+`agent/td_loss` (the cross-entropies) and `agent/priorities`. Methods built on Rainbow (DCEO) add
+their own networks, losses and policies through the shell's extension hooks (agents/dqn.py).
 """
 
 from typing import Any, Callable, Dict, Optional, Tuple

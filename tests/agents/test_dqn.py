@@ -7,6 +7,7 @@ import logging
 import math
 
 import flax.linen as nn
+import flax.serialization
 import gymnasium
 import jax
 import numpy as np
@@ -32,15 +33,25 @@ class Linear(nn.Module):
 
 
 def hand_update(loss_fn, batch):
+  """td_update_and_act on a one-weight-per-action network without extensions: (new parameters,
+  mean loss, per-transition losses, their Q-values, greedy action for the observation [1])."""
   network = Linear(2)
   params = {'params': {'Dense_0': {'kernel': np.array([[1.0, 2.0]], np.float32)}}}
   target_params = {'params': {'Dense_0': {'kernel': np.array([[3.0, 1.0]], np.float32)}}}
   optimizer = optax.sgd(0.1)
-  return dqn.td_update_and_act(
+  state = dqn.ValueTrainState(params, target_params, optimizer.init(params), {}, {})
+  q_values = functools.partial(dqn.dqn_q_values, network)
+
+  def policy_action(state, observation, key, deterministic, policy):
+    del policy
+    return dqn.greedy_action(q_values, state.params, observation, key, deterministic)
+
+  state, statistics, per_transition, chosen_q, action = dqn.td_update_and_act(
       functools.partial(dqn.dqn_loss, network, loss_fn),
-      functools.partial(dqn.dqn_q_values, network),
-      optimizer, 0.5, params, target_params, optimizer.init(params), batch,
-      np.array([1.0], np.float32), jax.random.PRNGKey(0))
+      lambda extensions, state, batch, key: (extensions, {}), policy_action, optimizer, 0.5,
+      state, batch, np.array([1.0], np.float32), jax.random.PRNGKey(0), 0)
+  assert state.target_params is target_params and set(statistics) == {'loss'}
+  return state.params, statistics['loss'], per_transition, chosen_q, action
 
 
 BATCH = {'observation': np.array([[1.0]], np.float32), 'action': np.array([0]),
@@ -51,13 +62,13 @@ BATCH = {'observation': np.array([[1.0]], np.float32), 'action': np.array([0]),
 def test_dqn_update_matches_hand_computation():
   # Q_target(s') = [6, 2] -> target = 1 + 0.5 * 6 = 4; Q(s, 0) = 1; error 3.
   # Huber: 0.5 + (3 - 1) = 2.5, dL/dW00 = -1 * s = -1 -> W00 = 1 + 0.1 = 1.1; W01 untouched.
-  new_params, _, loss, per_transition, chosen_q, action = hand_update(losses.huber_loss, BATCH)
+  new_params, loss, per_transition, chosen_q, action = hand_update(losses.huber_loss, BATCH)
   assert float(loss) == pytest.approx(2.5) and float(per_transition[0]) == pytest.approx(2.5)
   assert float(chosen_q[0]) == pytest.approx(1.0)  # before the update, for the histogram
   np.testing.assert_allclose(new_params['params']['Dense_0']['kernel'], [[1.1, 2.0]], rtol=1e-6)
   assert int(action) == 1  # Q(s) = [1.1, 2.0] under the new parameters
   # MSE: 9, dL/dW00 = -2 * 3 * 1 = -6 -> W00 = 1.6.
-  new_params, _, loss, _, _, _ = hand_update(losses.mse_loss, BATCH)
+  new_params, loss, _, _, _ = hand_update(losses.mse_loss, BATCH)
   assert float(loss) == pytest.approx(9.0)
   np.testing.assert_allclose(new_params['params']['Dense_0']['kernel'], [[1.6, 2.0]], rtol=1e-6)
 
@@ -68,7 +79,7 @@ def test_prioritized_update_weights_each_transition_by_its_importance():
   batch['sampling_probability'] = np.array([0.25, 1.0], np.float32)
   # Weights (1/p)^0.5 / max = [2, 1] / 2 = [1, 0.5]: loss = (9 + 0.5 * 16) / 2 = 8.5.
   # dL/dW00 = (1 * -6 + 0.5 * -8) / 2 = -5 -> W00 = 1.5.
-  new_params, _, loss, per_transition, _, _ = hand_update(losses.mse_loss, batch)
+  new_params, loss, per_transition, _, _ = hand_update(losses.mse_loss, batch)
   assert float(loss) == pytest.approx(8.5)
   np.testing.assert_allclose(per_transition, [9.0, 16.0], rtol=1e-6)
   np.testing.assert_allclose(new_params['params']['Dense_0']['kernel'], [[1.5, 2.0]], rtol=1e-6)
@@ -170,9 +181,23 @@ def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
   actions_b = run_episodes(agent_b, env_b, 4)
   assert actions_a == actions_b
   assert agent_a.iteration_statistics() == agent_b.iteration_statistics()
-  jax.tree_util.tree_map(np.testing.assert_array_equal, agent_a.params, agent_b.params)
-  jax.tree_util.tree_map(np.testing.assert_array_equal, agent_a.optimizer_state,
-                         agent_b.optimizer_state)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, agent_a.state, agent_b.state)
+
+
+def test_a_bundle_keeps_the_keys_of_checkpoints_written_before_the_train_state(tmp_path):
+  # Runs checkpointed before the train state was one pytree hold the main parts under these keys
+  # and no extensions: DQN writes exactly those, and reads them back.
+  env = ScriptedEnv(episode_length=6)
+  agent_a = make_agent(env)
+  run_episodes(agent_a, env, 3)
+  bundle = agent_a.bundle_and_checkpoint(str(tmp_path), 0)
+  assert set(bundle) == {'params', 'target_params', 'optimizer_state', 'replay', 'rng',
+                         'base_key', 'training_steps', 'action_count'}
+  jax.tree_util.tree_map(np.testing.assert_array_equal, bundle['params'],
+                         flax.serialization.to_state_dict(agent_a.params))
+  agent_b = make_agent(env, seed=1)
+  assert agent_b.unbundle(str(tmp_path), 0, bundle)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, agent_a.state, agent_b.state)
 
 
 def test_a_checkpoint_of_another_network_size_is_refused_at_unbundle(tmp_path):
@@ -182,8 +207,8 @@ def test_a_checkpoint_of_another_network_size_is_refused_at_unbundle(tmp_path):
   bundle = agent_a.bundle_and_checkpoint(str(tmp_path), 0)
   agent_b = make_agent(env, network=functools.partial(dqn.networks.MLP, hidden_sizes=(16,)))
   with pytest.raises(ValueError,
-                     match=r"params\['params'\]\['Dense_0'\]\['kernel'\] has shape \(8, 2\) in the "
-                           r'checkpoint but \(16, 2\) in this agent'):
+                     match=r"state\.params\['params'\]\['Dense_0'\]\['kernel'\] has shape \(8, 2\) "
+                           r'in the checkpoint but \(16, 2\) in this agent'):
     agent_b.unbundle(str(tmp_path), 0, bundle)
 
 
@@ -278,6 +303,28 @@ def dopamine_clock(num_episodes, episode_length, min_replay_history, update_hori
   return trace
 
 
+def trace_clock(agent, env, num_episodes, target_synced):
+  """Runs `num_episodes` training episodes; after every action, (whether an update ran since the
+  last one, `target_synced()`), as dopamine_clock gives them."""
+  trace = []
+
+  def record():
+    trace.append(('updates' in agent.iteration_statistics(), target_synced()))
+
+  for _ in range(num_episodes):
+    observation, _ = env.reset()
+    action = agent.begin_episode(observation)
+    record()
+    while True:
+      observation, reward, terminated, truncated, _ = env.step(action)
+      if terminated or truncated:
+        agent.end_episode(reward, terminated, observation)
+        break
+      action = agent.step(reward, observation)
+      record()
+  return trace
+
+
 @pytest.mark.parametrize('agent_class, clock', [
     (dqn.DQNAgent, dict(min_replay_history=5, update_horizon=3, update_period=3,
                         target_update_period=5)),
@@ -290,22 +337,7 @@ def test_updates_and_target_syncs_happen_exactly_on_the_clock(agent_class, clock
   env = ScriptedEnv(episode_length=6)
   agent = agent_class(env.observation_space, env.action_space, network=SMALL_NETWORKS[agent_class],
                       batch_size=4, replay_capacity=100, **clock)
-  trace = []
-
-  def record():
-    trace.append(('updates' in agent.iteration_statistics(), agent.target_params is agent.params))
-
-  for _ in range(4):
-    observation, _ = env.reset()
-    action = agent.begin_episode(observation)
-    record()
-    while True:
-      observation, reward, terminated, truncated, _ = env.step(action)
-      if terminated or truncated:
-        agent.end_episode(reward, terminated, observation)
-        break
-      action = agent.step(reward, observation)
-      record()
+  trace = trace_clock(agent, env, 4, lambda: agent.target_params is agent.params)
   expected = dopamine_clock(4, 6, **clock)
   assert trace == expected
   assert sum(updated for updated, _ in expected) >= 5  # the clock is exercised, not idle

@@ -211,7 +211,7 @@ def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
   env_b.resets = env_a.resets
   assert run_episodes(agent_a, env_a, 4) == run_episodes(agent_b, env_b, 4)
   assert agent_a.iteration_statistics() == agent_b.iteration_statistics()
-  jax.tree_util.tree_map(np.testing.assert_array_equal, agent_a.params, agent_b.params)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, agent_a.state, agent_b.state)
   np.testing.assert_array_equal(agent_a.replay.sum_tree.get(np.arange(100)),
                                 agent_b.replay.sum_tree.get(np.arange(100)))
 
