@@ -117,14 +117,17 @@ class PointEnv(gymnasium.Env):
     return self._observation(), -abs(self._position), False, truncated, {}
 
 
-def run_episodes(agent, env, count, seed=None):
+def run_episodes(agent, env, count, seed=None, after_each_action=None):
   """Drives `agent` through `count` episodes of `env` with the Runner's hook sequence; resets are
-  seeded `seed`, `seed + 1`, ... when `seed` is given. Returns every action taken."""
+  seeded `seed`, `seed + 1`, ... when `seed` is given; `after_each_action()`, if given, is called
+  after every begin_episode and step. Returns every action taken."""
   actions = []
   for episode in range(count):
     observation, _ = env.reset(seed=None if seed is None else seed + episode)
     actions.append(agent.begin_episode(observation))
     while True:
+      if after_each_action is not None:
+        after_each_action()
       observation, reward, terminated, truncated, _ = env.step(actions[-1])
       if terminated or truncated:
         agent.end_episode(reward, terminated, observation)

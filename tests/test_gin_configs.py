@@ -21,6 +21,7 @@ import gin
 import pytest
 
 import gin_configs
+from agents import dceo
 from agents import dqn
 from agents import rainbow
 from agents import sac
@@ -49,6 +50,8 @@ def configs_in(*folders: str) -> list:
 
 # What each experiment config must build: the agent class and the environment's registered id.
 EXPERIMENTS = {
+    'dceo/gridworld.gin': (dceo.DCEOAgent, 'GridWorld-v0'),
+    'dceo/montezuma.gin': (dceo.DCEOAgent, 'ALE/MontezumaRevenge-v5'),
     'dqn/acrobot.gin': (dqn.DQNAgent, 'Acrobot-v1'),
     'dqn/atari.gin': (dqn.DQNAgent, 'ALE/Pong-v5'),
     'dqn/cartpole.gin': (dqn.DQNAgent, 'CartPole-v1'),
@@ -102,6 +105,15 @@ class AgentFamily(NamedTuple):
 
 
 FAMILIES = {
+    # Before DQN's, which it extends: family_of takes the first base class that matches.
+    dceo.DCEOAgent: AgentFamily(['DQNAgent.min_replay_history = 20',
+                                 'DQNAgent.replay_capacity = 1000', 'DQNAgent.batch_size = 4',
+                                 'MLPTorso.hidden_sizes = (8,)',
+                                 'DCEOAgent.representation_dimension = 4',
+                                 'DCEOAgent.num_options = 2',
+                                 'DCEOAgent.representation_batch_size = 4',
+                                 'RepresentationNetwork.hidden_size = 8'],
+                                ('agent/loss', 'agent/representation_loss', 'agent/option_loss')),
     # The replay is the point for Atari: its configs' 1M steps would allocate 7 GB.
     dqn.DQNAgent: AgentFamily(['DQNAgent.min_replay_history = 20',
                                'DQNAgent.replay_capacity = 1000', 'DQNAgent.batch_size = 4',

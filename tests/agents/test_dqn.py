@@ -307,21 +307,8 @@ def trace_clock(agent, env, num_episodes, target_synced):
   """Runs `num_episodes` training episodes; after every action, (whether an update ran since the
   last one, `target_synced()`), as dopamine_clock gives them."""
   trace = []
-
-  def record():
-    trace.append(('updates' in agent.iteration_statistics(), target_synced()))
-
-  for _ in range(num_episodes):
-    observation, _ = env.reset()
-    action = agent.begin_episode(observation)
-    record()
-    while True:
-      observation, reward, terminated, truncated, _ = env.step(action)
-      if terminated or truncated:
-        agent.end_episode(reward, terminated, observation)
-        break
-      action = agent.step(reward, observation)
-      record()
+  run_episodes(agent, env, num_episodes, after_each_action=lambda: trace.append(
+      ('updates' in agent.iteration_statistics(), target_synced())))
   return trace
 
 

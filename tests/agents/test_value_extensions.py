@@ -99,6 +99,20 @@ def count_calls(agent, name):
   return calls
 
 
+def jitted_calls_per_step(agent):
+  """(record, calls_per_step): after each action, record() appends (fused update calls, acting
+  calls) made since the previous record()."""
+  update_calls = count_calls(agent, '_update_and_act')
+  act_calls = count_calls(agent, '_act_fn')
+  calls_per_step = []
+
+  def record():
+    calls_per_step.append((update_calls[0], act_calls[0]))
+    update_calls[0] = act_calls[0] = 0
+
+  return record, calls_per_step
+
+
 def test_the_extension_learns_on_the_replayed_batch_inside_the_one_jitted_call_per_step():
   env = ScriptedEnv(episode_length=6, num_actions=3)
   agent = make_agent(env)
@@ -111,14 +125,7 @@ def test_the_extension_learns_on_the_replayed_batch_inside_the_one_jitted_call_p
     return batch
 
   agent.replay.sample = spy_sample
-  update_calls = count_calls(agent, '_update_and_act')
-  act_calls = count_calls(agent, '_act_fn')
-  calls_per_step = []
-
-  def record():
-    calls_per_step.append((update_calls[0], act_calls[0]))
-    update_calls[0] = act_calls[0] = 0
-
+  record, calls_per_step = jitted_calls_per_step(agent)
   for _ in range(4):
     observation, _ = env.reset()
     agent.begin_episode(observation)

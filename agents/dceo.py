@@ -1,0 +1,275 @@
+"""DCEO, Deep Covering Eigenoptions (Klissarov and Machado, 2023), on the Rainbow shell.
+
+Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shell's extension hooks
+(agents/dqn.py) and nothing else of the update, the acting or the checkpoints:
+
+- a Laplacian representation phi (`RepresentationNetwork`, d = `representation_dimension`
+  outputs) trained with agents/laplacian.laplacian_loss: positive pairs (s, s'), s' the n-step
+  next state of the replayed transition; negative pairs (u, v) of `representation_batch_size`
+  states each, drawn independently and uniformly, with replacement, from the replayed batch's
+  own states (its observations and next observations pooled): no second replay sample;
+- `num_options` options, each a C51 network of the main architecture (one parameter pytree with a
+  leading option axis, its own Adam state and target network). Option o maximises the intrinsic
+  reward phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, computed with the representation
+  of before this update's step (no gradient flows into phi). Each update trains one option, drawn
+  uniformly, with Rainbow's own loss (double DQN, projected C51 target, n-step discount);
+  unweighted by the replay's importance weights, which belong to the main loss.
+
+The representation, the chosen option and Rainbow's Q-network all learn in the shell's single
+jitted call per update. Every optimizer is the agent's (`DQNAgent.optimizer`, create_optimizer
+with Rainbow's Adam settings).
+
+Acting, on the host, per training step (`choose_policy`, `explores`): a running option ends with
+probability `option_termination`; with no option running, the step explores with probability
+epsilon, and an exploring step starts a uniformly random option with probability
+`option_probability`, else takes a random action. A running option acts epsilon-greedily on its
+own Q-values (policy o + 1; 0 is Rainbow's). The running option also ends at an episode's first
+step, so an option never crosses episodes. Evaluation acts with the main policy only. The running
+option and its length so far go into the checkpoint with the replay's state, so a restored agent
+continues bit for bit even mid-episode.
+
+Iteration statistics besides Rainbow's: `representation_loss` and `option_loss` (means over the
+iteration's updates), `option_<o>_share` (the fraction of training steps option o acted) and
+`option_mean_duration` (mean length of the option runs that ended in the iteration; absent when
+none did).
+"""
+
+from typing import Any, Callable, Dict, Optional, Sequence
+
+import flax.linen as nn
+import gin
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from agents import laplacian
+from agents import networks
+from agents import rainbow
+from runner import errors
+
+NO_OPTION = -1  # the running option's value, in checkpoints, when none runs
+
+
+@gin.configurable
+class RepresentationNetwork(nn.Module):
+  """phi: a torso (Nature CNN for pixels, MLPTorso for vectors), a `hidden_size` ReLU layer
+  (0: none), then a linear layer of `dimension` outputs."""
+  dimension: int
+  torso: Callable[[], nn.Module] = networks.NatureCNN
+  hidden_size: int = 512
+
+  @nn.compact
+  def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
+    features = self.torso()(observations)
+    if self.hidden_size:
+      features = nn.relu(nn.Dense(self.hidden_size,
+                                  kernel_init=networks.xavier_uniform())(features))
+    return nn.Dense(self.dimension, kernel_init=networks.xavier_uniform())(features)
+
+
+def default_eigenfunctions(num_options: int, follow_constant_eigenfunction: bool) -> tuple:
+  """Indices 1..num_options (METHODS.md), or the reference's 0..num_options - 1, whose first
+  option follows the eigenfunction that should be constant."""
+  first = 0 if follow_constant_eigenfunction else 1
+  return tuple(range(first, first + num_options))
+
+
+def _option_slice(stacked, option):
+  return jax.tree.map(lambda leaf: leaf[option], stacked)
+
+
+def _set_option_slice(stacked, option, one):
+  return jax.tree.map(lambda leaf, value: leaf.at[option].set(value), stacked, one)
+
+
+@gin.configurable
+class DCEOAgent(rainbow.RainbowAgent):
+  """Rainbow with a Laplacian representation and eigenoptions (see the module docstring).
+  Arguments not listed are RainbowAgent's and DQNAgent's."""
+
+  def __init__(self,
+               observation_space: gymnasium.Space,
+               action_space: gymnasium.Space,
+               seed: int = 0,
+               summary_writer: Optional[Any] = None,
+               representation_dimension: int = 20,
+               num_options: int = 5,
+               option_eigenfunctions: Optional[Sequence[int]] = None,
+               follow_constant_eigenfunction: bool = False,
+               option_probability: float = 0.9,
+               option_termination: float = 0.1,
+               norm_transform: str = 'log1p',
+               representation_network: Callable[..., nn.Module] = RepresentationNetwork,
+               representation_batch_size: int = 32,
+               **rainbow_arguments):
+    if num_options < 1:
+      raise errors.InvalidSettingError(f'DCEOAgent needs num_options >= 1, got {num_options}')
+    if option_eigenfunctions is None:
+      option_eigenfunctions = default_eigenfunctions(num_options, follow_constant_eigenfunction)
+    option_eigenfunctions = tuple(int(index) for index in option_eigenfunctions)
+    if len(option_eigenfunctions) != num_options or not all(
+        0 <= index < representation_dimension for index in option_eigenfunctions):
+      raise errors.InvalidSettingError(
+          f'DCEOAgent: option_eigenfunctions {option_eigenfunctions} must name one eigenfunction '
+          f'in 0..{representation_dimension - 1} per option ({num_options})')
+    for name, probability in (('option_probability', option_probability),
+                              ('option_termination', option_termination)):
+      if not 0.0 <= probability <= 1.0:
+        raise errors.InvalidSettingError(f'DCEOAgent: {name} must be in [0, 1], got {probability}')
+    laplacian.norm_transform(norm_transform, representation_dimension)  # refuses unknown names
+    self.representation_dimension = representation_dimension
+    self.num_options = num_options
+    self.option_eigenfunctions = option_eigenfunctions
+    self.option_probability = option_probability
+    self.option_termination = option_termination
+    self.norm_transform = norm_transform
+    self.representation_batch_size = representation_batch_size
+    self.representation = representation_network(dimension=representation_dimension)
+    # Host-side option bookkeeping; the running option is checkpointed (`_replay_state`).
+    self._current_option = None
+    self._option_run_length = 0
+    self._random_action = False
+    self._reset_option_counters()
+    super().__init__(observation_space, action_space, seed, summary_writer, **rainbow_arguments)
+
+  # -- the shell's extension hooks ----------------------------------------------------------------
+
+  def init_extensions(self, key, sample_observations):
+    representation_key, options_key = jax.random.split(key)
+    representation = self.representation.init(representation_key, sample_observations)
+
+    def init_option(option_key):
+      return self.network.init({'params': option_key, 'noise': option_key}, sample_observations)
+
+    options = jax.jit(jax.vmap(init_option))(jax.random.split(options_key, self.num_options))
+    extensions = {
+        'representation': representation,
+        'representation_optimizer_state': self._optimizer.init(representation),
+        'options': options,
+        'option_optimizer_states': jax.vmap(self._optimizer.init)(options),
+    }
+    return extensions, {'options': options}
+
+  def extension_update(self, extensions, state, batch, key):
+    pairs_key, option_key, loss_key = jax.random.split(key, 3)
+    observations, next_observations = batch['observation'], batch['next_observation']
+    pooled = jnp.concatenate([observations, next_observations])
+    picks = jax.random.randint(pairs_key, (2, self.representation_batch_size), 0, len(pooled))
+    states = jnp.concatenate([observations, next_observations, pooled[picks[0]],
+                              pooled[picks[1]]])
+    sizes = np.cumsum([len(observations), len(next_observations), self.representation_batch_size])
+
+    def representation_loss(params):
+      phi_state, phi_next, phi_u, phi_v = jnp.split(self.representation.apply(params, states),
+                                                    sizes)
+      loss, _ = laplacian.laplacian_loss(phi_state, phi_next, phi_u, phi_v, self.norm_transform)
+      return loss, (phi_state, phi_next)
+
+    (representation_loss_value, (phi_state, phi_next)), gradients = jax.value_and_grad(
+        representation_loss, has_aux=True)(extensions['representation'])
+    updates, representation_optimizer_state = self._optimizer.update(
+        gradients, extensions['representation_optimizer_state'], extensions['representation'])
+
+    option = jax.random.randint(option_key, (), 0, self.num_options)
+    eigenfunction = jnp.asarray(self.option_eigenfunctions)[option]
+    intrinsic_reward = jax.lax.stop_gradient(phi_next[:, eigenfunction]
+                                             - phi_state[:, eigenfunction])
+    option_batch = dict(batch, reward=intrinsic_reward)
+    option_params = _option_slice(extensions['options'], option)
+    option_targets = _option_slice(state.extension_targets['options'], option)
+
+    def option_loss(params):
+      per_transition, _ = self._per_transition_loss(params, option_targets, option_batch,
+                                                    loss_key)
+      return jnp.mean(per_transition)
+
+    option_loss_value, option_gradients = jax.value_and_grad(option_loss)(option_params)
+    option_optimizer_state = _option_slice(extensions['option_optimizer_states'], option)
+    option_updates, option_optimizer_state = self._optimizer.update(
+        option_gradients, option_optimizer_state, option_params)
+    # Only option o's slice, parameters and Adam moments alike, changes.
+    extensions = {
+        'representation': optax.apply_updates(extensions['representation'], updates),
+        'representation_optimizer_state': representation_optimizer_state,
+        'options': _set_option_slice(extensions['options'], option,
+                                     optax.apply_updates(option_params, option_updates)),
+        'option_optimizer_states': _set_option_slice(extensions['option_optimizer_states'],
+                                                     option, option_optimizer_state),
+    }
+    return extensions, {'representation_loss': representation_loss_value,
+                        'option_loss': option_loss_value}
+
+  def sync_targets(self, state):
+    state = super().sync_targets(state)
+    return state._replace(extension_targets={'options': state.extensions['options']})
+
+  def policy_action(self, state, observation, key, deterministic, policy):
+    main_action = super().policy_action(state, observation, key, deterministic, policy)
+    # Policy 0 reads option 0's slice too; jnp.where then discards its action.
+    option_params = _option_slice(state.extensions['options'], jnp.maximum(policy - 1, 0))
+    option_q = self._q_values(option_params, observation[None], key, deterministic)[0]
+    return jnp.where(policy == 0, main_action, jnp.argmax(option_q))
+
+  def choose_policy(self) -> int:
+    if self._current_option is not None and (self._episode_first_step or
+                                             self._rng.random() < self.option_termination):
+      self._end_option_run()
+    if self._current_option is None:
+      # The same coin as DQN's epsilon-greedy (`<=`), drawn even when epsilon is 0.
+      explore = self._rng.random() <= self.epsilon
+      if explore and self._rng.random() < self.option_probability:
+        self._current_option = int(self._rng.integers(self.num_options))
+        self._option_runs_started += 1
+      else:
+        self._random_action = explore
+    self._policy_steps += 1
+    if self._current_option is None:
+      return 0
+    self._option_run_length += 1
+    self._option_steps[self._current_option] += 1
+    return self._current_option + 1
+
+  def explores(self) -> bool:
+    if self.eval_mode or self._current_option is not None:
+      return super().explores()  # epsilon-greedy: the main policy in evaluation, or the option
+    return self._random_action
+
+  # -- host bookkeeping ---------------------------------------------------------------------------
+
+  def _end_option_run(self):
+    self._option_durations_sum += self._option_run_length
+    self._option_runs_ended += 1
+    self._current_option = None
+    self._option_run_length = 0
+
+  def _reset_option_counters(self):
+    self._policy_steps = 0
+    self._option_steps = np.zeros(self.num_options, np.int64)
+    self._option_runs_started = 0
+    self._option_runs_ended = 0
+    self._option_durations_sum = 0
+
+  def iteration_statistics(self) -> Dict[str, float]:
+    statistics = super().iteration_statistics()
+    if self._policy_steps:
+      for option, steps in enumerate(self._option_steps):
+        statistics[f'option_{option}_share'] = float(steps / self._policy_steps)
+    if self._option_runs_ended:
+      statistics['option_mean_duration'] = self._option_durations_sum / self._option_runs_ended
+    self._reset_option_counters()
+    return statistics
+
+  def _replay_state(self) -> Dict[str, Any]:
+    return {**super()._replay_state(),
+            'current_option': np.int64(NO_OPTION if self._current_option is None
+                                       else self._current_option),
+            'option_run_length': np.int64(self._option_run_length)}
+
+  def _load_replay_state(self, bundle: Dict[str, Any]) -> None:
+    super()._load_replay_state(bundle)
+    current_option = int(bundle['current_option'])
+    self._current_option = None if current_option == NO_OPTION else current_option
+    self._option_run_length = int(bundle['option_run_length'])
+    self._reset_option_counters()

@@ -1,0 +1,218 @@
+"""DCEO (agents/dceo.py): option execution against its probabilities (host logic alone), one
+option trained per update, the whole update in one jitted call per step, the representation
+learning on a grid world's replay, checkpoints, and evaluation with the main policy only."""
+
+import functools
+
+import jax
+import numpy as np
+import pytest
+
+from agents import dceo
+from agents import losses
+from agents import networks
+from discrete_domains import gridworld
+from runner import checkpoints
+from tests.agents.test_value_extensions import count_calls, jitted_calls_per_step
+from tests.fakes import run_episodes
+
+
+def host_only_agent(epsilon, num_options=4, option_probability=0.9, option_termination=0.1,
+                    seed=0):
+  """A DCEOAgent with only the host state that choose_policy and explores read: no networks, no
+  replay, no jit. Epsilon is constant."""
+  agent = dceo.DCEOAgent.__new__(dceo.DCEOAgent)
+  agent.__dict__.update(
+      num_options=num_options, option_probability=option_probability,
+      option_termination=option_termination, eval_mode=False, _episode_first_step=False,
+      _rng=np.random.default_rng(seed), epsilon_fn=losses.identity_epsilon,
+      epsilon_train=epsilon, epsilon_eval=0.0, epsilon_decay_period=1, training_steps=0,
+      min_replay_history=0, _statistics=[], _current_option=None, _option_run_length=0,
+      _random_action=False)
+  agent._reset_option_counters()
+  return agent
+
+
+def test_options_start_end_and_explore_with_their_probabilities():
+  epsilon, option_probability, termination, num_options = 0.2, 0.9, 0.1, 4
+  agent = host_only_agent(epsilon, num_options, option_probability, termination)
+  free_steps = starts = random_actions = option_steps = option_explorations = 0
+  for _ in range(200_000):
+    policy = agent.choose_policy()
+    explores = agent.explores()
+    if policy == 0:
+      free_steps += 1
+      random_actions += explores
+    else:
+      option_steps += 1
+      option_explorations += explores
+      if agent._option_run_length == 1:  # this step started the run
+        free_steps += 1
+        starts += 1
+  statistics = agent.iteration_statistics()
+
+  # Binomial standard errors: about 0.001 for the rates, 0.08 for the duration (geometric, mean 10,
+  # standard deviation 9.5, over some 12k runs).
+  assert starts / free_steps == pytest.approx(epsilon * option_probability, abs=0.005)
+  assert random_actions / free_steps == pytest.approx(epsilon * (1 - option_probability),
+                                                      abs=0.003)
+  assert option_explorations / option_steps == pytest.approx(epsilon, abs=0.005)
+  assert statistics['option_mean_duration'] == pytest.approx(1 / termination, abs=0.3)
+  shares = [statistics[f'option_{option}_share'] for option in range(num_options)]
+  assert sum(shares) == pytest.approx(option_steps / 200_000)
+  assert shares == pytest.approx([sum(shares) / num_options] * num_options, abs=0.01)
+
+
+def test_a_running_option_ends_when_an_episode_begins_and_evaluation_only_explores():
+  agent = host_only_agent(epsilon=1.0, option_probability=1.0, option_termination=0.0)
+  first = agent.choose_policy()
+  assert first > 0 and all(agent.choose_policy() == first for _ in range(50))
+  agent._episode_first_step = True
+  agent.choose_policy()
+  assert agent._option_run_length == 1  # a new run began
+  assert agent.iteration_statistics()['option_mean_duration'] == 51.0
+  agent.eval_mode, agent.epsilon_eval = True, 0.0
+  assert not any(agent.explores() for _ in range(100))
+
+
+def make_agent(env, **overrides):
+  settings = dict(
+      network=functools.partial(networks.RainbowNetwork, hidden_size=0,
+                                torso=functools.partial(networks.MLPTorso, hidden_sizes=(16,))),
+      representation_network=functools.partial(
+          dceo.RepresentationNetwork, hidden_size=0,
+          torso=functools.partial(networks.MLPTorso, hidden_sizes=(32,))),
+      representation_dimension=4, num_options=3, num_atoms=11, vmax=5.0, noisy=False,
+      epsilon_fn=losses.identity_epsilon, epsilon_train=0.5, epsilon_eval=0.0,
+      min_replay_history=20, update_period=1, target_update_period=10, replay_capacity=2000,
+      batch_size=8, representation_batch_size=8, seed=0)
+  settings.update(overrides)
+  return dceo.DCEOAgent(env.observation_space, env.action_space, **settings)
+
+
+def grid(layout='open_5x5'):
+  return gridworld.create_gridworld_environment(layout=layout, observation_type='one_hot',
+                                                max_episode_steps=20)
+
+
+def option_slices_changed(before, after, num_options):
+  """Which options' parameters or Adam states differ between two extension pytrees."""
+  changed = []
+  for option in range(num_options):
+    differs = [not np.array_equal(a[option], b[option]) for part in ('options',
+                                                                    'option_optimizer_states')
+               for a, b in zip(jax.tree.leaves(before[part]), jax.tree.leaves(after[part]))]
+    if any(differs):
+      changed.append(option)
+  return changed
+
+
+def test_each_update_trains_one_option_in_the_one_jitted_call_of_the_step():
+  env = grid()
+  agent = make_agent(env)
+  states_before = []
+  sample = agent.replay.sample
+
+  def spy_sample(*args, **kwargs):
+    states_before.append(agent.state)
+    return sample(*args, **kwargs)
+
+  agent.replay.sample = spy_sample
+  record, calls_per_step = jitted_calls_per_step(agent)
+  run_episodes(agent, env, 6, seed=0, after_each_action=record)
+  statistics = agent.iteration_statistics()
+
+  # An updating step is one call of the fused update; any other step at most one acting call
+  # (none for a random action).
+  updates = len(states_before)
+  assert statistics['updates'] == updates >= 50
+  assert calls_per_step.count((1, 0)) == updates
+  assert set(calls_per_step) <= {(1, 0), (0, 1), (0, 0)}
+  assert {'representation_loss', 'option_loss'} <= set(statistics)
+  assert all(np.isfinite(statistics[name]) for name in ('representation_loss', 'option_loss'))
+  after = [state.extensions for state in states_before[1:]] + [agent.state.extensions]
+  trained = [option_slices_changed(before.extensions, extensions, agent.num_options)
+             for before, extensions in zip(states_before, after)]
+  assert all(len(options) == 1 for options in trained)
+  assert {options[0] for options in trained} == set(range(agent.num_options))
+  # The representation learns at every update too.
+  assert all(not np.array_equal(jax.tree.leaves(before.extensions['representation'])[0],
+                                jax.tree.leaves(extensions['representation'])[0])
+             for before, extensions in zip(states_before, after))
+
+
+def test_the_representation_loss_decreases_on_a_grid_world_replay():
+  env = grid('four_rooms')
+  agent = make_agent(env, epsilon_train=1.0, batch_size=32, representation_batch_size=32)
+  run_episodes(agent, env, 5, seed=0)
+  early = agent.iteration_statistics()['representation_loss']
+  run_episodes(agent, env, 40, seed=5)
+  agent.iteration_statistics()
+  run_episodes(agent, env, 5, seed=45)
+  late = agent.iteration_statistics()['representation_loss']
+  assert late < early - 1.0, (early, late)
+
+
+def test_a_checkpoint_round_trip_continues_bit_for_bit(tmp_path):
+  env_a, env_b = grid(), grid()
+  agent_a = make_agent(env_a)
+  run_episodes(agent_a, env_a, 4, seed=0)
+  agent_a.iteration_statistics()
+  checkpointer = checkpoints.Checkpointer(str(tmp_path))
+  checkpointer.save(0, {}, lambda directory: agent_a.bundle_and_checkpoint(directory, 0))
+  directory, _, bundle = checkpointer.load(0)
+  assert {'extensions', 'extension_targets', 'current_option'} <= set(bundle)
+
+  agent_b = make_agent(env_b, seed=1)
+  run_episodes(agent_b, env_b, 2, seed=100)
+  assert agent_b.unbundle(directory, 0, bundle)
+  assert run_episodes(agent_a, env_a, 4, seed=4) == run_episodes(agent_b, env_b, 4, seed=4)
+  assert agent_a.iteration_statistics() == agent_b.iteration_statistics()
+  jax.tree.map(np.testing.assert_array_equal, agent_a.state, agent_b.state)
+
+
+def test_training_acts_with_options_and_evaluation_with_the_main_policy_only():
+  env = grid()
+  agent = make_agent(env, epsilon_train=0.8, epsilon_eval=0.0)
+  policies = []
+  act_fn = agent._act_fn
+  update_and_act = agent._update_and_act
+
+  def spy_act(*args):
+    policies.append((agent.eval_mode, int(args[-1])))
+    return act_fn(*args)
+
+  def spy_update(*args):
+    policies.append((agent.eval_mode, int(args[-1])))
+    return update_and_act(*args)
+
+  agent._act_fn, agent._update_and_act = spy_act, spy_update
+  choices = count_calls(agent, 'choose_policy')
+  run_episodes(agent, env, 4, seed=0)
+  training_choices = choices[0]
+  agent.eval_mode = True
+  run_episodes(agent, env, 4, seed=10)
+  assert choices[0] == training_choices  # evaluation never chooses
+  assert {policy for eval_mode, policy in policies if not eval_mode} > {0}
+  assert {policy for eval_mode, policy in policies if eval_mode} == {0}
+
+  # The main policy's action is Rainbow's greedy action; option o's is its own network's.
+  observation, _ = env.reset(seed=0)
+  acting_state = agent._acting_state()
+  for policy in range(agent.num_options + 1):
+    if policy == 0:
+      q_values = agent._q_values(agent.params, observation[None], jax.random.PRNGKey(0), True)
+    else:
+      params = jax.tree.map(lambda leaf: leaf[policy - 1], agent.state.extensions['options'])
+      q_values = agent._q_values(params, observation[None], jax.random.PRNGKey(0), True)
+    assert int(agent._act_fn(acting_state, observation, agent._base_key, 0, True, policy)) == \
+        int(np.argmax(q_values[0]))
+
+
+def test_option_eigenfunctions_default_to_one_onwards_with_the_reference_as_a_switch():
+  env = grid()
+  assert make_agent(env).option_eigenfunctions == (1, 2, 3)
+  assert make_agent(env, follow_constant_eigenfunction=True).option_eigenfunctions == (0, 1, 2)
+  assert make_agent(env, option_eigenfunctions=(3, 1, 2)).option_eigenfunctions == (3, 1, 2)
+  with pytest.raises(ValueError, match='option_eigenfunctions'):
+    make_agent(env, option_eigenfunctions=(1, 2, 4))
