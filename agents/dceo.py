@@ -22,7 +22,7 @@ with Rainbow's Adam settings).
 Acting, on the host, per training step (`choose_policy`, `explores`): a running option ends with
 probability `option_termination`; with no option running, the step explores with probability
 epsilon, and an exploring step starts a uniformly random option with probability
-`option_probability`, else takes a random action. A running option acts epsilon-greedily on its
+`option_prob`, else takes a random action. A running option acts epsilon-greedily on its
 own Q-values (policy o + 1; 0 is Rainbow's). The running option also ends at an episode's first
 step, so an option never crosses episodes. Evaluation acts with the main policy only. The running
 option and its length so far go into the checkpoint with the replay's state, so a restored agent
@@ -98,7 +98,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                num_options: int = 5,
                option_eigenfunctions: Optional[Sequence[int]] = None,
                follow_constant_eigenfunction: bool = False,
-               option_probability: float = 0.9,
+               option_prob: float = 0.9,
                option_termination: float = 0.1,
                norm_transform: str = 'log1p',
                representation_network: Callable[..., nn.Module] = RepresentationNetwork,
@@ -114,7 +114,7 @@ class DCEOAgent(rainbow.RainbowAgent):
       raise errors.InvalidSettingError(
           f'DCEOAgent: option_eigenfunctions {option_eigenfunctions} must name one eigenfunction '
           f'in 0..{representation_dimension - 1} per option ({num_options})')
-    for name, probability in (('option_probability', option_probability),
+    for name, probability in (('option_prob', option_prob),
                               ('option_termination', option_termination)):
       if not 0.0 <= probability <= 1.0:
         raise errors.InvalidSettingError(f'DCEOAgent: {name} must be in [0, 1], got {probability}')
@@ -122,7 +122,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.representation_dimension = representation_dimension
     self.num_options = num_options
     self.option_eigenfunctions = option_eigenfunctions
-    self.option_probability = option_probability
+    self.option_prob = option_prob
     self.option_termination = option_termination
     self.norm_transform = norm_transform
     self.representation_batch_size = representation_batch_size
@@ -219,7 +219,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     if self._current_option is None:
       # The same coin as DQN's epsilon-greedy (`<=`), drawn even when epsilon is 0.
       explore = self._rng.random() <= self.epsilon
-      if explore and self._rng.random() < self.option_probability:
+      if explore and self._rng.random() < self.option_prob:
         self._current_option = int(self._rng.integers(self.num_options))
         self._option_runs_started += 1
       else:

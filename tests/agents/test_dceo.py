@@ -12,18 +12,17 @@ from agents import dceo
 from agents import losses
 from agents import networks
 from discrete_domains import gridworld
-from runner import checkpoints
 from tests.agents.test_value_extensions import count_calls, jitted_calls_per_step
-from tests.fakes import run_episodes
+from tests.fakes import run_episodes, save_and_load
 
 
-def host_only_agent(epsilon, num_options=4, option_probability=0.9, option_termination=0.1,
+def host_only_agent(epsilon, num_options=4, option_prob=0.9, option_termination=0.1,
                     seed=0):
   """A DCEOAgent with only the host state that choose_policy and explores read: no networks, no
   replay, no jit. Epsilon is constant."""
   agent = dceo.DCEOAgent.__new__(dceo.DCEOAgent)
   agent.__dict__.update(
-      num_options=num_options, option_probability=option_probability,
+      num_options=num_options, option_prob=option_prob,
       option_termination=option_termination, eval_mode=False, _episode_first_step=False,
       _rng=np.random.default_rng(seed), epsilon_fn=losses.identity_epsilon,
       epsilon_train=epsilon, epsilon_eval=0.0, epsilon_decay_period=1, training_steps=0,
@@ -34,8 +33,8 @@ def host_only_agent(epsilon, num_options=4, option_probability=0.9, option_termi
 
 
 def test_options_start_end_and_explore_with_their_probabilities():
-  epsilon, option_probability, termination, num_options = 0.2, 0.9, 0.1, 4
-  agent = host_only_agent(epsilon, num_options, option_probability, termination)
+  epsilon, option_prob, termination, num_options = 0.2, 0.9, 0.1, 4
+  agent = host_only_agent(epsilon, num_options, option_prob, termination)
   free_steps = starts = random_actions = option_steps = option_explorations = 0
   for _ in range(200_000):
     policy = agent.choose_policy()
@@ -53,8 +52,8 @@ def test_options_start_end_and_explore_with_their_probabilities():
 
   # Binomial standard errors: about 0.001 for the rates, 0.08 for the duration (geometric, mean 10,
   # standard deviation 9.5, over some 12k runs).
-  assert starts / free_steps == pytest.approx(epsilon * option_probability, abs=0.005)
-  assert random_actions / free_steps == pytest.approx(epsilon * (1 - option_probability),
+  assert starts / free_steps == pytest.approx(epsilon * option_prob, abs=0.005)
+  assert random_actions / free_steps == pytest.approx(epsilon * (1 - option_prob),
                                                       abs=0.003)
   assert option_explorations / option_steps == pytest.approx(epsilon, abs=0.005)
   assert statistics['option_mean_duration'] == pytest.approx(1 / termination, abs=0.3)
@@ -64,7 +63,7 @@ def test_options_start_end_and_explore_with_their_probabilities():
 
 
 def test_a_running_option_ends_when_an_episode_begins_and_evaluation_only_explores():
-  agent = host_only_agent(epsilon=1.0, option_probability=1.0, option_termination=0.0)
+  agent = host_only_agent(epsilon=1.0, option_prob=1.0, option_termination=0.0)
   first = agent.choose_policy()
   assert first > 0 and all(agent.choose_policy() == first for _ in range(50))
   agent._episode_first_step = True
@@ -158,9 +157,7 @@ def test_a_checkpoint_round_trip_continues_bit_for_bit(tmp_path):
   agent_a = make_agent(env_a)
   run_episodes(agent_a, env_a, 4, seed=0)
   agent_a.iteration_statistics()
-  checkpointer = checkpoints.Checkpointer(str(tmp_path))
-  checkpointer.save(0, {}, lambda directory: agent_a.bundle_and_checkpoint(directory, 0))
-  directory, _, bundle = checkpointer.load(0)
+  directory, bundle = save_and_load(agent_a, tmp_path)
   assert {'extensions', 'extension_targets', 'current_option'} <= set(bundle)
 
   agent_b = make_agent(env_b, seed=1)
