@@ -11,6 +11,7 @@ import numpy as np
 from agents import base
 from agents import networks
 from offline import base as learner_base
+from runner import checkpoints
 
 
 @gin.configurable
@@ -115,6 +116,16 @@ class PointEnv(gymnasium.Env):
     self._t += 1
     truncated = self._t >= self.episode_length
     return self._observation(), -abs(self._position), False, truncated, {}
+
+
+def save_and_load(agent, tmp_path, iteration=0):
+  """Checkpoints `agent` with the Runner's Checkpointer under `tmp_path` and reads it back:
+  (checkpoint directory, bundle), as a resume would hand them to `unbundle`."""
+  checkpointer = checkpoints.Checkpointer(str(tmp_path))
+  checkpointer.save(iteration, {},
+                    lambda directory: agent.bundle_and_checkpoint(directory, iteration))
+  directory, _, bundle = checkpointer.load(iteration)
+  return directory, bundle
 
 
 def run_episodes(agent, env, count, seed=None, after_each_action=None):

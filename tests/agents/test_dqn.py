@@ -19,9 +19,8 @@ from agents import base
 from agents import dqn
 from agents import losses
 from agents import rainbow
-from runner import checkpoints
 from tests.agents.test_base import read_histograms
-from tests.fakes import ScriptedEnv, run_episodes
+from tests.fakes import ScriptedEnv, run_episodes, save_and_load
 
 
 class Linear(nn.Module):
@@ -167,9 +166,7 @@ def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
   agent_a = make_agent(env_a, epsilon_train=0.5)
   run_episodes(agent_a, env_a, 4)
   agent_a.iteration_statistics()
-  checkpointer = checkpoints.Checkpointer(str(tmp_path))
-  checkpointer.save(0, {}, lambda directory: agent_a.bundle_and_checkpoint(directory, 0))
-  directory, _, bundle = checkpointer.load(0)
+  directory, bundle = save_and_load(agent_a, tmp_path)
 
   # Another seed, and a life of its own first (its jitted functions compiled, updates run): all
   # that matters must come from the bundle.
@@ -362,9 +359,7 @@ def test_a_checkpoint_without_the_device_key_resumes_with_the_seeds_key(tmp_path
   env_a, env_b = ScriptedEnv(episode_length=6), ScriptedEnv(episode_length=6)
   agent_a = make_agent(env_a, epsilon_train=0.5)
   run_episodes(agent_a, env_a, 4)
-  checkpointer = checkpoints.Checkpointer(str(tmp_path))
-  checkpointer.save(0, {}, lambda directory: agent_a.bundle_and_checkpoint(directory, 0))
-  directory, _, bundle = checkpointer.load(0)
+  directory, bundle = save_and_load(agent_a, tmp_path)
   del bundle['base_key']
   agent_b = make_agent(env_b, epsilon_train=0.5)
   with caplog.at_level(logging.WARNING):

@@ -13,8 +13,7 @@ import pytest
 
 from agents import networks
 from agents import rainbow
-from runner import checkpoints
-from tests.fakes import ScriptedEnv, run_episodes
+from tests.fakes import ScriptedEnv, run_episodes, save_and_load
 
 
 class LogitTable(nn.Module):
@@ -199,9 +198,7 @@ def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
   agent_a = make_agent(env_a)
   run_episodes(agent_a, env_a, 4)
   agent_a.iteration_statistics()
-  checkpointer = checkpoints.Checkpointer(str(tmp_path))
-  checkpointer.save(0, {}, lambda directory: agent_a.bundle_and_checkpoint(directory, 0))
-  directory, _, bundle = checkpointer.load(0)
+  directory, bundle = save_and_load(agent_a, tmp_path)
 
   # Another seed, and a life of its own first (its jitted functions compiled, updates run): all
   # that matters, the noise streams too, must come from the bundle.

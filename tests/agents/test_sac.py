@@ -16,9 +16,8 @@ from scipy import stats
 
 from agents import optimizers
 from agents import sac
-from runner import checkpoints
 from tests.agents.test_base import read_histograms
-from tests.fakes import PointEnv, ScriptedEnv, run_episodes
+from tests.fakes import PointEnv, ScriptedEnv, run_episodes, save_and_load
 
 
 def test_tanh_gaussian_log_prob_matches_a_numerical_change_of_variables():
@@ -280,9 +279,7 @@ def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
   agent_a = make_agent(env_a)
   run_episodes(agent_a, env_a, 4, seed=0)
   agent_a.iteration_statistics()
-  checkpointer = checkpoints.Checkpointer(str(tmp_path))
-  checkpointer.save(0, {}, lambda directory: agent_a.bundle_and_checkpoint(directory, 0))
-  directory, _, bundle = checkpointer.load(0)
+  directory, bundle = save_and_load(agent_a, tmp_path)
   # Another seed, and a life of its own first (its jitted functions compiled, updates run): all
   # that matters must come from the bundle.
   agent_b = make_agent(env_b, seed=1)

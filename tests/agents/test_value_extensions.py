@@ -15,9 +15,8 @@ from agents import dqn
 from agents import losses
 from agents import networks
 from agents import rainbow
-from runner import checkpoints
 from tests.agents.test_dqn import dopamine_clock, trace_clock
-from tests.fakes import ScriptedEnv, run_episodes
+from tests.fakes import ScriptedEnv, run_episodes, save_and_load
 
 
 def intrinsic_batch(batch):
@@ -212,9 +211,7 @@ def test_a_checkpoint_round_trip_continues_bit_for_bit_with_no_checkpoint_code(t
   agent_a = make_agent(env_a, acting_policy=1, epsilon_train=0.3)
   run_episodes(agent_a, env_a, 4)
   agent_a.iteration_statistics()
-  checkpointer = checkpoints.Checkpointer(str(tmp_path))
-  checkpointer.save(0, {}, lambda directory: agent_a.bundle_and_checkpoint(directory, 0))
-  directory, _, bundle = checkpointer.load(0)
+  directory, bundle = save_and_load(agent_a, tmp_path)
   assert {'extensions', 'extension_targets'} <= set(bundle)
 
   agent_b = make_agent(env_b, acting_policy=1, epsilon_train=0.3, seed=1)
