@@ -225,6 +225,13 @@ class Agent(abc.ABC):
       if np.size(values):
         self.summary_writer.add_histogram(tag, np.asarray(values, np.float64), iteration)
 
+  def describe_states(self, observations: np.ndarray) -> Dict[str, np.ndarray]:
+    """Values the agent would have drawn over the states its training visited, by name, each
+    (states,) for the batch `observations` (DCEO: its eigenfunctions). The Runner draws them over
+    the positions a domain reports (runner/coverage.py). None by default."""
+    del observations
+    return {}
+
 
 class ReplayAgent(Agent):
   """An agent that learns from a replay buffer of its own training steps (DQN, Rainbow, SAC...).
@@ -296,14 +303,20 @@ class ReplayAgent(Agent):
 
   def _replay_state(self) -> Dict[str, Any]:
     """The checkpoint entries this class keeps: replay contents, Generator state, device RNG key,
-    counters."""
-    return {
+    counters, and the episode in progress (the last observation and action, which the next
+    step stores), so that a checkpoint taken mid-episode continues it too."""
+    state = {
         'replay': self.replay.state_dict(),
         'rng': generator_state_to_array(self._rng),
         'base_key': np.asarray(jax.device_get(self._base_key)),
         'training_steps': np.int64(self.training_steps),
         'action_count': np.int64(self.action_count),
     }
+    if self._observation is not None:
+      state.update(episode_observation=np.asarray(self._observation),
+                   episode_action=np.asarray(self._action),
+                   episode_first_step=np.bool_(self._episode_first_step))
+    return state
 
   def _load_replay_state(self, bundle: Dict[str, Any]) -> None:
     """Inverse of _replay_state (reads its entries from a whole bundle).
@@ -321,3 +334,8 @@ class ReplayAgent(Agent):
                       'saved); continuing with the key of seed %d', type(self).__name__, self.seed)
     self.training_steps = int(bundle['training_steps'])
     self.action_count = int(bundle['action_count'])
+    if 'episode_observation' in bundle:
+      self._observation = np.asarray(bundle['episode_observation'])
+      action = np.asarray(bundle['episode_action'])
+      self._action = action.item() if action.ndim == 0 else action
+      self._episode_first_step = bool(bundle['episode_first_step'])

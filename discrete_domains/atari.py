@@ -9,20 +9,25 @@ not by ALE, so that the last two frames can be max-pooled):
     -> TimeLimit: the cap of a game in agent steps (truncation, so agents bootstrap)
     -> LifeLossEndsEpisode (optional): a lost life ends the agent's episode, the game goes on
     -> FrameStackObservation: the last `stack_size` frames, zero-padded at an episode's start
+    -> RAMPosition (optional): `info['position']`, chosen RAM bytes (Montezuma's Revenge's room,
+       x and y: `ram_position=(3, 42, 43)`), which the Runner counts and draws (runner/coverage.py)
 
 Observations are `(stack_size, H, W)` uint8 (frames first, gymnasium's layout), or `(H, W)` with
 `stack_size=1`. Replay buffers store the newest frame only and rebuild stacks when sampling, which
 is exact because the padding is zeros, as in Dopamine's replay.
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import gin
 import gymnasium
+import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation, TimeLimit
 
 from runner import errors
 from runner import metrics
+
+ATARI_RAM_BYTES = 128
 
 
 class LifeLossEndsEpisode(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
@@ -62,6 +67,33 @@ class LifeLossEndsEpisode(gymnasium.Wrapper, gymnasium.utils.RecordConstructorAr
     return observation, reward, terminated, truncated, info
 
 
+class RAMPosition(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
+  """Adds `info['position']`: the bytes at `addresses` of the console's RAM after each reset and
+  step, as a tuple of ints. A position of three or more bytes is read as (room, ..., x, y): the
+  Runner counts its first byte as the room."""
+
+  def __init__(self, env: gymnasium.Env, addresses: Sequence[int]):
+    gymnasium.utils.RecordConstructorArgs.__init__(self, addresses=tuple(addresses))
+    gymnasium.Wrapper.__init__(self, env)
+    self.addresses = np.asarray(addresses, np.int64)
+    if self.addresses.ndim != 1 or not len(self.addresses) or np.any(
+        (self.addresses < 0) | (self.addresses >= ATARI_RAM_BYTES)):
+      raise errors.InvalidSettingError(
+          f'create_atari_environment.ram_position must be addresses in 0..{ATARI_RAM_BYTES - 1}, '
+          f'got {tuple(addresses)!r}')
+
+  def _position(self) -> tuple:
+    return tuple(int(byte) for byte in self.env.unwrapped.ale.getRAM()[self.addresses])
+
+  def reset(self, **kwargs):
+    observation, info = self.env.reset(**kwargs)
+    return observation, {**info, 'position': self._position()}
+
+  def step(self, action):
+    observation, reward, terminated, truncated, info = self.env.step(action)
+    return observation, reward, terminated, truncated, {**info, 'position': self._position()}
+
+
 @gin.configurable
 def create_atari_environment(game_name: Optional[str] = None,
                              sticky_action_probability: float = 0.25,
@@ -72,13 +104,15 @@ def create_atari_environment(game_name: Optional[str] = None,
                              max_episode_steps: Optional[int] = 27_000,
                              terminal_on_life_loss: bool = False,
                              scale_observations: bool = False,
-                             full_action_space: bool = False) -> gymnasium.Env:
+                             full_action_space: bool = False,
+                             ram_position: Optional[Sequence[int]] = None) -> gymnasium.Env:
   """An ALE game by name ('Pong', 'MontezumaRevenge', ...) with Dopamine's Atari protocol.
 
   Defaults are Dopamine's (Machado et al., 2018): sticky actions 0.25, frame skip 4 with max-pooling,
   84x84 grayscale, 4 stacked frames, an episode cap of 27k agent steps (108k frames). On top, up
   to `noop_max` no-op frames at reset (0 turns them off). PSDRL's variant is `screen_size=64,
-  stack_size=1, scale_observations=True`.
+  stack_size=1, scale_observations=True`. `ram_position`: RAM addresses reported as
+  `info['position']` (RAMPosition); Montezuma's Revenge's room, x and y are (3, 42, 43).
   """
   errors.require_binding(game_name, 'create_atari_environment.game_name', "a game such as 'Pong'")
   import ale_py  # pylint: disable=import-outside-toplevel  (the 'atari' extra)
@@ -102,6 +136,8 @@ def create_atari_environment(game_name: Optional[str] = None,
     env = LifeLossEndsEpisode(env)
   if stack_size > 1:
     env = FrameStackObservation(env, stack_size, padding_type='zero')
+  if ram_position is not None:  # outermost: a life-loss "reset" must report the position too
+    env = RAMPosition(env, ram_position)
   return env
 
 

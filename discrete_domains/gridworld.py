@@ -11,7 +11,8 @@ order of `free_cells`), 'row_col' (float32 [row, column]) or 'pixels' (a uint8 (
 image: free cells 0, walls 128, the agent 255). With `goal_reward`, reaching 'G' gives 1 and ends
 the episode; otherwise every reward is 0 (reward-free exploration, as DCEO's representation
 learning). Starts are uniform over the free cells (`random_start`, the goal excluded when it
-rewards) or the 'S' cell.
+rewards) or the 'S' cell. `info['position']` is the agent's (row, column) after each reset and
+step, which the Runner counts and draws (runner/coverage.py).
 
 `laplacian_eigen(layout)` is the exact Laplacian of the cells' graph under the 4 moves, the check
 that a learned Laplacian representation (agents/laplacian.py) spans the right subspace.
@@ -235,12 +236,13 @@ class GridWorldEnv(gymnasium.Env):
   def reset(self, *, seed: Optional[int] = None, options=None):
     super().reset(seed=seed)
     self.cell = self._starts[int(self.np_random.integers(len(self._starts)))]
-    return self._observations[self.cell].copy(), {}
+    return self._observations[self.cell].copy(), {'position': self.cell}
 
   def step(self, action):
     self.cell = _move(self._walls, self.cell, int(action))
     reached = self.cell == self._goal
-    return self._observations[self.cell].copy(), float(reached), reached, False, {}
+    return (self._observations[self.cell].copy(), float(reached), reached, False,
+            {'position': self.cell})
 
 
 @gin.configurable

@@ -23,6 +23,7 @@ import os
 import time
 from typing import Dict, List, Optional, Tuple
 
+import numpy as np
 import tensorboardX
 import tqdm
 from tensorboardX.proto import event_pb2
@@ -129,6 +130,25 @@ class MetricsWriter:
   def close(self) -> None:
     self.summary_writer.close()
     self.episode_writer.close()
+
+
+def write_figure(summary_writer, tag: str, figure, step: int,
+                 png_path: Optional[str] = None) -> None:
+  """Draws a matplotlib Figure (object-oriented API, no pyplot) into TensorBoard as the image
+  `tag` at `step`, and, with `png_path`, also as that PNG file (replaced atomically, so a reader
+  never sees half a file). Without a writer only the PNG is written."""
+  # Imported here: only a run that draws pays for matplotlib.
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
+
+  canvas = FigureCanvasAgg(figure)
+  canvas.draw()
+  if summary_writer is not None:
+    pixels = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    summary_writer.add_image(tag, pixels, step, dataformats='HWC')
+  if png_path:
+    temporary = png_path + '.tmp.png'
+    figure.savefig(temporary)
+    os.replace(temporary, png_path)
 
 
 class PhaseProgress:

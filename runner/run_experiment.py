@@ -16,7 +16,8 @@ overrun it), caps every episode at `max_steps_per_episode` steps (a truncation, 
 termination), then writes metrics and a checkpoint. A run resumes from the newest usable
 checkpoint and continues the iteration count. Which agent and which environment are gin
 references (`create_agent.agent_class = @DQNAgent`, `create_environment.fn = @create_classic_environment`);
-the Runner never knows what it runs.
+the Runner never knows what it runs. Domains that report where the agent is (`info['position']`)
+also get what training visits counted and drawn (runner/coverage.py).
 
 Reproducibility: the agent is seeded with `Runner.seed` and the environment is reseeded at the
 start of every phase from (seed, iteration, phase), so a run resumed from iteration k's checkpoint
@@ -39,6 +40,7 @@ from absl import logging
 from offline.base import create_learner, mean_statistics
 from offline.datasets import load_dataset
 from runner import checkpoints
+from runner import coverage
 from runner import errors
 from runner import metrics
 from runner import run_directory
@@ -105,7 +107,8 @@ class Runner:
                seed: int = 0,
                checkpoints_to_keep: int = 3,
                progress_bar: bool = True,
-               clip_rewards: bool = False):
+               clip_rewards: bool = False,
+               draw_coverage_every: int = 1):
     for name, value, minimum in [('num_iterations', num_iterations, 0),
                                  ('training_steps', training_steps, self.min_training_steps),
                                  ('evaluation_steps', evaluation_steps, self.min_evaluation_steps),
@@ -124,6 +127,10 @@ class Runner:
     self.progress_bar = progress_bar
     # Dopamine's Atari protocol: agents see rewards clipped to [-1, 1], returns are reported raw.
     self.clip_rewards = clip_rewards
+    # Domains that report info['position']: what training visits (runner/coverage.py), drawn
+    # every `draw_coverage_every` iterations (0: never).
+    self.coverage = coverage.StateCoverage()
+    self.draw_coverage_every = draw_coverage_every
     self.metrics_writer = metrics.MetricsWriter(base_dir)
     self.checkpointer = checkpoints.Checkpointer(
         os.path.join(base_dir, run_directory.CHECKPOINTS_DIR), keep=checkpoints_to_keep)
@@ -158,8 +165,15 @@ class Runner:
     """Resumes from the newest checkpoint that verifies (checkpoints.Checkpointer.restore_newest:
     corrupt ones are moved aside; one the agent cannot unbundle stops the run, all left in
     place); starts afresh when there is none."""
+    def restore(directory, iteration, bundle):
+      coverage_state = bundle.pop(coverage.BUNDLE_KEY, None)
+      restored = self.trained.unbundle(directory, iteration, bundle)
+      if restored and coverage_state is not None:
+        self.coverage.restore(coverage_state)
+      return restored
+
     restored = self.checkpointer.restore_newest(
-        self.trained.unbundle, restorer=f'the {self.trains} ({type(self.trained).__name__})',
+        restore, restorer=f'the {self.trains} ({type(self.trained).__name__})',
         advice='resume with the original configuration, or choose another --base_dir')
     if restored is not None:
       iteration, runner_state = restored
@@ -204,7 +218,8 @@ class Runner:
     checkpoint_start = time.perf_counter()
     self.checkpointer.save(
         iteration, {'total_training_steps': self.total_training_steps},
-        lambda directory: self.trained.bundle_and_checkpoint(directory, iteration))
+        lambda directory: {**self.trained.bundle_and_checkpoint(directory, iteration),
+                           **self.coverage.bundle()})
     logging.info('Iteration %d: %s, checkpoint %.2f s', iteration, summary,
                  time.perf_counter() - checkpoint_start)
 
@@ -223,6 +238,11 @@ class Runner:
     if self.training_steps > 0:
       train = self.run_phase('train', iteration, self.training_steps)
       iteration_metrics.update(train.metrics('train'))
+      iteration_metrics.update({f'train/{name}': value
+                                for name, value in self.coverage.iteration_metrics().items()})
+      if self.draw_coverage_every and iteration % self.draw_coverage_every == 0:
+        self.coverage.draw(self.metrics_writer.summary_writer, iteration, self.base_dir,
+                           getattr(self.agent, 'describe_states', None))
       timing['train/steps_per_second'] = train.steps_per_second
       summary.append(f'train average return {iteration_metrics["train/average_return"]:.2f} over '
                      f'{len(train.episode_returns)} episodes ({train.steps_per_second:.0f} '
@@ -252,10 +272,13 @@ class Runner:
     result = PhaseResult(steps=0, seconds=0.0, episode_returns=[], episode_lengths=[])
     start = time.perf_counter()
     while result.steps < min_steps:
-      observation, _ = self.environment.reset(seed=reset_seed)
+      observation, info = self.environment.reset(seed=reset_seed)
       reset_seed = None  # later episodes continue the environment's own RNG stream
+      training = phase == 'train'
+      if training:
+        self.coverage.record(info, observation, 0.0, self.total_training_steps)
       length, episode_return, success = self.run_one_episode(observation, progress,
-                                                             result.steps)
+                                                             result.steps, training)
       result.steps += length
       result.episode_returns.append(episode_return)
       result.episode_lengths.append(length)
@@ -269,9 +292,11 @@ class Runner:
     progress.close()
     return result
 
-  def run_one_episode(self, observation, progress: metrics.PhaseProgress, steps_before: int):
+  def run_one_episode(self, observation, progress: metrics.PhaseProgress, steps_before: int,
+                      training: bool = False):
     """Runs one episode from `observation`; returns (length, undiscounted return, success: whether
-    info['success'] was ever true, None when the environment does not report it)."""
+    info['success'] was ever true, None when the environment does not report it). A training
+    episode's positions go to `coverage`."""
     agent, environment = self.agent, self.environment
     action = agent.begin_episode(observation)
     episode_return, length, success = 0.0, 0, None
@@ -281,6 +306,8 @@ class Runner:
       length += 1
       if 'success' in info:
         success = bool(success) or bool(info['success'])
+      if training:
+        self.coverage.record(info, observation, reward, self.total_training_steps + length)
       if self.clip_rewards:
         reward = min(max(reward, -1.0), 1.0)
       if terminated or truncated or length >= self.max_steps_per_episode:

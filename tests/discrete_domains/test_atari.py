@@ -238,3 +238,28 @@ def test_unknown_game_is_named():
 def test_a_missing_game_name_is_a_missing_binding():
   with pytest.raises(errors.MissingBindingError, match='create_atari_environment.game_name'):
     create_atari_environment()
+
+
+def test_ram_position_reports_the_chosen_ram_bytes_after_resets_and_steps():
+  env = create_atari_environment('MontezumaRevenge', noop_max=0, terminal_on_life_loss=True,
+                                 ram_position=(3, 42, 43))
+  ale = env.unwrapped.ale
+  _, info = env.reset(seed=0)
+  assert info['position'] == (1, 77, 235)  # the first room (1), where the man starts
+  positions = {info['position']}
+  rng = np.random.default_rng(0)
+  for _ in range(300):
+    _, _, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+    ram = ale.getRAM()
+    assert info['position'] == (int(ram[3]), int(ram[42]), int(ram[43]))
+    positions.add(info['position'])
+    if terminated or truncated:
+      _, info = env.reset()  # a lost life: the game goes on, and the position is reported
+      assert info['position'] == tuple(int(ale.getRAM()[a]) for a in (3, 42, 43))
+  assert len(positions) > 10
+
+
+@pytest.mark.parametrize('addresses', [(3, 128), (-1,), ()])
+def test_ram_positions_outside_the_ram_are_refused(addresses):
+  with pytest.raises(errors.InvalidSettingError, match='ram_position'):
+    create_atari_environment('MontezumaRevenge', ram_position=addresses)
