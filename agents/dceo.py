@@ -31,9 +31,15 @@ continues bit for bit even mid-episode.
 Iteration statistics besides Rainbow's: `representation_loss` and `option_loss` (means over the
 iteration's updates), `option_<o>_share` (the fraction of training steps option o acted) and
 `option_mean_duration` (mean length of the option runs that ended in the iteration; absent when
-none did).
+none did). On a grid world named by `grid_layout` (the environment's layout, bound to both through
+a gin macro), also `subspace_overlap` (phi over every free cell against the exact Laplacian's d
+smallest eigenvectors, agents/laplacian_grid.py), and each iteration a figure of the first
+eigenfunctions, exact and learned (`agent/eigenfunctions`, eigenfunctions.png). The Runner draws
+the followed eigenfunctions over the positions training visited (`describe_states`,
+runner/coverage.py): the grid's cells, or Montezuma's Revenge's (room, x, y).
 """
 
+import os
 from typing import Any, Callable, Dict, Optional, Sequence
 
 import flax.linen as nn
@@ -44,12 +50,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from agents import compilation
 from agents import laplacian
+from agents import laplacian_grid
 from agents import networks
 from agents import rainbow
 from runner import errors
+from runner import metrics
 
 NO_OPTION = -1  # the running option's value, in checkpoints, when none runs
+EIGENFUNCTIONS_FILE = 'eigenfunctions.png'
+DESCRIBED_BATCH = 256  # observations per forward pass when describing visited states
 
 
 @gin.configurable
@@ -103,6 +114,8 @@ class DCEOAgent(rainbow.RainbowAgent):
                norm_transform: str = 'log1p',
                representation_network: Callable[..., nn.Module] = RepresentationNetwork,
                representation_batch_size: int = 32,
+               grid_layout: Optional[str] = None,
+               plotted_eigenfunctions: int = 4,
                **rainbow_arguments):
     if num_options < 1:
       raise errors.InvalidSettingError(f'DCEOAgent needs num_options >= 1, got {num_options}')
@@ -133,6 +146,10 @@ class DCEOAgent(rainbow.RainbowAgent):
     self._random_action = False
     self._reset_option_counters()
     super().__init__(observation_space, action_space, seed, summary_writer, **rainbow_arguments)
+    self.plotted_eigenfunctions = plotted_eigenfunctions
+    self.grid = (None if grid_layout is None else laplacian_grid.GridSpectrum(
+        grid_layout, observation_space, representation_dimension, 'DCEOAgent.grid_layout'))
+    self._phi = compilation.jit(self.representation.apply)
 
   # -- the shell's extension hooks ----------------------------------------------------------------
 
@@ -154,17 +171,17 @@ class DCEOAgent(rainbow.RainbowAgent):
 
   def extension_update(self, extensions, state, batch, key):
     pairs_key, option_key, loss_key = jax.random.split(key, 3)
-    observations, next_observations = batch['observation'], batch['next_observation']
-    pooled = jnp.concatenate([observations, next_observations])
+    pooled = jnp.concatenate([batch['observation'], batch['next_observation']])
     picks = jax.random.randint(pairs_key, (2, self.representation_batch_size), 0, len(pooled))
-    states = jnp.concatenate([observations, next_observations, pooled[picks[0]],
-                              pooled[picks[1]]])
-    sizes = np.cumsum([len(observations), len(next_observations), self.representation_batch_size])
 
     def representation_loss(params):
-      phi_state, phi_next, phi_u, phi_v = jnp.split(self.representation.apply(params, states),
-                                                    sizes)
-      loss, _ = laplacian.laplacian_loss(phi_state, phi_next, phi_u, phi_v, self.norm_transform)
+      # u and v are states of the batch itself, so their phi is gathered from the batch's one
+      # forward pass: the same values and gradients as passing them through the network again,
+      # at half the representation's cost.
+      phi_pooled = self.representation.apply(params, pooled)
+      phi_state, phi_next = jnp.split(phi_pooled, 2)
+      loss, _ = laplacian.laplacian_loss(phi_state, phi_next, phi_pooled[picks[0]],
+                                         phi_pooled[picks[1]], self.norm_transform)
       return loss, (phi_state, phi_next)
 
     (representation_loss_value, (phi_state, phi_next)), gradients = jax.value_and_grad(
@@ -206,11 +223,15 @@ class DCEOAgent(rainbow.RainbowAgent):
     return state._replace(extension_targets={'options': state.extensions['options']})
 
   def policy_action(self, state, observation, key, deterministic, policy):
-    main_action = super().policy_action(state, observation, key, deterministic, policy)
-    # Policy 0 reads option 0's slice too; jnp.where then discards its action.
-    option_params = _option_slice(state.extensions['options'], jnp.maximum(policy - 1, 0))
-    option_q = self._q_values(option_params, observation[None], key, deterministic)[0]
-    return jnp.where(policy == 0, main_action, jnp.argmax(option_q))
+    def main_action():
+      return super(DCEOAgent, self).policy_action(state, observation, key, deterministic, policy)
+
+    def option_action():
+      option_params = _option_slice(state.extensions['options'], policy - 1)
+      return jnp.argmax(self._q_values(option_params, observation[None], key, deterministic)[0])
+
+    # One network's forward pass per action, not both: cond runs only the branch taken.
+    return jax.lax.cond(policy == 0, main_action, option_action)
 
   def choose_policy(self) -> int:
     if self._current_option is not None and (self._episode_first_step or
@@ -258,8 +279,35 @@ class DCEOAgent(rainbow.RainbowAgent):
         statistics[f'option_{option}_share'] = float(steps / self._policy_steps)
     if self._option_runs_ended:
       statistics['option_mean_duration'] = self._option_durations_sum / self._option_runs_ended
+    if self.grid is not None:
+      statistics['subspace_overlap'] = self.grid.subspace_overlap(
+          self.representation_values(self.grid.cell_observations))
     self._reset_option_counters()
     return statistics
+
+  # -- what a researcher watches ------------------------------------------------------------------
+
+  def representation_values(self, observations: np.ndarray) -> np.ndarray:
+    """phi of a batch of observations, (batch, representation_dimension) float64."""
+    params = self.state.extensions['representation']
+    return np.concatenate([
+        np.asarray(self._phi(params, observations[start:start + DESCRIBED_BATCH]), np.float64)
+        for start in range(0, len(observations), DESCRIBED_BATCH)])
+
+  def describe_states(self, observations: np.ndarray) -> Dict[str, np.ndarray]:
+    """The eigenfunctions the options follow, over `observations`."""
+    values = self.representation_values(observations)
+    return {f'eigenfunction {index}': values[:, index] for index in self.option_eigenfunctions}
+
+  def write_summaries(self, iteration: int) -> None:
+    super().write_summaries(iteration)
+    if self.summary_writer is None or self.grid is None or self.plotted_eigenfunctions < 1:
+      return
+    logdir = getattr(self.summary_writer, 'logdir', None)
+    figure = self.grid.figure(self.representation_values(self.grid.cell_observations),
+                              self.plotted_eigenfunctions)
+    metrics.write_figure(self.summary_writer, 'agent/eigenfunctions', figure, iteration,
+                         os.path.join(logdir, EIGENFUNCTIONS_FILE) if logdir else None)
 
   def _replay_state(self) -> Dict[str, Any]:
     return {**super()._replay_state(),

@@ -56,8 +56,10 @@ EXPERIMENTS = {
     'dqn/atari.gin': (dqn.DQNAgent, 'ALE/Pong-v5'),
     'dqn/cartpole.gin': (dqn.DQNAgent, 'CartPole-v1'),
     'dqn/classic_control.gin': (dqn.DQNAgent, 'CartPole-v1'),  # the factory's default task
+    'dqn/gridworld.gin': (dqn.DQNAgent, 'GridWorld-v0'),
     'dqn/minatar.gin': (dqn.DQNAgent, 'MinAtar-Breakout-v0'),
     'rainbow/atari.gin': (rainbow.RainbowAgent, 'ALE/Pong-v5'),
+    'rainbow/gridworld.gin': (rainbow.RainbowAgent, 'GridWorld-v0'),
     'rainbow/minatar.gin': (rainbow.RainbowAgent, 'MinAtar-Breakout-v0'),
     'sac/mujoco.gin': (sac.SACAgent, 'HalfCheetah-v5'),
     'sac/pendulum.gin': (sac.SACAgent, 'Pendulum-v1'),

@@ -27,12 +27,13 @@ import optax
 from agents import base as agent_base
 from agents import compilation
 from agents import laplacian
+from agents import laplacian_grid
 from agents import networks
 from agents.optimizers import create_optimizer
-from discrete_domains import gridworld
 from offline import base
 from offline import device_data
 from runner import errors
+from runner import metrics
 
 FIGURE_FILE = 'laplacian_eigenfunctions.png'
 
@@ -153,27 +154,11 @@ class LaplacianLearner(base.StateLearner):
         3 * batch_size, steps_per_call, pair_batch)
     self._phi = compilation.jit(lambda params, x: self.network.apply(params, network_inputs(x)))
     self.layout = layout
-    if layout is not None:
-      self._prepare_grid(name, layout)
+    self.grid = (None if layout is None else
+                 laplacian_grid.GridSpectrum(layout, observation_space, self.dimension, name))
     self._training_data: Optional[device_data.DeviceDataset] = None
     if dataset is not None:
       self._training_data = self._device_rows(dataset)
-
-  def _prepare_grid(self, name: str, layout: str) -> None:
-    """The free cells' observations and the exact eigenvectors, for evaluation."""
-    matching = [kind for kind in gridworld.OBSERVATION_TYPES
-                if gridworld.observation_space(layout, kind) == self.observation_space]
-    if not matching:
-      raise errors.BadInputError(
-          f'{name}.layout: the observation space {self.observation_space!r} is not a grid '
-          f'world\'s of the layout {layout!r} (one-hot, row-column or pixel observations)')
-    self.cells = gridworld.free_cells(layout)
-    if self.dimension > len(self.cells):
-      raise errors.InvalidSettingError(f'{name}.dimension = {self.dimension} is more than the '
-                                       f'{len(self.cells)} free cells of the layout')
-    self.cell_observations = gridworld.cell_observations(layout, matching[0])
-    self.eigenvalues, self.eigenvectors = gridworld.laplacian_eigen(layout)
-    self.grid_shape = gridworld.observation_space(layout, 'pixels').shape
 
   def _device_rows(self, dataset: Any) -> device_data.DeviceDataset:
     transitions = dataset.transitions()
@@ -199,69 +184,26 @@ class LaplacianLearner(base.StateLearner):
 
   def cell_values(self) -> np.ndarray:
     """phi over the layout's free cells, (cells, dimension), in the order of free_cells."""
-    return np.asarray(self._phi(self.state.params, self.cell_observations), np.float64)
+    return np.asarray(self._phi(self.state.params, self.grid.cell_observations), np.float64)
 
   def evaluate(self, iteration: int) -> Dict[str, float]:
     """`subspace_overlap` with the exact Laplacian's eigenvectors (nothing without `layout`)."""
     del iteration
-    if self.layout is None:
+    if self.grid is None:
       return {}
-    return {'subspace_overlap': laplacian.subspace_overlap(self.cell_values(), self.eigenvectors,
-                                                           self.dimension)}
+    return {'subspace_overlap': self.grid.subspace_overlap(self.cell_values())}
 
   def write_summaries(self, iteration: int) -> None:
-    """The first `plotted_eigenfunctions` learned and exact eigenfunctions over the grid. The
-    learned ones may come in another order, sign or rotation inside the span (the loss fixes the
-    subspace, and a repeated eigenvalue's vectors only up to a rotation)."""
-    if self.summary_writer is None or self.layout is None or self.plotted_eigenfunctions < 1:
+    """The first `plotted_eigenfunctions` exact and learned eigenfunctions over the grid
+    (GridSpectrum.figure), in TensorBoard and as FIGURE_FILE beside the event files."""
+    if self.summary_writer is None or self.grid is None or self.plotted_eigenfunctions < 1:
       return
-    count = min(self.plotted_eigenfunctions, self.dimension)
-    figure = eigenfunction_figure(self.grid_shape, self.cells, self.cell_values()[:, :count],
-                                  self.eigenvectors[:, :count], self.eigenvalues[:count])
-    self.summary_writer.add_image('learner/eigenfunctions', figure_pixels(figure), iteration,
-                                  dataformats='HWC')
     logdir = getattr(self.summary_writer, 'logdir', None)
-    if logdir:
-      figure.savefig(os.path.join(logdir, FIGURE_FILE))
+    metrics.write_figure(self.summary_writer, 'learner/eigenfunctions',
+                         self.grid.figure(self.cell_values(), self.plotted_eigenfunctions),
+                         iteration, os.path.join(logdir, FIGURE_FILE) if logdir else None)
 
   def export(self) -> Representation:
     """phi as trained so far; its parameters copied, since training donates the state's buffers."""
     return Representation(self.observation_space, self.network,
                           jax.tree.map(jnp.copy, self.state.params))
-
-
-def eigenfunction_figure(grid_shape, cells, learned: np.ndarray, exact: np.ndarray,
-                         eigenvalues: np.ndarray):
-  """A matplotlib Figure (object-oriented API, no pyplot): exact eigenvectors on the top row,
-  learned eigenfunctions below, each over the grid with the walls blank."""
-  # Imported here, as runner/report/figures.py does: only a run that draws pays for matplotlib.
-  from matplotlib.figure import Figure
-
-  count = learned.shape[1]
-  figure = Figure(figsize=(2.2 * count, 4.6), dpi=80)
-  axes = figure.subplots(2, count, squeeze=False)
-  rows, columns = np.array(cells).T
-  for index in range(count):
-    for row, (values, title) in enumerate(((exact[:, index], f'exact {index} '
-                                            f'(λ={eigenvalues[index]:.3f})'),
-                                           (learned[:, index], f'learned {index}'))):
-      image = np.full(grid_shape, np.nan)
-      image[rows, columns] = values
-      axis = axes[row, index]
-      # Symmetric limits around 0: a constant eigenvector is one colour, not amplified noise.
-      limit = max(float(np.max(np.abs(values))), 1e-12)
-      axis.imshow(image, cmap='coolwarm', vmin=-limit, vmax=limit)
-      axis.set_title(title, fontsize=8)
-      axis.set_xticks([])
-      axis.set_yticks([])
-  figure.tight_layout()
-  return figure
-
-
-def figure_pixels(figure) -> np.ndarray:
-  """The figure drawn as an (H, W, 3) uint8 image."""
-  from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-  canvas = FigureCanvasAgg(figure)
-  canvas.draw()
-  return np.asarray(canvas.buffer_rgba())[..., :3].copy()

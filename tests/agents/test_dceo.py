@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from agents import dceo
+from agents import laplacian
 from agents import losses
 from agents import networks
 from discrete_domains import gridworld
+from runner import errors
 from tests.agents.test_value_extensions import count_calls, jitted_calls_per_step
 from tests.fakes import run_episodes, save_and_load
 
@@ -27,7 +29,7 @@ def host_only_agent(epsilon, num_options=4, option_prob=0.9, option_termination=
       _rng=np.random.default_rng(seed), epsilon_fn=losses.identity_epsilon,
       epsilon_train=epsilon, epsilon_eval=0.0, epsilon_decay_period=1, training_steps=0,
       min_replay_history=0, _statistics=[], _current_option=None, _option_run_length=0,
-      _random_action=False)
+      _random_action=False, grid=None)
   agent._reset_option_counters()
   return agent
 
@@ -213,3 +215,103 @@ def test_option_eigenfunctions_default_to_one_onwards_with_the_reference_as_a_sw
   assert make_agent(env, option_eigenfunctions=(3, 1, 2)).option_eigenfunctions == (3, 1, 2)
   with pytest.raises(ValueError, match='option_eigenfunctions'):
     make_agent(env, option_eigenfunctions=(1, 2, 4))
+
+
+def table_representation():
+  """phi as a table on one-hot observations: a linear layer, phi(s) = W[s] + b."""
+  return functools.partial(dceo.RepresentationNetwork, hidden_size=0,
+                           torso=functools.partial(networks.MLPTorso, hidden_sizes=()))
+
+
+def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward():
+  env = grid()
+  agent = make_agent(env, representation_network=table_representation())
+  run_episodes(agent, env, 3, seed=0)
+  state = agent.state
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  extensions, statistics = jax.jit(agent.extension_update)(state.extensions, state, batch,
+                                                           jax.random.PRNGKey(3))
+  [option] = option_slices_changed(state.extensions, extensions, agent.num_options)
+
+  # By hand: phi_e(s') - phi_e(s) = W[s', e] - W[s, e] (the biases cancel), read off the
+  # representation's weights from before this update.
+  weights = np.asarray(jax.tree.leaves(state.extensions['representation'])[-1])
+  assert weights.shape == (env.observation_space.shape[0], agent.representation_dimension)
+  eigenfunction = agent.option_eigenfunctions[option]
+  cells = np.argmax(batch['observation'], axis=1)
+  next_cells = np.argmax(batch['next_observation'], axis=1)
+  intrinsic_reward = weights[next_cells, eigenfunction] - weights[cells, eigenfunction]
+  assert np.ptp(intrinsic_reward) > 0
+
+  # Then one Adam step of Rainbow's own (tested) loss for that option, against its own target,
+  # unweighted by the replay's importance weights.
+  take = lambda tree: jax.tree.map(lambda leaf: leaf[option], tree)  # noqa: E731
+  option_batch = dict(batch, reward=jax.numpy.asarray(intrinsic_reward, np.float32))
+
+  def loss(params):
+    per_transition, _ = agent._per_transition_loss(
+        params, take(state.extension_targets['options']), option_batch, jax.random.PRNGKey(0))
+    return jax.numpy.mean(per_transition)
+
+  params = take(state.extensions['options'])
+  gradients = jax.grad(loss)(params)
+  updates, _ = agent._optimizer.update(gradients, take(state.extensions['option_optimizer_states']),
+                                       params)
+  expected = jax.tree.map(lambda p, u: p + u, params, updates)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               take(extensions['options']), expected)
+  assert float(statistics['option_loss']) == pytest.approx(float(loss(params)), rel=1e-5)
+
+
+def test_a_checkpoint_taken_while_an_option_runs_continues_the_option(tmp_path):
+  env_a, env_b = grid(), grid()
+  agent_a = make_agent(env_a, epsilon_train=1.0, option_prob=1.0, option_termination=0.05)
+  run_episodes(agent_a, env_a, 2, seed=0)
+  observation, _ = env_a.reset(seed=50)
+  action = agent_a.begin_episode(observation)
+  actions = [action]
+  for _ in range(5):
+    observation, reward, _, _, _ = env_a.step(action)
+    action = agent_a.step(reward, observation)
+    actions.append(action)
+  assert agent_a._current_option is not None
+  directory, bundle = save_and_load(agent_a, tmp_path)
+
+  agent_b = make_agent(env_b, epsilon_train=1.0, option_prob=1.0, option_termination=0.05,
+                       seed=3)
+  assert agent_b.unbundle(directory, 0, bundle)
+  assert (agent_b._current_option, agent_b._option_run_length) == (
+      agent_a._current_option, agent_a._option_run_length)
+  env_b.reset(seed=50)
+  for taken in actions[:-1]:
+    env_b.step(taken)  # env_b where env_a is
+  continued = {}
+  for name, agent, env in (('a', agent_a, env_a), ('b', agent_b, env_b)):
+    action, trace = actions[-1], []
+    for _ in range(10):
+      observation, reward, terminated, truncated, _ = env.step(action)
+      if terminated or truncated:
+        break
+      action = agent.step(reward, observation)
+      trace.append((action, agent._current_option))
+    continued[name] = trace
+  assert continued['a'] == continued['b'] and len(continued['a']) >= 5
+
+
+def test_on_a_named_grid_it_reports_subspace_overlap_and_describes_states_by_eigenfunction():
+  env = grid('four_rooms')
+  agent = make_agent(env, grid_layout='four_rooms')
+  run_episodes(agent, env, 2, seed=0)
+  statistics = agent.iteration_statistics()
+  cells = gridworld.cell_observations('four_rooms', 'one_hot')
+  _, eigenvectors = gridworld.laplacian_eigen('four_rooms')
+  phi = agent.representation_values(cells)
+  assert phi.shape == (104, agent.representation_dimension)
+  assert statistics['subspace_overlap'] == pytest.approx(
+      laplacian.subspace_overlap(phi, eigenvectors, agent.representation_dimension))
+  described = agent.describe_states(cells[:7])
+  assert list(described) == [f'eigenfunction {index}' for index in agent.option_eigenfunctions]
+  np.testing.assert_allclose(described['eigenfunction 2'], phi[:7, 2], rtol=1e-6)
+  with pytest.raises(errors.BadInputError, match='not a grid world'):
+    make_agent(env, grid_layout='open_5x5')

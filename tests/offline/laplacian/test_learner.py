@@ -93,7 +93,7 @@ def test_row_col_and_pixel_observations_are_recognised():
   for kind in ('row_col', 'pixels'):
     space = gridworld.observation_space(LAYOUT, kind)
     learner = LaplacianLearner(space, gymnasium.spaces.Discrete(4), **TABULAR)
-    np.testing.assert_array_equal(learner.cell_observations,
+    np.testing.assert_array_equal(learner.grid.cell_observations,
                                   gridworld.cell_observations(LAYOUT, kind))
     assert 0.0 <= learner.evaluate(0)['subspace_overlap'] <= 1.0 + 1e-9
 

@@ -1,0 +1,72 @@
+"""A learned Laplacian representation against a grid world's exact one.
+
+`GridSpectrum(layout, observation_space, dimension)` holds what the comparison needs: the free
+cells' observations (of whichever observation type the space is), the exact eigenvalues and
+eigenvectors of the layout's graph Laplacian (discrete_domains/gridworld.laplacian_eigen), and the
+grid's shape. `subspace_overlap(cell_values)` scores phi's values over the cells (agents/laplacian.
+subspace_overlap: 1 when phi spans the `dimension` smallest eigenvectors); `figure(cell_values,
+count)` draws the first eigenfunctions, exact above learned, over the grid.
+
+Both DCEO's offline representation learner (offline/laplacian) and the online DCEO agent
+(agents/dceo.py) evaluate with it.
+"""
+
+import gymnasium
+import numpy as np
+
+from agents import laplacian
+from discrete_domains import gridworld
+from runner import errors
+
+
+class GridSpectrum:
+  """The exact spectrum of `layout` and its free cells' observations in `observation_space`."""
+
+  def __init__(self, layout: str, observation_space: gymnasium.Space, dimension: int,
+               owner: str = 'GridSpectrum'):
+    matching = [kind for kind in gridworld.OBSERVATION_TYPES
+                if gridworld.observation_space(layout, kind) == observation_space]
+    if not matching:
+      raise errors.BadInputError(
+          f'{owner}: the observation space {observation_space!r} is not a grid world\'s of the '
+          f'layout {layout!r} (one-hot, row-column or pixel observations)')
+    self.cells = gridworld.free_cells(layout)
+    if dimension > len(self.cells):
+      raise errors.InvalidSettingError(f'{owner}: dimension {dimension} is more than the '
+                                       f'{len(self.cells)} free cells of the layout')
+    self.dimension = dimension
+    self.cell_observations = gridworld.cell_observations(layout, matching[0])
+    self.eigenvalues, self.eigenvectors = gridworld.laplacian_eigen(layout)
+    self.grid_shape = gridworld.observation_space(layout, 'pixels').shape
+
+  def subspace_overlap(self, cell_values: np.ndarray) -> float:
+    """How much of the exact `dimension` smallest eigenvectors' span phi's values over the free
+    cells, (cells, dimension) in the order of free_cells, span."""
+    return laplacian.subspace_overlap(cell_values, self.eigenvectors, self.dimension)
+
+  def figure(self, cell_values: np.ndarray, count: int):
+    """The first `count` exact eigenvectors (top row) and learned eigenfunctions (below) over
+    the grid, walls blank; a matplotlib Figure. The learned ones may come in another order,
+    sign or rotation inside the span (the loss fixes the subspace, and a repeated eigenvalue's
+    vectors only up to a rotation)."""
+    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
+    count = min(count, cell_values.shape[1])
+    figure = Figure(figsize=(2.2 * count, 4.6), dpi=80)
+    axes = figure.subplots(2, count, squeeze=False)
+    rows, columns = np.array(self.cells).T
+    for index in range(count):
+      for row, (values, title) in enumerate((
+          (self.eigenvectors[:, index], f'exact {index} (λ={self.eigenvalues[index]:.3f})'),
+          (cell_values[:, index], f'learned {index}'))):
+        image = np.full(self.grid_shape, np.nan)
+        image[rows, columns] = values
+        axis = axes[row, index]
+        # Symmetric limits around 0: a constant eigenvector is one colour, not amplified noise.
+        limit = max(float(np.max(np.abs(values))), 1e-12)
+        axis.imshow(image, cmap='coolwarm', vmin=-limit, vmax=limit)
+        axis.set_title(title, fontsize=8)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.tight_layout()
+    return figure
