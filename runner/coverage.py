@@ -20,8 +20,8 @@ blank; and `agent/state_values` (state_values.png), what the agent describes of 
 visited (`Agent.describe_states`: DCEO's eigenfunctions) over the same positions. For the second,
 the first observation seen at each of the first `max_kept_observations` distinct positions is kept.
 
-Everything is checkpointed with the agent (under the bundle key `BUNDLE_KEY`), so a resumed run
-counts and draws as an uninterrupted one.
+Everything is checkpointed beside the agent (CHECKPOINT_FILE in each checkpoint's directory), so a
+resumed run counts and draws as an uninterrupted one.
 """
 
 import math
@@ -33,7 +33,7 @@ import numpy as np
 from runner import errors
 from runner import metrics
 
-BUNDLE_KEY = 'runner_coverage'
+CHECKPOINT_FILE = 'coverage.npz'
 VISITATION_FILE = 'visitation.png'
 STATE_VALUES_FILE = 'state_values.png'
 NO_REWARD_YET = -1
@@ -127,22 +127,30 @@ class StateCoverage:
 
   # -- checkpoints -------------------------------------------------------------------------------
 
-  def bundle(self) -> Dict[str, Any]:
-    """{BUNDLE_KEY: the state}, or {} when inactive (a checkpoint then looks as it always did)."""
+  def save(self, checkpoint_dir: str) -> None:
+    """Writes the state as CHECKPOINT_FILE into a checkpoint's directory (nothing when inactive:
+    a checkpoint then looks as it always did). The checkpoint's manifest checksums it with the
+    agent's files; the agent's bundle stays the agent's alone."""
     if not self.active:
-      return {}
-    return {BUNDLE_KEY: {'positions': np.array(self._positions, np.int64),
-                         'counts': np.array(self._counts, np.int64),
-                         'observations': np.stack(self._observations),
-                         'first_reward_step': np.int64(self._first_reward_step)}}
+      return
+    np.savez(os.path.join(checkpoint_dir, CHECKPOINT_FILE),
+             positions=np.array(self._positions, np.int64),
+             counts=np.array(self._counts, np.int64),
+             observations=np.stack(self._observations),
+             first_reward_step=np.int64(self._first_reward_step))
 
-  def restore(self, bundle: Mapping[str, Any]) -> None:
-    """Takes back `bundle()[BUNDLE_KEY]`."""
-    self._positions = [tuple(int(n) for n in row) for row in np.asarray(bundle['positions'])]
+  def load(self, checkpoint_dir: str) -> None:
+    """Takes back what `save` wrote into `checkpoint_dir`; a checkpoint without it (a domain
+    without positions, or one written before coverage existed) leaves the state empty."""
+    path = os.path.join(checkpoint_dir, CHECKPOINT_FILE)
+    if not os.path.exists(path):
+      return
+    with np.load(path, allow_pickle=False) as saved:
+      self._positions = [tuple(int(n) for n in row) for row in saved['positions']]
+      self._counts = [int(count) for count in saved['counts']]
+      self._observations = list(saved['observations'])
+      self._first_reward_step = int(saved['first_reward_step'])
     self._index = {position: index for index, position in enumerate(self._positions)}
-    self._counts = [int(count) for count in np.asarray(bundle['counts'])]
-    self._observations = list(np.asarray(bundle['observations']))
-    self._first_reward_step = int(bundle['first_reward_step'])
     self._iteration_positions = set()
 
 

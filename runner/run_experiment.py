@@ -166,10 +166,9 @@ class Runner:
     corrupt ones are moved aside; one the agent cannot unbundle stops the run, all left in
     place); starts afresh when there is none."""
     def restore(directory, iteration, bundle):
-      coverage_state = bundle.pop(coverage.BUNDLE_KEY, None)
       restored = self.trained.unbundle(directory, iteration, bundle)
-      if restored and coverage_state is not None:
-        self.coverage.restore(coverage_state)
+      if restored:
+        self.coverage.load(directory)
       return restored
 
     restored = self.checkpointer.restore_newest(
@@ -216,10 +215,13 @@ class Runner:
     # then drops the orphaned record.
     self.metrics_writer.write_iteration(iteration, iteration_metrics, timing)
     checkpoint_start = time.perf_counter()
-    self.checkpointer.save(
-        iteration, {'total_training_steps': self.total_training_steps},
-        lambda directory: {**self.trained.bundle_and_checkpoint(directory, iteration),
-                           **self.coverage.bundle()})
+
+    def write_checkpoint(directory):
+      self.coverage.save(directory)  # a file of its own beside the agent's
+      return self.trained.bundle_and_checkpoint(directory, iteration)
+
+    self.checkpointer.save(iteration, {'total_training_steps': self.total_training_steps},
+                           write_checkpoint)
     logging.info('Iteration %d: %s, checkpoint %.2f s', iteration, summary,
                  time.perf_counter() - checkpoint_start)
 

@@ -60,25 +60,29 @@ def test_the_first_non_zero_reward_step_is_kept():
 def test_a_domain_without_positions_gets_nothing_and_positions_must_keep_their_length():
   tracker = coverage.StateCoverage()
   tracker.record({}, np.zeros(2), 1.0, 1)
-  assert not tracker.active and tracker.iteration_metrics() == {} and tracker.bundle() == {}
+  assert not tracker.active and tracker.iteration_metrics() == {}
   tracker.record({'position': (1, 2)}, np.zeros(2), 0.0, 2)
   with pytest.raises(errors.BadInputError, match='changed length'):
     tracker.record({'position': (1, 2, 3)}, np.zeros(2), 0.0, 3)
 
 
-def test_only_the_first_observations_are_kept_and_a_bundle_restores_everything():
+def test_only_the_first_observations_are_kept_and_a_checkpoint_restores_everything(tmp_path):
   tracker = coverage.StateCoverage(max_kept_observations=2)
   record_all(tracker, [(0, 0), (0, 1), (0, 2), (0, 1)], rewards=[0.0, 3.0, 0.0, 0.0])
   tracker.iteration_metrics()  # the Runner checkpoints after the iteration's metrics
-  bundle = tracker.bundle()[coverage.BUNDLE_KEY]
-  np.testing.assert_array_equal(bundle['observations'], [[0.0], [1.0]])
-  np.testing.assert_array_equal(bundle['counts'], [1, 2, 1])
+  tracker.save(str(tmp_path))
+  with np.load(tmp_path / coverage.CHECKPOINT_FILE) as saved:
+    np.testing.assert_array_equal(saved['observations'], [[0.0], [1.0]])
+    np.testing.assert_array_equal(saved['counts'], [1, 2, 1])
   restored = coverage.StateCoverage(max_kept_observations=2)
-  restored.restore(bundle)
+  restored.load(str(tmp_path))
   record_all(restored, [(0, 3)], start_step=4)
   record_all(tracker, [(0, 3)], start_step=4)
-  assert restored.iteration_metrics() == tracker.iteration_metrics()
-  assert restored.bundle()[coverage.BUNDLE_KEY].keys() == bundle.keys()
+  assert restored.iteration_metrics() == tracker.iteration_metrics() == {
+      'positions_visited': 1.0, 'positions_visited_total': 4.0, 'first_reward_step': 1.0}
+  empty = coverage.StateCoverage()
+  empty.load(str(tmp_path / 'elsewhere'))  # no file: nothing to restore
+  assert not empty.active
 
 
 @pytest.mark.parametrize('positions, panels', [
@@ -133,3 +137,6 @@ def test_the_runner_writes_coverage_and_a_resumed_run_counts_as_an_uninterrupted
   assert [record['train/positions_visited'] for record in records['whole']] == [2, 2, 2]
   assert 'train/first_reward_step' not in records['whole'][0]
   assert os.path.exists(tmp_path / 'whole' / coverage.VISITATION_FILE)
+  # The state is a file of its own beside the agent's, whose bundle stays the agent's.
+  newest = tmp_path / 'whole' / 'checkpoints' / 'ckpt_2'
+  assert os.path.exists(newest / coverage.CHECKPOINT_FILE)
