@@ -64,7 +64,7 @@ DESCRIBED_BATCH = 256  # observations per forward pass when describing visited s
 
 
 @gin.configurable
-class RepresentationNetwork(nn.Module):
+class RepresentationNetwork(networks.TorsoHolder):
   """phi: a torso (Nature CNN for pixels, MLPTorso for vectors), a `hidden_size` ReLU layer
   (0: none), then a linear layer of `dimension` outputs."""
   dimension: int
@@ -293,6 +293,15 @@ class DCEOAgent(rainbow.RainbowAgent):
     return np.concatenate([
         np.asarray(self._phi(params, observations[start:start + DESCRIBED_BATCH]), np.float64)
         for start in range(0, len(observations), DESCRIBED_BATCH)])
+
+  def option_action(self, observation: np.ndarray, option: int) -> int:
+    """The greedy action of option `option` (0..num_options - 1) for one observation, without
+    exploration: what the option does there."""
+    if not 0 <= option < self.num_options:
+      raise errors.InvalidSettingError(f'DCEOAgent has options 0..{self.num_options - 1}, not '
+                                       f'{option}')
+    return int(self._act_fn(self._acting_state(), observation, self._base_key, self.action_count,
+                            True, option + 1)) + self._first_action
 
   def describe_states(self, observations: np.ndarray) -> Dict[str, np.ndarray]:
     """The eigenfunctions the options follow, over `observations`."""

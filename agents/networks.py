@@ -5,6 +5,7 @@ stacks of frames); heads turn features into Q-values (`MLP`, `NatureDQN`) or int
 action (`RainbowNetwork`, with dueling and noisy layers as switches).
 """
 
+import functools
 from typing import Callable, Optional, Sequence, Tuple
 
 import flax.linen as nn
@@ -13,6 +14,37 @@ import jax
 import jax.numpy as jnp
 
 xavier_uniform = nn.initializers.xavier_uniform
+
+
+def with_bindings_now(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+  """`factory` with the gin bindings in force now for its parameters, or `factory` itself when it
+  is not a gin configurable (a plain class, a functools.partial).
+
+  A module that holds a sub-module's factory (`RainbowNetwork.torso = @MLPTorso`) builds the
+  sub-module inside its @nn.compact call, at every init and apply, and gin binds a configurable's
+  parameters when it is called. A network built under one gin configuration and applied under
+  another (an agent rebuilt from a run's config.gin by offline.components.restore_trained, which
+  restores the caller's configuration afterwards) would then build its torso with the caller's
+  bindings, not its run's. Holders freeze their factory's bindings at construction with this.
+  """
+  try:
+    bindings = gin.get_bindings(factory)
+  except ValueError:  # not in gin's registry
+    return factory
+  # Built once now, detached, so that gin's operative config (a run's config.gin) records the
+  # factory's parameters as it would have at a build under this configuration; later builds get
+  # them explicitly, which gin does not record.
+  factory(parent=None)
+  return functools.partial(factory, **bindings) if bindings else factory
+
+
+class TorsoHolder(nn.Module):
+  """A module whose `torso` factory is built inside its call: the factory's gin bindings are
+  frozen when the module is constructed (`with_bindings_now`)."""
+
+  def __post_init__(self):
+    object.__setattr__(self, 'torso', with_bindings_now(self.torso))
+    super().__post_init__()
 
 
 @gin.configurable
@@ -83,7 +115,7 @@ class NatureCNN(nn.Module):
 
 
 @gin.configurable
-class NatureDQN(nn.Module):
+class NatureDQN(TorsoHolder):
   """Nature-DQN Q-network: a torso (`NatureCNN`), a `hidden_size` ReLU layer (0: none), one
   output per action."""
   num_outputs: int
@@ -138,7 +170,7 @@ class NoisyDense(nn.Module):
 
 
 @gin.configurable
-class RainbowNetwork(nn.Module):
+class RainbowNetwork(TorsoHolder):
   """Full Rainbow's network (Dopamine's FullRainbowNetwork): a torso, a `hidden_size` ReLU layer
   (0: none), then logits over `num_atoms` return atoms for each action; dueling splits the last
   layer into a value and a mean-centred advantage stream; `noisy` makes the layers after the torso

@@ -197,6 +197,24 @@ def test_a_component_is_rebuilt_from_its_own_run_whatever_the_callers_config(com
     gin.query_parameter('create_learner.learner_class')
 
 
+def test_a_restored_agent_builds_its_torso_with_its_own_runs_bindings(tmp_path):
+  # Rainbow's torso is built inside the network's call: with the caller's MLPTorso bindings it
+  # would not fit the restored parameters.
+  run_dir = str(tmp_path / 'rainbow')
+  gin.clear_config()
+  train.run(run_dir, ['gin_configs/rainbow/gridworld.gin'], [
+      'Runner.num_iterations = 1', 'Runner.training_steps = 60', 'Runner.evaluation_steps = 0',
+      'DQNAgent.min_replay_history = 20', 'MLPTorso.hidden_sizes = (5,)',
+      'Runner.progress_bar = False'])
+  gin.clear_config()
+  gin.parse_config(['import agents.networks', 'MLPTorso.hidden_sizes = (9, 9)'])
+  agent = components.restore_trained(run_dir, 'agent')
+  observation = np.zeros(agent.observation_space.shape, np.float32)
+  observation[0] = 1.0
+  assert agent.act(observation) in range(4)
+  assert (5, 5) not in layer_shapes(agent.params) and (104, 5) in layer_shapes(agent.params)
+
+
 def test_several_components_through_gin_scopes(component_dirs):
   gin.parse_config(['two_components.first = @a/load_component()',
                     'two_components.second = @b/load_component()',
