@@ -15,9 +15,16 @@ Sampling returns, for start rows i: the (stacked) observation, the action, the n
 sum_k gamma^k r_{i+k} up to the episode's end, the observation n steps on (or the episode's final
 observation), and the discount to apply to it (gamma^m, or 0 after a termination). A row is a valid
 start once all the rows its window reads have been written and none has been overwritten.
+
+The buffer is also the storage that agents/replay/views.py reads sequences and whole episodes from
+(PSDRL). They read it through a small public interface, not its private arrays: `row_arrays`
+(read-only views of the rows), `oldest_row` (where storage order starts), `stacks`,
+`stack_is_readable` (the rule that keeps a stack off overwritten rows, shared with
+`is_valid_start`) and `draw_starts` (the buffer's own draw, uniform here and by priority in
+prioritized.py, restricted to the starts a view accepts).
 """
 
-from typing import Dict, Mapping, Sequence
+from typing import Callable, Dict, Mapping, Sequence
 
 import numpy as np
 
@@ -85,6 +92,34 @@ class CircularReplayBuffer:
   def __len__(self) -> int:
     return min(self.add_count, self.capacity)
 
+  # Reading (the views' interface).
+
+  @property
+  def oldest_row(self) -> int:
+    """The index of the oldest stored row: storage order is oldest_row, oldest_row + 1, ...
+    (mod capacity) for len(self) rows. 0 until the buffer wraps around."""
+    return self.add_count % self.capacity if self.add_count > self.capacity else 0
+
+  def row_arrays(self) -> Dict[str, np.ndarray]:
+    """Read-only views of the row storage, all `capacity` rows long (rows at len(self) and beyond
+    are unwritten): observation (the newest frame only when frames are stacked: read stacks
+    with `stacks`), action, reward, terminated, first (the row opened an episode) and kind
+    (STEP, or FINAL for an episode's final observation)."""
+    views = {}
+    for name, array in self._rows().items():
+      views[name] = array.view()
+      views[name].flags.writeable = False
+    return views
+
+  def stack_is_readable(self, indices: np.ndarray) -> np.ndarray:
+    """Whether the stacks of rows `indices` read no overwritten row: every row until the buffer
+    wraps around, then all but the oldest stack_size - 1. (Conservative: one of those whose stack
+    is cut by an episode start would read none either; it costs at most stack_size - 1 rows.)"""
+    indices = np.asarray(indices)
+    if self.add_count <= self.capacity:
+      return np.ones(indices.shape, bool)
+    return (indices - self.oldest_row) % self.capacity >= self.stack_size - 1
+
   # Adding.
 
   def add(self, observation: np.ndarray, action, reward: float, terminated: bool,
@@ -131,25 +166,34 @@ class CircularReplayBuffer:
 
   def sample(self, batch_size: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
     """A batch of transitions from valid start rows; invalid draws are redrawn."""
+    return self.gather(self.draw_starts(
+        batch_size, rng, self.is_valid_start,
+        f'replay holds no valid transition to sample (rows written: {self.add_count}; a '
+        f"transition needs {self.update_horizon} later rows, or its episode's end)"))
+
+  def draw_starts(self, count: int, rng: np.random.Generator,
+                  is_valid: Callable[[np.ndarray], np.ndarray],
+                  no_valid_message: str) -> np.ndarray:
+    """`count` rows drawn as this buffer draws (uniformly; by priority in a subclass) restricted
+    to the rows where `is_valid` holds: invalid draws are redrawn. `no_valid_message` is the
+    error raised when no row is valid."""
     if self.add_count == 0:
       raise ValueError('cannot sample from an empty replay buffer')
-    indices = self._draw(batch_size, rng)
+    indices = self._draw(count, rng)
     for _ in range(MAX_SAMPLING_ROUNDS):
-      invalid = ~self.is_valid_start(indices)
+      invalid = ~is_valid(indices)
       if not invalid.any():
-        return self.gather(indices)
+        return indices
       indices[invalid] = self._draw(int(invalid.sum()), rng)
     # Valid rows are rare (a buffer that holds barely one n-step window): draw the rest among them
     # directly, from the same distribution restricted to valid rows, as redrawing would.
     rows = np.arange(len(self))
-    valid_rows = rows[self.is_valid_start(rows)]
+    valid_rows = rows[is_valid(rows)]
     if not len(valid_rows):
-      raise ValueError(f'replay holds no valid transition to sample (rows written: '
-                       f'{self.add_count}; a transition needs {self.update_horizon} later rows, '
-                       f"or its episode's end)")
-    invalid = ~self.is_valid_start(indices)
+      raise ValueError(no_valid_message)
+    invalid = ~is_valid(indices)
     indices[invalid] = self._draw_among(valid_rows, int(invalid.sum()), rng)
-    return self.gather(indices)
+    return indices
 
   def _draw(self, count: int, rng: np.random.Generator) -> np.ndarray:
     """`count` candidate start rows (validity is checked by `sample`)."""
@@ -178,10 +222,7 @@ class CircularReplayBuffer:
     rows_after = (newest - indices) % self.capacity  # rows written since row i
     _, _, length, _ = self._window(indices)
     valid = (indices < len(self)) & (self._kind[indices] == STEP) & (length <= rows_after)
-    if self.add_count > self.capacity:  # the oldest rows' stacks may reach overwritten rows
-      oldest = self.add_count % self.capacity
-      valid &= (indices - oldest) % self.capacity >= self.stack_size - 1
-    return valid
+    return valid & self.stack_is_readable(indices)
 
   def stacks(self, indices: np.ndarray) -> np.ndarray:
     """The observations of rows `indices`, as the environment gave them (stacked if so)."""
