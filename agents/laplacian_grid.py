@@ -34,8 +34,10 @@ class GridSpectrum:
     if dimension > len(self.cells):
       raise errors.InvalidSettingError(f'{owner}: dimension {dimension} is more than the '
                                        f'{len(self.cells)} free cells of the layout')
+    self.layout = layout
     self.dimension = dimension
-    self.cell_observations = gridworld.cell_observations(layout, matching[0])
+    self.observation_type = matching[0]
+    self.cell_observations = gridworld.cell_observations(layout, self.observation_type)
     self.eigenvalues, self.eigenvectors = gridworld.laplacian_eigen(layout)
     self.grid_shape = gridworld.observation_space(layout, 'pixels').shape
 

@@ -1,6 +1,6 @@
-"""Agent steps per second of Rainbow and DQN on Pong (CPU), with peak memory, beside their peers.
+"""Agent steps per second of Rainbow, DQN and DCEO on Pong (CPU), with peak memory, beside their peers.
 
-Each agent runs through the zoo's full stack (`runner.train` with gin_configs/{rainbow,dqn}/atari.gin:
+Each agent runs through the zoo's full stack (`runner.train` with its gin file, `ZOO_CONFIGS`:
 Runner, agent, prioritized or uniform replay, a checkpoint and metrics per iteration) for a warm-up
 of `--warmup` random steps and then `--measure_steps` learning steps, in iterations of
 `--iteration_steps`; the steady-state rate is the median of the learning iterations' rates. The
@@ -12,6 +12,10 @@ their own venvs, one process at a time:
 
     .venv/bin/python benchmarks/atari_speed.py                  # zoo and every installed peer
     .venv/bin/python benchmarks/atari_speed.py --peers none     # the zoo only (e.g. on a GPU)
+    .venv/bin/python benchmarks/atari_speed.py --agents dceo rainbow --peers dopamine_rainbow
+
+DCEO runs its own configuration (gin_configs/dceo/montezuma.gin: Rainbow without noisy nets, a
+Laplacian representation and 5 options) on Pong; its peer is Dopamine's full Rainbow, as Rainbow's.
 """
 
 import argparse
@@ -21,6 +25,13 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common  # noqa: E402
+
+# The zoo agents: the gin files each runs, with Pong bound where the file names another game.
+ZOO_CONFIGS = {
+    'rainbow': ['gin_configs/rainbow/atari.gin'],
+    'dqn': ['gin_configs/dqn/atari.gin'],
+    'dceo': ['gin_configs/dceo/montezuma.gin'],
+}
 
 PEERS = {
     # name: (the zoo agent it is compared with, runner script, venv it needs, warm-up flag)
@@ -38,8 +49,9 @@ def run_zoo(agent: str, args, directory: str) -> dict:
       f'DQNAgent.min_replay_history={args.warmup}',
       f'DQNAgent.replay_capacity={args.replay_capacity}',
       f'Runner.seed={args.seed}',
+      "create_atari_environment.game_name='Pong'",
   ]
-  return common.zoo_steady_rate(os.path.join(directory, agent), [f'gin_configs/{agent}/atari.gin'],
+  return common.zoo_steady_rate(os.path.join(directory, agent), ZOO_CONFIGS[agent],
                                 bindings, args.measure_steps // args.iteration_steps)
 
 
@@ -54,7 +66,7 @@ def run_peer(name: str, args) -> dict:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--agents', nargs='+', default=['rainbow', 'dqn'])
+  parser.add_argument('--agents', nargs='+', default=['rainbow', 'dqn'], choices=list(ZOO_CONFIGS))
   parser.add_argument('--peers', nargs='+', default=list(PEERS), help="names, or 'none'")
   parser.add_argument('--warmup', type=int, default=5000)
   parser.add_argument('--measure_steps', type=int, default=20000)
@@ -75,9 +87,12 @@ def main():
     for name in peers:
       results[name] = run_peer(name, args)
       print(f'{name}: {results[name]}', flush=True)
+  comparisons = [(name, f'zoo {PEERS[name][0]}') for name in peers]
+  if 'dceo' in args.agents:
+    comparisons += [(name, 'zoo dceo') for name in peers if PEERS[name][0] == 'rainbow']
   common.print_speed_table(
       f'Pong, {args.warmup} warm-up + {args.measure_steps} learning steps, replay '
-      f'{args.replay_capacity}', results, {name: f'zoo {PEERS[name][0]}' for name in peers})
+      f'{args.replay_capacity}', results, comparisons)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 from tensorboard.backend.event_processing import event_accumulator
 
@@ -90,9 +90,11 @@ def run_peer(script: str, arguments: Sequence[str]) -> Dict:
           'process_wall_s': record['process_wall_s']}
 
 
-def print_speed_table(title: str, results: Dict[str, Dict], comparisons: Dict[str, str]) -> None:
+def print_speed_table(title: str, results: Dict[str, Dict],
+                      comparisons: Sequence[Tuple[str, str]]) -> None:
   """A Markdown table of steady-state rates and memory, then `zoo / peer` ratios for each
-  `comparisons[peer] = zoo result name` present in `results`, then the raw results as JSON."""
+  (peer, zoo result name) pair in `comparisons` present in `results`, then the raw results as
+  JSON."""
   import jax  # pylint: disable=import-outside-toplevel
   print(f'\n{title}, {datetime.date.today()}, {machine_description()}, '
         f'JAX device: {jax.devices()[0].device_kind}\n')
@@ -101,7 +103,7 @@ def print_speed_table(title: str, results: Dict[str, Dict], comparisons: Dict[st
   for name, result in results.items():
     print(f'| {name} | {result["steady_steps_per_s"]:.1f} | {result["peak_rss_mb"]:.0f} | '
           f'{result["process_wall_s"]:.0f} |')
-  for peer, zoo in comparisons.items():
+  for peer, zoo in comparisons:
     if peer in results and zoo in results:
       ratio = results[zoo]['steady_steps_per_s'] / results[peer]['steady_steps_per_s']
       print(f'| ratio {zoo} / {peer} | {ratio:.2f} | | |')

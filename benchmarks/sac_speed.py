@@ -53,7 +53,7 @@ def main():
     print(f'sbx sac: {results["sbx sac"]}', flush=True)
   common.print_speed_table(
       f'HalfCheetah-v5, {args.warmup} warm-up + {args.measure_steps} learning steps, batch 256, '
-      '1 update per step', results, {'sbx sac': 'zoo sac'})
+      '1 update per step', results, [('sbx sac', 'zoo sac')])
 
 
 if __name__ == '__main__':

@@ -315,3 +315,16 @@ def test_on_a_named_grid_it_reports_subspace_overlap_and_describes_states_by_eig
   np.testing.assert_allclose(described['eigenfunction 2'], phi[:7, 2], rtol=1e-6)
   with pytest.raises(errors.BadInputError, match='not a grid world'):
     make_agent(env, grid_layout='open_5x5')
+
+
+def test_option_action_is_the_options_greedy_action():
+  env = grid()
+  agent = make_agent(env)
+  run_episodes(agent, env, 2, seed=0)
+  observation, _ = env.reset(seed=3)
+  for option in range(agent.num_options):
+    params = jax.tree.map(lambda leaf: leaf[option], agent.state.extensions['options'])
+    q_values = agent._q_values(params, observation[None], jax.random.PRNGKey(0), True)
+    assert agent.option_action(observation, option) == int(np.argmax(q_values[0]))
+  with pytest.raises(errors.InvalidSettingError, match='options 0..2'):
+    agent.option_action(observation, 3)
