@@ -20,7 +20,8 @@ from runner import metrics as run_metrics
 from runner.errors import BadInputError
 from runner.report import declarations as declarations_lib
 from runner.report.gin_text import (MacroReference, configurable_name, find_binding,
-                                    format_value, names_run_directory, parse_config, split_key)
+                                    format_value, names_run_directory, parse_config,
+                                    resolve_macros, split_key)
 
 CONFIG_FILE = 'config.gin'
 CHECKPOINTS_DIR = 'checkpoints'
@@ -181,12 +182,13 @@ def task_of(bindings: Dict[str, Any],
             declarations: declarations_lib.Declarations) -> Tuple[Tuple[str, str], ...]:
   """The bindings that name a run's task (the parameters its domain factory declares, such as
   `create_atari_environment.game_name`), or its `create_environment.fn` when none does:
-  ((key, formatted value), ...)."""
+  ((key, formatted value), ...), macros resolved (`layout = %LAYOUT` names the layout)."""
   keys = [key for key in bindings if declarations.is_task_key(key)]
   naming = [key for key in keys
             if (configurable_name(split_key(key)[1]), split_key(key)[2])
             != declarations_lib.ENVIRONMENT_FN]
-  return tuple(sorted((key, format_value(bindings[key])) for key in naming or keys))
+  return tuple(sorted((key, format_value(resolve_macros(bindings, bindings[key])))
+                      for key in naming or keys))
 
 
 def _naming_keys(groups: Sequence[Group], ordered_keys: Sequence[str]) -> List[str]:

@@ -125,3 +125,16 @@ def test_runs_of_different_lengths_use_the_iterations_all_have(tmp_path):
   stats = statistics.curve_statistics(iterations, values, samples=100)
   np.testing.assert_array_equal(stats.mean, [2.0, 3.0])
   np.testing.assert_array_equal(stats.iqm, [2.0, 3.0])
+
+
+def test_a_task_named_through_a_macro_is_labelled_by_its_value(tmp_path):
+  # gin_configs/shared/gridworld.gin binds the layout as `layout = %LAYOUT`.
+  for game in ('Pong', 'Breakout'):
+    for seed in range(2):
+      text = config_text(game=game, seed=seed).replace(
+          f"create_atari_environment.game_name = '{game}'",
+          'create_atari_environment.game_name = %GAME').replace(
+              'STACK_SIZE = 4\n', f"GAME = '{game}'\nSTACK_SIZE = 4\n")
+      write_run(tmp_path / f'{game}_{seed}', text, [1.0])
+  groups = runs.group_runs(load_runs(str(tmp_path)))
+  assert sorted(group.task_label for group in groups) == ['Breakout', 'Pong']
