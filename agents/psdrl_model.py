@@ -487,8 +487,14 @@ def terminal_loss(terminal: TerminalNetwork, params, next_latents: jnp.ndarray,
   return _masked_mean((predictions - terminals.astype(predictions.dtype)) ** 2, mask)
 
 
-def reconstruction_loss(autoencoder, params, observations: jnp.ndarray) -> jnp.ndarray:
+def reconstruction_loss(autoencoder, params, observations: jnp.ndarray,
+                        mask: Optional[jnp.ndarray] = None) -> jnp.ndarray:
   """MSE of decode(encode(o)) against o * input_scale (the frames in [0, 1]), any autoencoder
-  here."""
+  here. mask, shaped as the observations' batch axes, leaves out padding observations: the MSE
+  is then each observation's mean over its elements, averaged over those that count."""
   targets = observations.astype(jnp.float32) * autoencoder.input_scale
-  return jnp.mean((autoencoder.apply(params, observations) - targets) ** 2)
+  squared_errors = (autoencoder.apply(params, observations) - targets) ** 2
+  if mask is None:
+    return jnp.mean(squared_errors)
+  per_observation = jnp.mean(squared_errors.reshape(jnp.shape(mask) + (-1,)), axis=-1)
+  return _masked_mean(per_observation, mask)

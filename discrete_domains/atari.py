@@ -111,7 +111,9 @@ def create_atari_environment(game_name: Optional[str] = None,
   Defaults are Dopamine's (Machado et al., 2018): sticky actions 0.25, frame skip 4 with max-pooling,
   84x84 grayscale, 4 stacked frames, an episode cap of 27k agent steps (108k frames). On top, up
   to `noop_max` no-op frames at reset (0 turns them off). PSDRL's variant is `screen_size=64,
-  stack_size=1, scale_observations=True`. `ram_position`: RAM addresses reported as
+  stack_size=1` (gin_configs/psdrl/atari.gin keeps the frames uint8, a quarter of float32's
+  memory in replay, and scales them in its encoder; `scale_observations=True` gives [0, 1]
+  floats instead). `ram_position`: RAM addresses reported as
   `info['position']` (RAMPosition); Montezuma's Revenge's room, x and y are (3, 42, 43).
   """
   errors.require_binding(game_name, 'create_atari_environment.game_name', "a game such as 'Pong'")

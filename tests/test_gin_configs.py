@@ -23,6 +23,7 @@ import pytest
 import gin_configs
 from agents import dceo
 from agents import dqn
+from agents import psdrl
 from agents import rainbow
 from agents import sac
 from agents.policy_agent import PolicyAgent
@@ -58,6 +59,8 @@ EXPERIMENTS = {
     'dqn/classic_control.gin': (dqn.DQNAgent, 'CartPole-v1'),  # the factory's default task
     'dqn/gridworld.gin': (dqn.DQNAgent, 'GridWorld-v0'),
     'dqn/minatar.gin': (dqn.DQNAgent, 'MinAtar-Breakout-v0'),
+    'psdrl/atari.gin': (psdrl.PSDRLAgent, 'ALE/Pong-v5'),
+    'psdrl/deep_sea.gin': (psdrl.PSDRLAgent, 'DeepSea-v0'),
     'rainbow/atari.gin': (rainbow.RainbowAgent, 'ALE/Pong-v5'),
     'rainbow/gridworld.gin': (rainbow.RainbowAgent, 'GridWorld-v0'),
     'rainbow/minatar.gin': (rainbow.RainbowAgent, 'MinAtar-Breakout-v0'),
@@ -120,6 +123,22 @@ FAMILIES = {
     dqn.DQNAgent: AgentFamily(['DQNAgent.min_replay_history = 20',
                                'DQNAgent.replay_capacity = 1000', 'DQNAgent.batch_size = 4',
                                'MLP.hidden_sizes = (8,)'], ('agent/loss',)),
+    # An update every 10 steps once the first episode has ended (DeepSea's 10 steps, or Pong's
+    # first 50, cut by TINY_RUN), on 2 sequences of 8 steps, with tiny networks.
+    psdrl.PSDRLAgent: AgentFamily(['PSDRLAgent.update_period = 10',
+                                   'PSDRLAgent.late_update_period = 10',
+                                   'PSDRLAgent.replay_capacity = 1000',
+                                   'PSDRLAgent.batch_size = 2', 'PSDRLAgent.sequence_length = 8',
+                                   'PSDRLAgent.posterior_chunk_size = 64',
+                                   'ConvAutoencoder.channels = (4, 4, 4, 4)',
+                                   'MLPAutoencoder.hidden_sizes = (8,)',
+                                   'MLPAutoencoder.latent_size = 4',
+                                   'TransitionModel.hidden_size = 8',
+                                   'TransitionModel.mlp_sizes = (8, 8)',
+                                   'TerminalNetwork.hidden_sizes = (8,)',
+                                   'ValueNetwork.hidden_sizes = (8,)'],
+                                  ('agent/autoencoder_loss', 'agent/transition_loss',
+                                   'agent/terminal_loss', 'agent/value_loss')),
     sac.SACAgent: AgentFamily(['SACAgent.min_replay_history = 20',
                                'SACAgent.replay_capacity = 1000', 'SACAgent.batch_size = 4',
                                'TanhGaussianActor.hidden_sizes = (8,)',

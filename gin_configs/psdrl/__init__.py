@@ -1,0 +1,1 @@
+"""Gin configs of PSDRL (posterior sampling for deep RL) experiments."""
