@@ -80,14 +80,28 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path):
   assert metrics[0] != metrics[2]
 
 
-def test_kill_9_mid_run_then_resume_gives_the_same_metrics(tmp_path):
-  # Iterations long enough (about 0.3 s) that the kill lands mid-run, not after the end.
-  bindings = TINY + ['Runner.num_iterations=6', 'Runner.training_steps=1000']
-  reference = train(tmp_path / 'reference', bindings=bindings)
+# (gin files, bindings): DQN on CartPole, and PSDRL on DeepSea, whose resume must bring back the
+# posterior's draw, the networks, the replay and the GRU state of the episode in progress.
+KILLED_RUNS = {
+    'dqn': ((CARTPOLE,), TINY + ['Runner.num_iterations=6', 'Runner.training_steps=1000']),
+    'psdrl': (('gin_configs/psdrl/deep_sea.gin',), [
+        'Runner.num_iterations=6', 'Runner.training_steps=300', 'Runner.evaluation_steps=20',
+        'create_deep_sea_environment.size=6', 'PSDRLAgent.update_period=30',
+        'PSDRLAgent.late_update_period=30', 'PSDRLAgent.batch_size=4',
+        'PSDRLAgent.sequence_length=6', 'PSDRLAgent.posterior_chunk_size=128',
+        'Runner.progress_bar=False']),
+}
+
+
+@pytest.mark.parametrize('agent', sorted(KILLED_RUNS))
+def test_kill_9_mid_run_then_resume_gives_the_same_metrics(tmp_path, agent):
+  # Iterations long enough (about 0.3 s and more) that the kill lands mid-run, not after the end.
+  gin_files, bindings = KILLED_RUNS[agent]
+  reference = train(tmp_path / 'reference', gin_files=gin_files, bindings=bindings)
   assert reference.returncode == 0, reference.stderr[-3000:]
 
   run = tmp_path / 'killed'
-  process = subprocess.Popen(command(run, bindings=bindings), cwd=REPO,
+  process = subprocess.Popen(command(run, gin_files=gin_files, bindings=bindings), cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   deadline = time.time() + 240
   while not os.path.exists(run / 'checkpoints' / 'ckpt_2') and time.time() < deadline:
@@ -98,7 +112,7 @@ def test_kill_9_mid_run_then_resume_gives_the_same_metrics(tmp_path):
   process.wait()
   assert len(read(run / 'metrics.jsonl').splitlines()) < 6
 
-  resumed = train(run, bindings=bindings)
+  resumed = train(run, gin_files=gin_files, bindings=bindings)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert 'Resumed from the checkpoint of iteration' in resumed.stderr
   assert read(run / 'metrics.jsonl') == read(tmp_path / 'reference' / 'metrics.jsonl')
