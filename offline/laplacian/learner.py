@@ -153,7 +153,6 @@ class LaplacianLearner(base.StateLearner):
         functools.partial(laplacian_update, self.network, self.optimizer, norm_transform),
         3 * batch_size, steps_per_call, pair_batch)
     self._phi = compilation.jit(lambda params, x: self.network.apply(params, network_inputs(x)))
-    self.layout = layout
     self.grid = (None if layout is None else
                  laplacian_grid.GridSpectrum(layout, observation_space, self.dimension, name))
     self._training_data: Optional[device_data.DeviceDataset] = None
