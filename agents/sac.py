@@ -4,10 +4,17 @@ policy, automatic entropy tuning (a fixed temperature as a switch) and n-step re
 
 The learning rule is a set of pure functions (the squashed-Gaussian density, the critic target and
 the three losses), tested against hand-computed numbers; `sac_update` chains them into one update
-(critic, then actor against the updated critics, then temperature, then the Polyak step) and
-`sac_updates_and_act` runs an agent step's updates and returns the action for the next observation
-under the new policy, so an agent step is one jitted call however many updates it runs. `SACAgent`
-keeps the state and the replay and calls it.
+(critic, then actor against the updated critics, then temperature, then a method's own losses,
+then the Polyak step) and `sac_updates_and_act` runs an agent step's updates and returns the action
+for the next observation under the new policy, so an agent step is one jitted call however many
+updates it runs. `SACAgent` keeps the state and the replay and calls it.
+
+Extension points, for a method that changes SAC rather than copying it (agents/sfp.py): the train
+state's `extensions` hold a method's own parameters and optimizer states (`init_extensions`), trained
+by `extension_update` inside the same jitted update; `next_action` replaces the critic target's next
+action, `actor_q_weight` weighs the Q-value in the actor loss, `policy_action` is the acting policy
+(given the host's `acting_context`, e.g. the previous action), and `warmup_action` the action source
+before learning starts. With the defaults the agent is plain SAC, its updates bit for bit.
 
 Its TensorBoard histograms (`write_summaries`), per sampled transition over each iteration's
 updates: the log-probability of the policy's action (`agent/policy_log_prob`; minus its mean is
@@ -79,9 +86,12 @@ def critic_loss(q_values: jnp.ndarray, targets: jnp.ndarray) -> jnp.ndarray:
   return jnp.sum(jnp.mean(0.5 * (q_values - targets[None]) ** 2, axis=1))
 
 
-def actor_loss(log_prob: jnp.ndarray, q_values: jnp.ndarray, alpha: jnp.ndarray) -> jnp.ndarray:
-  """J_pi: mean of alpha log pi(a | s) - min_i Q_i(s, a) over a ~ pi(s) (reparameterised)."""
-  return jnp.mean(alpha * log_prob - jnp.min(q_values, axis=0))
+def actor_loss(log_prob: jnp.ndarray, q_values: jnp.ndarray, alpha: jnp.ndarray,
+               q_weight: Any = 1.0) -> jnp.ndarray:
+  """J_pi: mean of alpha log pi(a | s) - w min_i Q_i(s, a) over a ~ pi(s) (reparameterised); the
+  weight w (a scalar or one per sample, 1 for SAC) is how much the Q-value counts for the policy
+  (1 - lambda(s) in SFP, where the prior acts the rest of the time)."""
+  return jnp.mean(alpha * log_prob - q_weight * jnp.min(q_values, axis=0))
 
 
 def temperature_loss(log_alpha: jnp.ndarray, log_prob: jnp.ndarray,
@@ -95,7 +105,9 @@ def temperature_loss(log_alpha: jnp.ndarray, log_prob: jnp.ndarray,
 # -- the training step ----------------------------------------------------------------------------
 
 class SACState(NamedTuple):
-  """Everything SAC learns: parameters, target critics, log temperature, optimizer states."""
+  """Everything SAC learns: parameters, target critics, log temperature, optimizer states; and
+  `extensions`, what a method built on SAC adds (its own parameters and optimizer states; {} for
+  SAC)."""
   actor: Any
   critic: Any
   target_critic: Any
@@ -103,6 +115,7 @@ class SACState(NamedTuple):
   actor_optimizer: Any
   critic_optimizer: Any
   alpha_optimizer: Any
+  extensions: Any = {}
 
 
 class SACSettings(NamedTuple):
@@ -117,20 +130,38 @@ class SACSettings(NamedTuple):
   target_entropy: float
   reward_scale: float
   polyak_rate: float
+  # A method's replacements (see the module docstring), traced into the update; None is SAC's own.
+  # next_action(state, batch, key) -> (a' for the critic target, log pi of the policy's a' ~ pi(s'))
+  next_action: Optional[Callable[..., Tuple[jnp.ndarray, jnp.ndarray]]] = None
+  # actor_q_weight(state, batch) -> the weight of min Q in the actor loss (scalar or per sample)
+  actor_q_weight: Optional[Callable[..., Any]] = None
+  # extension_update(state, batch, key) -> (extensions, scalar statistics), after the temperature
+  extension_update: Optional[Callable[..., Tuple[Any, Dict[str, jnp.ndarray]]]] = None
+  # policy_action(state, observation, context, key, deterministic) -> action in [-1, 1]
+  policy_action: Optional[Callable[..., jnp.ndarray]] = None
+
+
+def policy_sample(settings: SACSettings, actor_params: Any, observations: jnp.ndarray,
+                  key: jnp.ndarray, log_action_scale: jnp.ndarray):
+  """(actions, log densities) of a reparameterised sample of the policy for a batch."""
+  mean, log_std = settings.actor.apply(actor_params, observations)
+  return sample_tanh_gaussian(mean, log_std, key, log_action_scale)
 
 
 def sac_update(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndarray],
                log_action_scale: jnp.ndarray, key: jnp.ndarray):
   """One SAC step on a batch: the critics, then the actor against the updated critics, then the
-  temperature, then the Polyak step. Returns (state, statistics: scalars, per-sample values:
-  'policy_log_prob', 'min_q_value' of the policy's actions under the updated critics, and
-  'critic_target')."""
+  temperature, then the extensions (`settings.extension_update`), then the Polyak step. Returns
+  (state, statistics: scalars, per-sample values: 'policy_log_prob', 'min_q_value' of the policy's
+  actions under the updated critics, and 'critic_target')."""
   next_key, actor_key = jax.random.split(key)
   alpha = jnp.exp(state.log_alpha)
 
-  next_mean, next_log_std = settings.actor.apply(state.actor, batch['next_observation'])
-  next_action, next_log_prob = sample_tanh_gaussian(next_mean, next_log_std, next_key,
-                                                    log_action_scale)
+  if settings.next_action is None:
+    next_action, next_log_prob = policy_sample(settings, state.actor, batch['next_observation'],
+                                               next_key, log_action_scale)
+  else:
+    next_action, next_log_prob = settings.next_action(state, batch, next_key)
   next_q_values = settings.critic.apply(state.target_critic, batch['next_observation'], next_action)
   targets = critic_target(settings.reward_scale * batch['reward'], batch['discount'],
                           next_q_values, next_log_prob, alpha)
@@ -144,11 +175,14 @@ def sac_update(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndar
                                                                state.critic_optimizer, state.critic)
   critic_params = optax.apply_updates(state.critic, updates)
 
+  q_weight = 1.0 if settings.actor_q_weight is None else jax.lax.stop_gradient(
+      settings.actor_q_weight(state, batch))
+
   def actor_objective(actor_params):
-    mean, log_std = settings.actor.apply(actor_params, batch['observation'])
-    action, log_prob = sample_tanh_gaussian(mean, log_std, actor_key, log_action_scale)
+    action, log_prob = policy_sample(settings, actor_params, batch['observation'], actor_key,
+                                     log_action_scale)
     q_values = settings.critic.apply(critic_params, batch['observation'], action)
-    return actor_loss(log_prob, q_values, alpha), (log_prob, jnp.min(q_values, axis=0))
+    return actor_loss(log_prob, q_values, alpha, q_weight), (log_prob, jnp.min(q_values, axis=0))
 
   (actor_value, (log_prob, min_q_value)), actor_gradients = jax.value_and_grad(
       actor_objective, has_aux=True)(state.actor)
@@ -163,22 +197,31 @@ def sac_update(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndar
                                                                log_alpha)
     log_alpha = optax.apply_updates(log_alpha, updates)
 
-  target_critic = optax.incremental_update(critic_params, state.target_critic,
-                                           settings.polyak_rate)
-  state = SACState(actor_params, critic_params, target_critic, log_alpha, actor_optimizer,
-                   critic_optimizer, alpha_optimizer)
+  state = state._replace(actor=actor_params, critic=critic_params, log_alpha=log_alpha,
+                         actor_optimizer=actor_optimizer, critic_optimizer=critic_optimizer,
+                         alpha_optimizer=alpha_optimizer)
+  extension_statistics = {}
+  if settings.extension_update is not None:
+    extensions, extension_statistics = settings.extension_update(
+        state, batch, jax.random.fold_in(key, 1))
+    state = state._replace(extensions=extensions)
+  state = state._replace(target_critic=optax.incremental_update(
+      critic_params, state.target_critic, settings.polyak_rate))
   statistics = {'critic_loss': critic_value, 'actor_loss': actor_value,
-                'entropy': -jnp.mean(log_prob), 'alpha': jnp.exp(log_alpha)}
+                'entropy': -jnp.mean(log_prob), 'alpha': jnp.exp(log_alpha),
+                **extension_statistics}
   per_sample = {'policy_log_prob': log_prob, 'min_q_value': min_q_value, 'critic_target': targets}
   return state, statistics, per_sample
 
 
 def sac_updates_and_act(settings: SACSettings, state: SACState, batches: Dict[str, jnp.ndarray],
-                        observation: jnp.ndarray, log_action_scale: jnp.ndarray, key: jnp.ndarray):
+                        observation: jnp.ndarray, log_action_scale: jnp.ndarray, key: jnp.ndarray,
+                        context: Any = None):
   """`sac_update` once per batch of `batches` (one batch per update, stacked on a leading axis), in
-  order, then a policy sample for the unbatched `observation` under the new actor: the training
-  of one agent step, however many updates it has, is one call. Returns (state, statistics and
-  per-sample values stacked per update, action in [-1, 1])."""
+  order, then the acting policy's action for the unbatched `observation` under the new state (a
+  policy sample for SAC; `settings.policy_action` given `context` otherwise): the training of one
+  agent step, however many updates it has, is one call. Returns (state, statistics and per-sample
+  values stacked per update, action in [-1, 1])."""
   num_updates = jax.tree.leaves(batches)[0].shape[0]
   update_key, act_key = jax.random.split(key)
   if num_updates == 1:  # no loop to compile for the common case
@@ -194,8 +237,11 @@ def sac_updates_and_act(settings: SACSettings, state: SACState, batches: Dict[st
 
     state, (statistics, per_sample) = jax.lax.scan(
         one_update, state, (batches, jax.random.split(update_key, num_updates)))
-  action = policy_action(settings.actor, state.actor, observation, act_key, log_action_scale,
-                         False)
+  if settings.policy_action is None:
+    action = policy_action(settings.actor, state.actor, observation, act_key, log_action_scale,
+                           False)
+  else:
+    action = settings.policy_action(state, observation, context, act_key, False)
   return state, statistics, per_sample, action
 
 
@@ -284,7 +330,9 @@ class SACAgent(base.ReplayAgent):
         actor_optimizer=adam(actor_learning_rate), critic_optimizer=adam(critic_learning_rate),
         alpha_optimizer=adam(alpha_learning_rate), learn_alpha=bool(learn_alpha),
         target_entropy=self.target_entropy, reward_scale=float(reward_scale),
-        polyak_rate=float(polyak_rate))
+        polyak_rate=float(polyak_rate), next_action=self.next_action,
+        actor_q_weight=self.actor_q_weight, extension_update=self.extension_update,
+        policy_action=self.policy_action)
     actor_key, critic_key, self._base_key = jax.random.split(jax.random.PRNGKey(seed), 3)
     observation = np.zeros((1, *observation_space.shape), np.float32)
     action = np.zeros((1, action_dim), np.float32)
@@ -295,24 +343,25 @@ class SACAgent(base.ReplayAgent):
     # A copy, not the same buffers: the state is donated to each update, and one buffer cannot be
     # donated twice.
     target_critic_params = jax.tree.map(jnp.copy, critic_params)
+    # A key of its own for the extensions, so that SAC's networks start as they do without them.
+    extensions = self.init_extensions(jax.random.fold_in(actor_key, 1), observation)
     self.state = SACState(actor_params, critic_params, target_critic_params, log_alpha,
                           s.actor_optimizer.init(actor_params),
                           s.critic_optimizer.init(critic_params),
-                          s.alpha_optimizer.init(log_alpha))
+                          s.alpha_optimizer.init(log_alpha), extensions)
 
-    def updates_and_act(state, batches, observation, base_key, counter):
+    def updates_and_act(state, batches, observation, context, base_key, counter):
       key = jax.random.fold_in(base_key, counter)
       return sac_updates_and_act(self._settings, state, batches, observation,
-                                 self._log_action_scale, key)
+                                 self._log_action_scale, key, context)
 
-    def act(actor_params, observation, base_key, counter, deterministic):
+    def act(state, observation, context, base_key, counter, deterministic):
       key = jax.random.fold_in(base_key, counter)
-      return policy_action(self._settings.actor, actor_params, observation, key,
-                           self._log_action_scale, deterministic)
+      return self.policy_action(state, observation, context, key, deterministic)
 
     # The state is donated: its buffers are updated in place instead of copied every step.
     self._updates_and_act = compilation.jit(updates_and_act, donate_argnums=0)
-    self._act_fn = compilation.jit(act, static_argnums=4)
+    self._act_fn = compilation.jit(act, static_argnums=5)
     self.replay = CircularReplayBuffer(
         replay_capacity, observation_shape=observation_space.shape, observation_dtype=np.float32,
         update_horizon=update_horizon, gamma=gamma, action_shape=(action_dim,),
@@ -326,6 +375,62 @@ class SACAgent(base.ReplayAgent):
     del binding
     return ('SAC',)
 
+  # -- what a method built on SAC replaces (see the module docstring) ----------------------------
+
+  def init_extensions(self, key: jnp.ndarray, sample_observations: np.ndarray) -> Any:
+    """The initial `extensions` of the train state: a subclass's own parameters and optimizer
+    states (a pytree; {} for SAC). `sample_observations` is a batch of one zero observation."""
+    del key, sample_observations
+    return {}
+
+  def extension_update(self, state: SACState, batch: Dict[str, jnp.ndarray],
+                       key: jnp.ndarray) -> Tuple[Any, Dict[str, jnp.ndarray]]:
+    """(new extensions, scalar statistics by name), traced into each update after the critics,
+    the actor and the temperature have stepped (`state` holds their new values). The statistics
+    are averaged over the iteration into `agent/<name>` in metrics.jsonl."""
+    del batch, key
+    return state.extensions, {}
+
+  def next_action(self, state: SACState, batch: Dict[str, jnp.ndarray],
+                  key: jnp.ndarray) -> Tuple[jnp.ndarray, jnp.ndarray]:
+    """(a', log pi(a'_pi | s')): the next action of the critic target for the batch's next
+    observations, and the log density of the policy's sample there (the entropy term). SAC: both
+    from one policy sample."""
+    return policy_sample(self._settings, state.actor, batch['next_observation'], key,
+                         self._log_action_scale)
+
+  def actor_q_weight(self, state: SACState, batch: Dict[str, jnp.ndarray]) -> Any:
+    """The weight of min Q(s, a_pi) in the actor loss, a scalar or one per sample (gradients do
+    not flow through it). SAC: 1."""
+    del state, batch
+    return 1.0
+
+  def policy_action(self, state: SACState, observation: jnp.ndarray, context: Any,
+                    key: jnp.ndarray, deterministic: bool) -> jnp.ndarray:
+    """The action in [-1, 1] for one unbatched observation, traced into the jitted calls; `state`
+    is the acting state (`_acting_state`) and `context` the host's `acting_context()`. SAC: a
+    policy sample, or tanh of its mean when `deterministic` (evaluation)."""
+    del context
+    return policy_action(self._settings.actor, state.actor, observation, key,
+                         self._log_action_scale, deterministic)
+
+  def acting_context(self) -> Any:
+    """What the acting policy needs from the host besides the observation (a pytree of arrays,
+    e.g. the previous action); None for SAC."""
+    return None
+
+  def warmup_action(self, observation: np.ndarray) -> np.ndarray:
+    """The action in [-1, 1] while the replay fills (before `min_replay_history` rows): uniform
+    for SAC, drawn from the agent's Generator."""
+    del observation
+    return self._rng.uniform(-1.0, 1.0, self._action_scale.shape)
+
+  def _acting_state(self) -> SACState:
+    """The train state as the acting call takes it: without the critics and optimizer states,
+    which no acting policy reads and each of whose arrays would add to every action's dispatch."""
+    return self.state._replace(critic=None, target_critic=None, actor_optimizer=None,
+                               critic_optimizer=None, alpha_optimizer=None)
+
   # -- acting --------------------------------------------------------------------------------------
 
   def _act(self, observation: np.ndarray) -> np.ndarray:
@@ -334,10 +439,10 @@ class SACAgent(base.ReplayAgent):
     action = self._train_step(observation) if not self.eval_mode else None
     if action is None:
       if not self.eval_mode and self.replay.add_count <= self.min_replay_history:
-        action = self._rng.uniform(-1.0, 1.0, self._action_scale.shape)
+        action = self.warmup_action(observation)
       else:
-        action = self._act_fn(self.state.actor, observation, self._base_key, self.action_count,
-                              self.eval_mode)
+        action = self._act_fn(self._acting_state(), observation, self.acting_context(),
+                              self._base_key, self.action_count, self.eval_mode)
     action = np.asarray(action, np.float32)
     self.action_count += 1
     self._observation, self._action = observation, action
@@ -352,8 +457,8 @@ class SACAgent(base.ReplayAgent):
     """The policy's action for `observation`, in the environment's bounds, neither recorded nor
     trained on (for collecting datasets from a trained agent): tanh of the Gaussian's mean when
     `deterministic`, else a sample."""
-    action = self._act_fn(self.state.actor, np.asarray(observation, np.float32), self._base_key,
-                          self.action_count, deterministic)
+    action = self._act_fn(self._acting_state(), np.asarray(observation, np.float32),
+                          self.acting_context(), self._base_key, self.action_count, deterministic)
     self.action_count += 1
     return self._environment_action(np.asarray(action, np.float32))
 
@@ -371,7 +476,8 @@ class SACAgent(base.ReplayAgent):
       batches = {name: rows.reshape((self.updates_per_step, self.batch_size, *rows.shape[1:]))
                  for name, rows in batches.items()}
       self.state, statistics, per_sample, action = self._updates_and_act(
-          self.state, batches, observation, self._base_key, self.action_count)
+          self.state, batches, observation, self.acting_context(), self._base_key,
+          self.action_count)
       self._statistics.append(statistics)
       self._histogram_values.append({f'agent/{name}': values
                                      for name, values in per_sample.items()})

@@ -16,6 +16,12 @@ sum_k gamma^k r_{i+k} up to the episode's end, the observation n steps on (or th
 observation), and the discount to apply to it (gamma^m, or 0 after a termination). A row is a valid
 start once all the rows its window reads have been written and none has been overwritten.
 
+With `previous_actions=True` (SFP's prior conditions on the previous action) a batch also carries
+'previous_action', a_{i-1} (zeros at an episode's first step, the action the prior takes as "no
+previous action"), and 'next_previous_action', the action taken just before the next observation
+(a_{i+m-1}). Both are read from the stored rows, so nothing more is stored; a start whose previous
+row has been overwritten is not valid.
+
 The buffer is also the storage that agents/replay/views.py reads sequences and whole episodes from
 (PSDRL). They read it through a small public interface, not its private arrays: `row_arrays`
 (read-only views of the rows), `oldest_row` (where storage order starts), `stacks`,
@@ -63,7 +69,8 @@ class CircularReplayBuffer:
                update_horizon: int = 1,
                gamma: float = 0.99,
                action_shape: Sequence[int] = (),
-               action_dtype=np.int32):
+               action_dtype=np.int32,
+               previous_actions: bool = False):
     if capacity <= update_horizon + stack_size:
       raise ValueError(f'replay capacity {capacity} is too small for update_horizon '
                        f'{update_horizon} and stack_size {stack_size}')
@@ -78,6 +85,7 @@ class CircularReplayBuffer:
     self.update_horizon = update_horizon
     self.gamma = gamma
     self.observation_shape = observation_shape
+    self.previous_actions = bool(previous_actions)
     frame_shape = observation_shape[1:] if stack_size > 1 else observation_shape
     self._observation = np.zeros((self.capacity, *frame_shape), dtype=observation_dtype)
     self._action = np.zeros((self.capacity, *action_shape), dtype=action_dtype)
@@ -222,6 +230,9 @@ class CircularReplayBuffer:
     rows_after = (newest - indices) % self.capacity  # rows written since row i
     _, _, length, _ = self._window(indices)
     valid = (indices < len(self)) & (self._kind[indices] == STEP) & (length <= rows_after)
+    if self.previous_actions and self.add_count > self.capacity:
+      # The previous action is row i - 1's, unless row i opened its episode.
+      valid &= self._first[indices] | ((indices - self.oldest_row) % self.capacity >= 1)
     return valid & self.stack_is_readable(indices)
 
   def stacks(self, indices: np.ndarray) -> np.ndarray:
@@ -245,7 +256,7 @@ class CircularReplayBuffer:
     powers = self._discount_powers[:self.update_horizon]
     returns = (self._reward[steps] * included * powers).sum(axis=1)
     discount = np.where(terminated, 0.0, self._discount_powers[length])
-    return {
+    batch = {
         'observation': self.stacks(indices),
         'action': self._action[indices],
         'reward': returns.astype(np.float32),
@@ -253,6 +264,11 @@ class CircularReplayBuffer:
         'discount': discount.astype(np.float32),
         'indices': indices,
     }
+    if self.previous_actions:
+      opened = self._first[indices].reshape((-1,) + (1,) * (self._action.ndim - 1))
+      batch['previous_action'] = np.where(opened, 0, self._action[(indices - 1) % self.capacity])
+      batch['next_previous_action'] = self._action[steps[np.arange(len(indices)), length - 1]]
+    return batch
 
   # Checkpointing.
 

@@ -75,9 +75,10 @@ def test_importance_weights_are_normalised_by_the_largest():
 # -- circular buffer: n-step returns --------------------------------------------------------------
 
 
-def vector_buffer(capacity=50, horizon=3, gamma=0.5, buffer_class=CircularReplayBuffer):
+def vector_buffer(capacity=50, horizon=3, gamma=0.5, buffer_class=CircularReplayBuffer,
+                  previous_actions=False):
   return buffer_class(capacity, observation_shape=(1,), observation_dtype=np.float32,
-                      update_horizon=horizon, gamma=gamma)
+                      update_horizon=horizon, gamma=gamma, previous_actions=previous_actions)
 
 
 def add_episode(buffer, observations, rewards, terminated, final_observation=None):
@@ -108,6 +109,36 @@ def test_n_step_returns_and_discounts_by_hand():
   np.testing.assert_allclose(batch['next_observation'][:, 0], [3, 4, 4, 4, 102, 102])
   np.testing.assert_array_equal(batch['action'], [10, 11, 12, 13, 10, 11])
   np.testing.assert_allclose(batch['observation'][:, 0], [0, 1, 2, 3, 100, 101])
+
+
+def test_previous_actions_by_hand_at_episode_starts_and_window_ends():
+  buffer = vector_buffer(horizon=3, gamma=0.5, previous_actions=True)
+  # The same episodes as above: actions 10, 11, 12, 13 (terminated), then 10, 11 (truncated).
+  add_episode(buffer, [0, 1, 2, 3], [1.0, 2.0, 4.0, 8.0], terminated=True, final_observation=4)
+  add_episode(buffer, [100, 101], [16.0, 32.0], terminated=False, final_observation=102)
+  add_episode(buffer, [200, 201, 202, 203], [0.0] * 4, terminated=False, final_observation=204)
+  batch = buffer.gather(np.array([0, 1, 2, 3, 5, 6, 10]))
+  # a_{t-1}, zero at an episode's first step.
+  np.testing.assert_array_equal(batch['previous_action'], [0, 10, 11, 12, 0, 10, 11])
+  # The action just before the next observation: the window's last step (a_{t+2} for a full
+  # window, the episode's last action when the window reaches its end).
+  np.testing.assert_array_equal(batch['next_previous_action'], [12, 13, 13, 13, 11, 11, 13])
+  assert 'previous_action' not in vector_buffer(horizon=3).gather(np.array([0]))
+
+
+def test_a_start_whose_previous_row_was_overwritten_is_not_valid_with_previous_actions():
+  plain, with_previous = (vector_buffer(6, horizon=1, previous_actions=flag)
+                          for flag in (False, True))
+  for buffer in (plain, with_previous):
+    for t in range(8):  # one long open episode: rows 0..7 written, 6 kept, row 2 the oldest
+      buffer.add(np.array([t], np.float32), t, 0.0, False, t == 0)
+  assert plain.oldest_row == 2 and plain.is_valid_start(np.array([2]))[0]
+  # Row 2 holds step 2, the oldest kept; its previous action was step 1's, in row 1, which step 7
+  # has overwritten.
+  np.testing.assert_array_equal(with_previous.is_valid_start(np.arange(6)),
+                                plain.is_valid_start(np.arange(6)) & (np.arange(6) != 2))
+  batch = with_previous.sample(32, np.random.default_rng(0))
+  np.testing.assert_array_equal(batch['previous_action'], batch['action'] - 1)
 
 
 def test_final_rows_and_unfinished_windows_are_not_valid_starts():
