@@ -279,6 +279,9 @@ class SACAgent(base.ReplayAgent):
   schedule, clipping) do apply to all three.
   """
 
+  # Whether replay batches carry 'previous_action' and 'next_previous_action' (agents/replay).
+  replay_previous_actions = False
+
   def __init__(self,
                observation_space: gymnasium.Space,
                action_space: gymnasium.Space,
@@ -325,6 +328,7 @@ class SACAgent(base.ReplayAgent):
     self.target_entropy = -0.5 * action_dim if target_entropy is None else float(target_entropy)
 
     adam = lambda rate: optimizer(name='adam', learning_rate=rate, eps=adam_eps)
+    self._adam = adam  # for the optimizers of a subclass's extensions
     self._settings = SACSettings(
         actor=actor_network(action_dim=action_dim), critic=critic_network(),
         actor_optimizer=adam(actor_learning_rate), critic_optimizer=adam(critic_learning_rate),
@@ -365,7 +369,7 @@ class SACAgent(base.ReplayAgent):
     self.replay = CircularReplayBuffer(
         replay_capacity, observation_shape=observation_space.shape, observation_dtype=np.float32,
         update_horizon=update_horizon, gamma=gamma, action_shape=(action_dim,),
-        action_dtype=np.float32)
+        action_dtype=np.float32, previous_actions=self.replay_previous_actions)
     self._statistics = []
     self._histogram_values = base.RecentValues()
 
