@@ -34,7 +34,8 @@ class MetaWorldTask(gymnasium.Wrapper):
   """
 
   def __init__(self, env: gymnasium.Env, goal_seed: int, resample_goal: bool,
-               goal_observable: bool, max_episode_steps: int, terminate_on_success: bool):
+               goal_observable: bool, max_episode_steps: int, terminate_on_success: bool,
+               sparse_reward: bool = False):
     super().__init__(env)
     sawyer = env.unwrapped
     sawyer._partially_observable = not goal_observable  # pylint: disable=protected-access
@@ -54,6 +55,7 @@ class MetaWorldTask(gymnasium.Wrapper):
     sawyer.reset()
     sawyer._freeze_rand_vec = not resample_goal  # pylint: disable=protected-access
     self._terminate_on_success = terminate_on_success
+    self._sparse_reward = sparse_reward
 
   @property
   def goal(self) -> np.ndarray:
@@ -70,6 +72,8 @@ class MetaWorldTask(gymnasium.Wrapper):
     info['success'] = bool(info['success'])
     if self._terminate_on_success and info['success']:
       terminated = True
+    if self._sparse_reward:
+      reward = float(info['success'])
     return observation, float(reward), terminated, truncated, info
 
 
@@ -80,7 +84,8 @@ def create_metaworld_environment(task_name: str = 'reach-v3',
                                  max_episode_steps: Optional[int] = METAWORLD_MAX_EPISODE_STEPS,
                                  goal_observable: bool = True,
                                  terminate_on_success: bool = False,
-                                 reward_function_version: str = 'v2') -> gymnasium.Env:
+                                 reward_function_version: str = 'v2',
+                                 sparse_reward: bool = False) -> gymnasium.Env:
   """A Meta-world v3 task by name.
 
   Args:
@@ -95,6 +100,8 @@ def create_metaworld_environment(task_name: str = 'reach-v3',
     terminate_on_success: end the episode when `info['success']` (Meta-world's evaluation
       protocol); False, its training protocol, runs to the horizon.
     reward_function_version: 'v2' (Meta-world's current shaped rewards, in [0, 10]) or 'v1'.
+    sparse_reward: the reward is 1 on a step where `info['success']`, else 0 (SFP's downstream
+      tasks), instead of the shaped reward.
   """
   import_extra('metaworld', 'metaworld')
   from metaworld import env_dict  # pylint: disable=import-outside-toplevel
@@ -107,7 +114,7 @@ def create_metaworld_environment(task_name: str = 'reach-v3',
   env = MetaWorldTask(env, goal_seed=goal_seed, resample_goal=resample_goal,
                       goal_observable=goal_observable,
                       max_episode_steps=max_episode_steps or METAWORLD_MAX_EPISODE_STEPS,
-                      terminate_on_success=terminate_on_success)
+                      terminate_on_success=terminate_on_success, sparse_reward=sparse_reward)
   return float32_observations(env)
 
 

@@ -98,6 +98,20 @@ def test_success_is_a_bool_in_info_and_can_end_the_episode(terminate_on_success)
   assert not any(success for _, success in flags[:-1])
 
 
+def test_sparse_reward_is_one_exactly_on_success():
+  env = create_metaworld_environment('reach-v3', sparse_reward=True)
+  observation, _ = env.reset(seed=0)
+  rewards, successes = [], []
+  for _ in range(200):
+    hand, goal = observation[:3], goal_of(observation)
+    action = np.append(np.clip(20 * (goal - hand), -1, 1), 0).astype(np.float32)
+    observation, reward, _, _, info = env.step(action)
+    rewards.append(reward)
+    successes.append(info['success'])
+  assert any(successes) and not all(successes)
+  np.testing.assert_array_equal(rewards, np.asarray(successes, np.float64))
+
+
 def test_unknown_task_is_named_with_the_valid_ones():
   with pytest.raises(ValueError, match=r"'reach-v2'.*reach-v3"):
     create_metaworld_environment('reach-v2')
