@@ -198,3 +198,15 @@ class MeanActionLearner(learner_base.Learner):
     self.estimate = np.asarray(bundle['estimate'])
     self.training_steps = int(bundle['training_steps'])
     return True
+
+
+class RecordingWriter:
+  """A summary writer that keeps the images it is given (tag, image, step, dataformats), with the
+  `logdir` that figures are written next to."""
+
+  def __init__(self, logdir):
+    self.logdir = str(logdir)
+    self.images = []
+
+  def add_image(self, tag, image, step, dataformats):
+    self.images.append((tag, image, step, dataformats))

@@ -26,10 +26,12 @@ from agents import dqn
 from agents import psdrl
 from agents import rainbow
 from agents import sac
+from agents import sfp
 from agents.policy_agent import PolicyAgent
 from offline.bc.goal_conditioned import GoalConditionedBCLearner
 from offline.bc.learner import BCLearner
 from offline.laplacian.learner import LaplacianLearner
+from offline.sfp.learner import SFPPriorLearner
 from offline import datasets
 from offline import make_dataset
 from runner import run_experiment
@@ -91,7 +93,22 @@ OFFLINE_CONFIGS = {**{f'bc/pointmaze_{maze}.gin': (GoalConditionedBCLearner,
                                                    f'datasets/pointmaze_{maze}.gin')
                       for maze in ('umaze', 'medium', 'large')},
                    'dceo/laplacian_gridworld.gin': (LaplacianLearner,
-                                                    'datasets/gridworld_random_walk.gin')}
+                                                    'datasets/gridworld_random_walk.gin'),
+                   'sfp/prior_room.gin': (SFPPriorLearner, 'datasets/sfp_room.gin'),
+                   'sfp/prior_metaworld_reach.gin': (SFPPriorLearner,
+                                                     'datasets/metaworld_reach.gin')}
+# Experiment configs whose agent loads an offline component: the agent class, the environment (its
+# spec id, or its class for Meta-world's tasks, which have none) and the offline config that trains
+# the component.
+COMPONENT_EXPERIMENTS = {
+    **{f'sfp/{layout}.gin': (sfp.SFPAgent, 'SFPMaze-v0', 'sfp/prior_room.gin')
+       for layout in ('room', 'corridor', 'maze')},
+    **{f'sfp/metaworld_{task}.gin': (sfp.SFPAgent, environment, 'sfp/prior_metaworld_reach.gin')
+       for task, environment in (('reach', 'SawyerReachEnvV3'),
+                                 ('window_open', 'SawyerWindowOpenEnvV3'),
+                                 ('door_open', 'SawyerDoorEnvV3'),
+                                 ('drawer_open', 'SawyerDrawerOpenEnvV3'))},
+}
 # Eval-schedule configs: the environment they evaluate on and the offline config of the component.
 EVAL_CONFIGS = {f'bc/eval_pointmaze_{maze}.gin': (f'PointMaze_{name}-v3', f'bc/pointmaze_{maze}.gin')
                 for maze, name in (('umaze', 'UMaze'), ('medium', 'Medium'), ('large', 'Large'))}
@@ -139,6 +156,14 @@ FAMILIES = {
                                    'ValueNetwork.hidden_sizes = (8,)'],
                                   ('agent/autoencoder_loss', 'agent/transition_loss',
                                    'agent/terminal_loss', 'agent/value_loss')),
+    # Before SAC's, which it extends: an update call of 2 updates every 5 steps.
+    sfp.SFPAgent: AgentFamily(['SACAgent.min_replay_history = 20',
+                               'SACAgent.replay_capacity = 1000', 'SACAgent.batch_size = 4',
+                               'SACAgent.update_period = 5', 'SACAgent.updates_per_step = 2',
+                               'TanhGaussianActor.hidden_sizes = (8,)',
+                               'EnsembleQNetwork.hidden_sizes = (8,)',
+                               'SFPAgent.lambda_hidden_sizes = (8,)'],
+                              ('agent/critic_loss', 'agent/actor_loss', 'agent/lambda')),
     sac.SACAgent: AgentFamily(['SACAgent.min_replay_history = 20',
                                'SACAgent.replay_capacity = 1000', 'SACAgent.batch_size = 4',
                                'TanhGaussianActor.hidden_sizes = (8,)',
@@ -165,6 +190,13 @@ LEARNER_FAMILIES = {
                                      'LaplacianLearner.batch_size = 16',
                                      'LaplacianLearner.hidden_sizes = (8,)'],
                                     ('train/loss', 'eval/subspace_overlap')),
+    SFPPriorLearner: LearnerFamily(['SFPPriorLearner.steps_per_call = 50',
+                                    'SFPPriorLearner.batch_size = 16',
+                                    'SFPPriorLearner.num_blocks = 2',
+                                    'SFPPriorLearner.hidden_size = 8',
+                                    'SFPPriorLearner.condition_sizes = (8,)',
+                                    'SFPPriorLearner.validation_fraction = 0.5'],
+                                   ('train/nll', 'eval/validation_nll')),
 }
 
 
@@ -187,7 +219,8 @@ def test_every_config_folder_is_a_package_so_includes_resolve_anywhere():
 
 
 def test_every_shipped_config_is_checked_here():
-  assert configs_in() == sorted({**EXPERIMENTS, **OFFLINE_CONFIGS, **EVAL_CONFIGS})
+  assert configs_in() == sorted({**EXPERIMENTS, **OFFLINE_CONFIGS, **EVAL_CONFIGS,
+                                 **COMPONENT_EXPERIMENTS})
   assert configs_in('datasets') == sorted(DATASET_CONFIGS)
 
 
@@ -323,6 +356,25 @@ def test_offline_config_trains_its_learner_on_its_dataset(config, offline_runs):
   records = [json.loads(line) for line in (run_dir / 'metrics.jsonl').read_text().splitlines()]
   assert records[0]['train/gradient_steps'] == 100
   for name in learner_family_of(learner_class).statistics:
+    assert math.isfinite(records[0][name]), (name, records[0])
+
+
+@pytest.mark.parametrize('config', sorted(COMPONENT_EXPERIMENTS))
+def test_experiment_config_trains_one_tiny_iteration_with_the_component_it_loads(
+    config, offline_runs, tmp_path):
+  agent_class, environment, offline_config = COMPONENT_EXPERIMENTS[config]
+  family = family_of(agent_class)
+  train.parse_gin([config], TINY_RUN + list(family.bindings) + [
+      f"load_component.base_dir = '{offline_runs[offline_config]}'"])
+  runner = run_experiment.create_runner(str(tmp_path))
+  assert type(runner.agent) is agent_class  # pylint: disable=unidiomatic-typecheck
+  spec = runner.environment.spec
+  assert (spec.id if spec is not None else type(runner.environment.unwrapped).__name__) == (
+      environment)
+  runner.run_experiment()
+  records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert records[0]['agent/updates'] >= 1
+  for name in family.losses:
     assert math.isfinite(records[0][name]), (name, records[0])
 
 

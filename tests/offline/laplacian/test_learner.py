@@ -14,6 +14,7 @@ from offline import make_dataset
 from offline.laplacian import learner as laplacian_learner
 from offline.laplacian.learner import LaplacianLearner
 from runner import errors
+from tests.fakes import RecordingWriter
 
 LAYOUT = 'open_5x5'  # eigenvalues 0, .38, .38, .76 | 1.38: d = 4 splits no repeated eigenvalue
 # A tabular phi (one-hot inputs, no hidden layer) with the exact variant of the loss.
@@ -102,15 +103,6 @@ def test_no_layout_no_evaluation():
   space = gridworld.observation_space(LAYOUT, 'one_hot')
   learner = LaplacianLearner(space, gymnasium.spaces.Discrete(4), **{**TABULAR, 'layout': None})
   assert learner.evaluate(0) == {}
-
-
-class RecordingWriter:
-  def __init__(self, logdir):
-    self.logdir = str(logdir)
-    self.images = []
-
-  def add_image(self, tag, image, step, dataformats):
-    self.images.append((tag, image, step, dataformats))
 
 
 def test_summaries_draw_learned_and_exact_eigenfunctions(tmp_path):
