@@ -10,11 +10,12 @@ for the next observation under the new policy, so an agent step is one jitted ca
 updates it runs. `SACAgent` keeps the state and the replay and calls it.
 
 Extension points, for a method that changes SAC rather than copying it (agents/sfp.py): the train
-state's `extensions` hold a method's own parameters and optimizer states (`init_extensions`), trained
-by `extension_update` inside the same jitted update; `next_action` replaces the critic target's next
-action, `actor_q_weight` weighs the Q-value in the actor loss, `policy_action` is the acting policy
-(given the host's `acting_context`, e.g. the previous action), and `warmup_action` the action source
-before learning starts. With the defaults the agent is plain SAC, its updates bit for bit.
+state's `extensions` hold a method's own parameters and optimizer states (`init_extensions`),
+trained by `extension_update` inside the same jitted update; `next_action` replaces the critic
+target's next action, `actor_q_weight` weighs the Q-value in the actor loss, `policy_action` is
+the acting policy (given the host's `acting_context`, e.g. the previous action), and
+`warmup_action` the action source before learning starts. With the defaults the agent is plain
+SAC, its updates bit for bit.
 
 Its TensorBoard histograms (`write_summaries`), per sampled transition over each iteration's
 updates: the log-probability of the policy's action (`agent/policy_log_prob`; minus its mean is

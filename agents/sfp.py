@@ -1,6 +1,6 @@
 """SFP (Bagatella et al., 2022, "SFP: State-free Priors for Exploration in Off-Policy Reinforcement
-Learning"): SAC mixed with an action prior p(a_t | a_{t-1}) trained offline (offline/sfp/), through a
-learned, state-dependent mixing weight lambda(s).
+Learning"): SAC mixed with an action prior p(a_t | a_{t-1}) trained offline (offline/sfp/),
+through a learned, state-dependent mixing weight lambda(s).
 
 Built on SAC's extension points (agents/sac.py), with no copy of its update:
 - acting (`policy_action`): with probability lambda(s) a prior sample conditioned on the previous
@@ -9,9 +9,10 @@ Built on SAC's extension points (agents/sac.py), with no copy of its update:
   just before s') with probability lambda(s'), else pi(s'); the entropy term stays the policy's,
   log pi(a'_pi | s');
 - the actor loss (`actor_q_weight`): alpha log pi - (1 - lambda(s)) min Q(s, a_pi);
-- lambda's own loss (`extension_update`): E[-epsilon lambda(s') (beta + Q(s', a_prior) - Q(s', a_pi))],
-  whose gradient raises lambda where the prior's actions are worth more than the policy's;
-  epsilon = 1e-9 under Adam acts as a step-size reduction, as in the reference;
+- lambda's own loss (`extension_update`):
+  E[-epsilon lambda(s') (beta + Q(s', a_prior) - Q(s', a_pi))], whose gradient raises lambda
+  where the prior's actions are worth more than the policy's; epsilon = 1e-9 under Adam acts as
+  a step-size reduction, as in the reference;
 - the warm-up (`warmup_action`): prior samples instead of uniform actions.
 
 The prior comes through gin, `SFPAgent.prior = @load_component()` with `load_component.base_dir`
@@ -205,7 +206,7 @@ class SFPAgent(sac.SACAgent):
                                          self._episode_previous_action(), self._base_key,
                                          self.action_count))
 
-  # -- the previous action --------------------------------------------------------------------------
+  # -- the previous action ------------------------------------------------------------------------
 
   def _one_prior_sample(self, prior_params, previous_action, base_key, counter):
     key = jax.random.fold_in(base_key, counter)

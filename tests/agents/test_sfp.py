@@ -24,7 +24,8 @@ class AffinePrior:
 
   def __init__(self, action_dim, scale=0.5, shift=0.1, initial_action=0.2):
     self.action_dim = action_dim
-    self.params = {'scale': jnp.float32(scale), 'shift': jnp.full((action_dim,), shift, jnp.float32)}
+    self.params = {'scale': jnp.float32(scale),
+                   'shift': jnp.full((action_dim,), shift, jnp.float32)}
     self.initial_actions = np.full((1, action_dim), initial_action, np.float32)
 
   def sample(self, params, previous_actions, key):
