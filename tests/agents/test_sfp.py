@@ -126,8 +126,8 @@ def test_the_critic_target_backs_up_the_priors_action_and_the_policys_entropy():
            'reward': jnp.arange(5, dtype=jnp.float32), 'discount': jnp.full((5,), 0.9),
            'next_observation': jnp.ones((5, 2)), 'next_previous_action': jnp.zeros((5, 2))}
   key = jax.random.PRNGKey(4)
-  _, _, per_sample = sac.sac_update(agent._settings, agent.state, batch, agent._log_action_scale,
-                                    key)
+  _, _, per_sample = jax.jit(lambda state: sac.sac_update(
+      agent._settings, state, batch, agent._log_action_scale, key))(agent.state)
   next_key, _ = jax.random.split(key)
   policy_key, _, _ = jax.random.split(next_key, 3)
   _, log_prob = sac.policy_sample(agent._settings, agent.state.actor, batch['next_observation'],
@@ -139,7 +139,9 @@ def test_the_critic_target_backs_up_the_priors_action_and_the_policys_entropy():
 
 def test_acting_mixes_the_prior_conditioned_on_the_previous_action_and_evaluation_does_not():
   env = unit_env(episode_length=6)
-  agent = with_constant_lambda(make_agent(env, AffinePrior(2), min_replay_history=0), 1 - 1e-7)
+  # No update after the first (update_period): acting alone is under test.
+  agent = with_constant_lambda(
+      make_agent(env, AffinePrior(2), min_replay_history=0, update_period=1000), 1 - 1e-7)
   actions = np.asarray(run_episodes(agent, env, 2, seed=0))
   # lambda = 1: every action is the prior's, a_t = 0.5 a_{t-1} + 0.1 from a_{-1} = 0.2 per episode.
   expected = [0.2]
@@ -149,7 +151,8 @@ def test_acting_mixes_the_prior_conditioned_on_the_previous_action_and_evaluatio
   agent.eval_mode = True
   evaluation = np.asarray(run_episodes(agent, env, 1, seed=5))
   assert not np.any(np.isclose(evaluation[:, 0], expected[1:], atol=1e-6))
-  agent = with_constant_lambda(make_agent(env, AffinePrior(2), min_replay_history=0), 0.25)
+  agent = with_constant_lambda(
+      make_agent(env, AffinePrior(2), min_replay_history=0, update_period=1000), 0.25)
   actions = np.asarray(run_episodes(agent, env, 40, seed=0))
   # With lambda = 0.25 a quarter of the actions come from the prior (0.2 -> 0.2 ... fixed points
   # excluded: the first action of each episode is 0.2, then 0.5 a + 0.1 of whatever came before).
