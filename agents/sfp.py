@@ -121,8 +121,10 @@ class SFPAgent(sac.SACAgent):
     self._previous_action = None  # the last action of this episode, in [-1, 1]; None at its start
     super().__init__(observation_space, action_space, seed, summary_writer, **sac_arguments)
     if prior is not None:
-      self._initial_actions = np.asarray(prior.initial_actions, np.float32).reshape(
-          -1, self.prior.action_dim)
+      # Without dataset actions to draw from, an episode starts from "no motion".
+      initial = getattr(prior, 'initial_actions', None)
+      self._initial_actions = (np.zeros((1, prior.action_dim), np.float32) if initial is None
+                               else np.asarray(initial, np.float32).reshape(-1, prior.action_dim))
       self._prior_sample = compilation.jit(self._one_prior_sample)
 
   # -- the extension points -----------------------------------------------------------------------

@@ -73,7 +73,7 @@ def prepare_prior(out_dir: str, name: str, epochs: int, episodes=None) -> dict:
     with open(summary_path, 'w') as file:
       json.dump({'wall_s': timing['process_wall_s'], 'epochs': len(records),
                  'best_validation_nll': records[-1]['eval/best_validation_nll'],
-                 'gradient_steps': sum(record['train/gradient_steps'] for record in records)},
+                 'gradient_steps': records[-1]['train/gradient_steps']},  # cumulative
                 file)
   with open(summary_path) as file:
     return {**json.load(file), 'dir': prior_dir, 'name': name}

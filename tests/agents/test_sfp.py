@@ -162,6 +162,15 @@ def test_acting_mixes_the_prior_conditioned_on_the_previous_action_and_evaluatio
   assert from_prior.mean() == pytest.approx(0.25, abs=0.06)
 
 
+def test_without_dataset_actions_an_episode_starts_from_zero():
+  env = unit_env(episode_length=3)
+  prior = AffinePrior(2)
+  prior.initial_actions = None
+  agent = make_agent(env, prior, min_replay_history=1000)  # warm-up: prior samples only
+  actions = np.asarray(run_episodes(agent, env, 1, seed=0))
+  np.testing.assert_allclose(actions[:, 0], [0.1, 0.15, 0.175], rtol=1e-6)
+
+
 def test_the_warm_up_samples_the_prior():
   env = unit_env(episode_length=5)
   agent = make_agent(env, AffinePrior(2, scale=0.0, shift=-0.4), min_replay_history=1000)
