@@ -11,8 +11,8 @@ updates it runs. `SACAgent` keeps the state and the replay and calls it.
 
 Extension points, for a method that changes SAC rather than copying it (agents/sfp.py): the train
 state's `extensions` hold a method's own parameters and optimizer states (`init_extensions`),
-trained by `extension_update` inside the same jitted update; `next_action` replaces the critic
-target's next action, `actor_q_weight` weighs the Q-value in the actor loss, `policy_action` is
+trained by `extension_update` inside the same jitted update; `prepare_batch` adds to each batch
+what several hooks share; `next_action` replaces the critic target's next action, `actor_q_weight` weighs the Q-value in the actor loss, `policy_action` is
 the acting policy (given the host's `acting_context`, e.g. the previous action), and
 `warmup_action` the action source before learning starts. With the defaults the agent is plain
 SAC, its updates bit for bit.
@@ -132,6 +132,8 @@ class SACSettings(NamedTuple):
   reward_scale: float
   polyak_rate: float
   # A method's replacements (see the module docstring), traced into the update; None is SAC's own.
+  # prepare_batch(state, batch, key) -> the batch with what the later hooks share (computed once)
+  prepare_batch: Optional[Callable[..., Dict[str, jnp.ndarray]]] = None
   # next_action(state, batch, key) -> (a' for the critic target, log pi of the policy's a' ~ pi(s'))
   next_action: Optional[Callable[..., Tuple[jnp.ndarray, jnp.ndarray]]] = None
   # actor_q_weight(state, batch) -> the weight of min Q in the actor loss (scalar or per sample)
@@ -151,12 +153,14 @@ def policy_sample(settings: SACSettings, actor_params: Any, observations: jnp.nd
 
 def sac_update(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndarray],
                log_action_scale: jnp.ndarray, key: jnp.ndarray):
-  """One SAC step on a batch: the critics, then the actor against the updated critics, then the
-  temperature, then the extensions (`settings.extension_update`), then the Polyak step. Returns
+  """One SAC step on a batch (first extended by `settings.prepare_batch`): the critics, then the
+  actor against the updated critics, then the temperature, then the extensions (`settings.extension_update`), then the Polyak step. Returns
   (state, statistics: scalars, per-sample values: 'policy_log_prob', 'min_q_value' of the policy's
   actions under the updated critics, and 'critic_target')."""
   next_key, actor_key = jax.random.split(key)
   alpha = jnp.exp(state.log_alpha)
+  if settings.prepare_batch is not None:
+    batch = settings.prepare_batch(state, batch, jax.random.fold_in(key, 2))
 
   if settings.next_action is None:
     next_action, next_log_prob = policy_sample(settings, state.actor, batch['next_observation'],
@@ -335,7 +339,8 @@ class SACAgent(base.ReplayAgent):
         actor_optimizer=adam(actor_learning_rate), critic_optimizer=adam(critic_learning_rate),
         alpha_optimizer=adam(alpha_learning_rate), learn_alpha=bool(learn_alpha),
         target_entropy=self.target_entropy, reward_scale=float(reward_scale),
-        polyak_rate=float(polyak_rate), next_action=self.next_action,
+        polyak_rate=float(polyak_rate), prepare_batch=self.prepare_batch,
+        next_action=self.next_action,
         actor_q_weight=self.actor_q_weight, extension_update=self.extension_update,
         policy_action=self.policy_action)
     actor_key, critic_key, self._base_key = jax.random.split(jax.random.PRNGKey(seed), 3)
@@ -395,6 +400,13 @@ class SACAgent(base.ReplayAgent):
     are averaged over the iteration into `agent/<name>` in metrics.jsonl."""
     del batch, key
     return state.extensions, {}
+
+  def prepare_batch(self, state: SACState, batch: Dict[str, jnp.ndarray],
+                    key: jnp.ndarray) -> Dict[str, jnp.ndarray]:
+    """The batch with entries that several hooks of the update read, computed once (traced into
+    each update before the critic target). SAC: the batch as sampled."""
+    del state, key
+    return batch
 
   def next_action(self, state: SACState, batch: Dict[str, jnp.ndarray],
                   key: jnp.ndarray) -> Tuple[jnp.ndarray, jnp.ndarray]:

@@ -6,8 +6,8 @@ Built on SAC's extension points (agents/sac.py), with no copy of its update:
 - acting (`policy_action`): with probability lambda(s) a prior sample conditioned on the previous
   action, else the policy's sample; evaluation acts with the policy's mean alone;
 - the critic target's next action (`next_action`): a prior sample (conditioned on the action taken
-  just before s') with probability lambda(s'), else pi(s'); the entropy term stays the policy's,
-  log pi(a'_pi | s');
+  just before s', drawn once per update by `prepare_batch` and shared with lambda's loss) with
+  probability lambda(s'), else pi(s'); the entropy term stays the policy's, log pi(a'_pi | s');
 - the actor loss (`actor_q_weight`): alpha log pi - (1 - lambda(s)) min Q(s, a_pi);
 - lambda's own loss (`extension_update`):
   E[-epsilon lambda(s') (beta + Q(s', a_prior) - Q(s', a_pi))], whose gradient raises lambda
@@ -143,15 +143,22 @@ class SFPAgent(sac.SACAgent):
   def _prior_actions(self, state, previous_actions, key):
     return self.prior.sample(state.extensions['prior'], previous_actions, key)
 
+  def prepare_batch(self, state, batch, key):
+    if self.prior is None:
+      return super().prepare_batch(state, batch, key)
+    # One prior sample at s' serves the critic target and lambda's loss: the flow's pass costs
+    # about a third of a SAC update, so one pass per update instead of two.
+    return {**batch, 'next_prior_action': self._prior_actions(
+        state, batch['next_previous_action'], key)}
+
   def next_action(self, state, batch, key):
     if self.prior is None:
       return super().next_action(state, batch, key)
-    policy_key, prior_key, choice_key = jax.random.split(key, 3)
+    policy_key, choice_key = jax.random.split(key)
     policy_action, policy_log_prob = super().next_action(state, batch, policy_key)
     weights = self._lambda(state, batch['next_observation'])
     use_prior = jax.random.uniform(choice_key, weights.shape) < weights
-    prior_action = self._prior_actions(state, batch['next_previous_action'], prior_key)
-    return mix(use_prior, prior_action, policy_action), policy_log_prob
+    return mix(use_prior, batch['next_prior_action'], policy_action), policy_log_prob
 
   def actor_q_weight(self, state, batch):
     if self.prior is None:
@@ -161,11 +168,10 @@ class SFPAgent(sac.SACAgent):
   def extension_update(self, state, batch, key):
     if self.prior is None:
       return super().extension_update(state, batch, key)
-    policy_key, prior_key = jax.random.split(key)
     next_observation = batch['next_observation']
-    policy_action, _ = sac.policy_sample(self._settings, state.actor, next_observation, policy_key,
+    policy_action, _ = sac.policy_sample(self._settings, state.actor, next_observation, key,
                                          self._log_action_scale)
-    prior_action = self._prior_actions(state, batch['next_previous_action'], prior_key)
+    prior_action = batch['next_prior_action']
     critic = lambda action: jnp.min(  # noqa: E731
         self._settings.critic.apply(state.critic, next_observation, action), axis=0)
     policy_q, prior_q = critic(policy_action), critic(prior_action)

@@ -90,10 +90,11 @@ def test_lambda_rises_when_the_priors_actions_are_worth_more(shift, rises):
   batch = {'observation': rng.normal(size=(64, 2)), 'next_observation': rng.normal(size=(64, 2)),
            'next_previous_action': rng.uniform(-1, 1, (64, 2))}
   batch = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), batch)
-  update = jax.jit(agent.extension_update)
+  prepare, update = jax.jit(agent.prepare_batch), jax.jit(agent.extension_update)
   state, means = agent.state, []
   for step in range(20):
-    extensions, statistics = update(state, batch, jax.random.PRNGKey(step))
+    prepared = prepare(state, batch, jax.random.PRNGKey(100 + step))
+    extensions, statistics = update(state, prepared, jax.random.PRNGKey(step))
     state = state._replace(extensions=extensions)
     means.append(float(statistics['lambda']))
     # Q = sum(a): the prior's action (shift, shift) against the policy's, near 0 at first.
@@ -107,11 +108,12 @@ def test_the_critic_targets_next_action_is_the_priors_with_probability_lambda():
   rng = np.random.default_rng(1)
   batch = {'next_observation': jnp.asarray(rng.normal(size=(4000, 2)), jnp.float32),
            'next_previous_action': jnp.zeros((4000, 2), jnp.float32)}
+  batch = agent.prepare_batch(agent.state, batch, jax.random.PRNGKey(1))
   actions, log_probs = jax.jit(agent.next_action)(agent.state, batch, jax.random.PRNGKey(0))
   from_prior = np.all(np.asarray(actions) == 0.5, axis=1)
   assert from_prior.mean() == pytest.approx(0.3, abs=0.03)
   # The entropy term is the policy's own sample's, whichever action the target uses.
-  policy_key, _, _ = jax.random.split(jax.random.PRNGKey(0), 3)
+  policy_key, _ = jax.random.split(jax.random.PRNGKey(0))
   _, expected = sac.policy_sample(agent._settings, agent.state.actor, batch['next_observation'],
                                   policy_key, agent._log_action_scale)
   np.testing.assert_allclose(log_probs, expected, rtol=1e-5, atol=1e-5)
@@ -129,7 +131,7 @@ def test_the_critic_target_backs_up_the_priors_action_and_the_policys_entropy():
   _, _, per_sample = jax.jit(lambda state: sac.sac_update(
       agent._settings, state, batch, agent._log_action_scale, key))(agent.state)
   next_key, _ = jax.random.split(key)
-  policy_key, _, _ = jax.random.split(next_key, 3)
+  policy_key, _ = jax.random.split(next_key)
   _, log_prob = sac.policy_sample(agent._settings, agent.state.actor, batch['next_observation'],
                                   policy_key, agent._log_action_scale)
   # min Q_target(s', (0.5, 0.5)) = 1.0, minus alpha log pi of the policy's own sample.
