@@ -82,7 +82,7 @@ def prepare_prior(out_dir: str, name: str, epochs: int, episodes=None) -> dict:
 def run_one(out_dir: str, prior_dir: str, task: str, agent: str, seed: int, args) -> dict:
   base_dir = os.path.join(out_dir, task, f'{agent}_seed{seed}')
   shutil.rmtree(base_dir, ignore_errors=True)
-  timing = common.run_train(base_dir, [f'gin_configs/sfp/{task}.gin'], AGENTS[agent] + [
+  common.run_train(base_dir, [f'gin_configs/sfp/{task}.gin'], AGENTS[agent] + [
       f"load_component.base_dir = '{prior_dir}'", f'Runner.seed = {seed}',
       f'Runner.training_steps = {args.iteration_steps}',
       f'Runner.num_iterations = {args.budget // args.iteration_steps}',
@@ -93,11 +93,11 @@ def run_one(out_dir: str, prior_dir: str, task: str, agent: str, seed: int, args
           'train_success': [record.get('train/success_rate', 0.0) for record in records],
           'eval_success': [record.get('eval/success_rate', 0.0) for record in records],
           'lambda': records[-1].get('agent/lambda'),
+          # From TensorBoard (timings stay out of metrics.jsonl), over the iterations that learn:
+          # the warm-up's acting-only steps are another cost.
           'steps_per_second': statistics.median(
-              record['train/steps_per_second'] for record in records
-              if 'train/steps_per_second' in record) if any(
-                  'train/steps_per_second' in record for record in records)
-          else timing['run_steps_per_s']}
+              event.value for event in common.scalars(base_dir, 'train/steps_per_second')
+              if 'agent/updates' in records[event.step])}
 
 
 def describe(values) -> str:
