@@ -81,12 +81,16 @@ def prepare_prior(out_dir: str, name: str, epochs: int, episodes=None) -> dict:
 
 def run_one(out_dir: str, prior_dir: str, task: str, agent: str, seed: int, args) -> dict:
   base_dir = os.path.join(out_dir, task, f'{agent}_seed{seed}')
-  shutil.rmtree(base_dir, ignore_errors=True)
-  common.run_train(base_dir, [f'gin_configs/sfp/{task}.gin'], AGENTS[agent] + [
-      f"load_component.base_dir = '{prior_dir}'", f'Runner.seed = {seed}',
-      f'Runner.training_steps = {args.iteration_steps}',
-      f'Runner.num_iterations = {args.budget // args.iteration_steps}',
-      f'Runner.evaluation_steps = {args.evaluation_steps}'])
+  iterations = args.budget // args.iteration_steps
+  finished = (args.reuse and os.path.exists(os.path.join(base_dir, 'metrics.jsonl'))
+              and len(metrics.read_metrics(base_dir)) == iterations)
+  if not finished:
+    shutil.rmtree(base_dir, ignore_errors=True)
+    common.run_train(base_dir, [f'gin_configs/sfp/{task}.gin'], AGENTS[agent] + [
+        f"load_component.base_dir = '{prior_dir}'", f'Runner.seed = {seed}',
+        f'Runner.training_steps = {args.iteration_steps}',
+        f'Runner.num_iterations = {iterations}',
+        f'Runner.evaluation_steps = {args.evaluation_steps}'])
   records = metrics.read_metrics(base_dir)
   return {'task': task, 'agent': agent, 'seed': seed,
           'steps': np.cumsum([record['train/steps'] for record in records]).tolist(),
@@ -116,6 +120,8 @@ def main():
   parser.add_argument('--prior_episodes', type=int, default=None,
                       help="the priors' dataset size (default: their dataset configs' own)")
   parser.add_argument('--parallel', type=int, default=2)
+  parser.add_argument('--reuse', action='store_true',
+                      help='keep runs that finished with the same budget instead of rerunning them')
   parser.add_argument('--out_dir', default=os.path.join(common.REPO, 'benchmarks', 'out',
                                                         'sfp_learning'))
   parser.add_argument('--figure', default=None,
