@@ -12,6 +12,7 @@ import tempfile
 import time
 from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
 from tensorboard.backend.event_processing import event_accumulator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,6 +109,14 @@ def print_speed_table(title: str, results: Dict[str, Dict],
       ratio = results[zoo]['steady_steps_per_s'] / results[peer]['steady_steps_per_s']
       print(f'| ratio {zoo} / {peer} | {ratio:.2f} | | |')
   print('\nraw:', json.dumps(results))
+
+
+def plot_median_band(axis, steps, curves, colour: str, label: str) -> None:
+  """The median over runs (rows of `curves`) against `steps`, the interquartile band shaded."""
+  curves = np.asarray(curves, np.float64)
+  axis.plot(steps, np.median(curves, axis=0), color=colour, label=label)
+  axis.fill_between(steps, np.percentile(curves, 25, axis=0), np.percentile(curves, 75, axis=0),
+                    color=colour, alpha=0.2)
 
 
 def save_learning_plot(figure, axis, title: str, path: str, runs_dir: str) -> None:

@@ -115,11 +115,8 @@ def main():
   for axis, layout in zip(axes[0], args.layouts):
     for agent in args.agents:
       runs = [run for run in results if run['layout'] == layout and run['agent'] == agent]
-      curves = np.array([run['cells_visited'] for run in runs])
-      steps = runs[0]['steps']
-      axis.plot(steps, np.median(curves, axis=0), color=COLOURS[agent], label=agent)
-      axis.fill_between(steps, np.percentile(curves, 25, axis=0),
-                        np.percentile(curves, 75, axis=0), color=COLOURS[agent], alpha=0.2)
+      common.plot_median_band(axis, runs[0]['steps'], [run['cells_visited'] for run in runs],
+                              COLOURS[agent], agent)
     axis.axhline(len(gridworld.free_cells(layout)), color='grey', linestyle='--',
                  label='free cells')
     axis.set_xlabel('training steps')

@@ -183,11 +183,8 @@ def main():
       axis = axes[row][column]
       for agent in args.agents:
         runs = [run for run in results if run['task'] == task and run['agent'] == agent]
-        curves = np.array([run[key] for run in runs])
-        steps = runs[0]['steps']
-        axis.plot(steps, np.median(curves, axis=0), color=COLOURS[agent], label=agent)
-        axis.fill_between(steps, np.percentile(curves, 25, axis=0),
-                          np.percentile(curves, 75, axis=0), color=COLOURS[agent], alpha=0.2)
+        common.plot_median_band(axis, runs[0]['steps'], [run[key] for run in runs],
+                                COLOURS[agent], agent)
       axis.set_xlabel('training steps')
       axis.set_ylabel(f'{name} success rate')
       axis.set_ylim(-0.05, 1.05)
