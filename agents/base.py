@@ -195,6 +195,13 @@ class Agent(abc.ABC):
     deterministic when `deterministic`; used to collect datasets from trained agents."""
     raise NotImplementedError(f'{type(self).__name__} cannot act outside its episode hooks')
 
+  def act_batch(self, observations: np.ndarray, deterministic: bool = True) -> np.ndarray:
+    """`act` for each row of `observations` [B, ...]: actions [B, ...], as `act` would give them
+    one after the other. Agents that can act on a batch in one device call override this loop
+    (rolling out many copies of an environment calls it once per step)."""
+    return np.stack([np.asarray(self.act(observation, deterministic))
+                     for observation in np.asarray(observations)])
+
   def reseed_acting(self, seed: int) -> None:
     """Acting draws its randomness from `seed` from now on, not from the stream a checkpoint
     restored (the training run's): for acting with a restored agent, e.g. collecting a dataset
@@ -233,6 +240,28 @@ class Agent(abc.ABC):
     return {}
 
 
+class ActingAgent(Agent):
+  """An agent that learns nothing online (it acts with what was trained elsewhere): its whole
+  checkpoint is the numpy Generator `self._rng` it acts from."""
+
+  def __init__(self, observation_space: gymnasium.Space, action_space: gymnasium.Space,
+               seed: int = 0, summary_writer: Optional[Any] = None):
+    super().__init__(observation_space, action_space, seed, summary_writer)
+    self._rng = np.random.default_rng(seed)
+
+  def reseed_acting(self, seed: int) -> None:
+    self._rng = np.random.default_rng(seed)
+
+  def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
+    del checkpoint_dir, iteration
+    return {'rng': generator_state_to_array(self._rng)}
+
+  def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
+    del checkpoint_dir, iteration
+    self._rng = generator_from_array(bundle['rng'])
+    return True
+
+
 class ReplayAgent(Agent):
   """An agent that learns from a replay buffer of its own training steps (DQN, Rainbow, SAC...).
 
@@ -265,6 +294,8 @@ class ReplayAgent(Agent):
 
   def reseed_acting(self, seed: int) -> None:
     self._rng = np.random.default_rng(seed)
+    # The device stream too: jitted acting (SAC's policy samples) folds `_base_key`.
+    self._base_key = jax.random.PRNGKey(seed)
 
   def _replay_ready(self, min_replay_history: int) -> bool:
     """Whether updates may start: more than `min_replay_history` rows stored, and more than

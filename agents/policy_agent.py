@@ -11,7 +11,7 @@ deterministic=True, rng=None)` returning an action in the environment's units; i
 here, so the agent's checkpoint is its random generator alone.
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 import gin
 import gymnasium
@@ -22,7 +22,7 @@ from runner import errors
 
 
 @gin.configurable
-class PolicyAgent(base.Agent):
+class PolicyAgent(base.ActingAgent):
   """Acts with `policy`: its most likely action in evaluation mode, and in training mode a sample
   (or, with `deterministic=True`, the most likely action there too)."""
 
@@ -45,7 +45,6 @@ class PolicyAgent(base.Agent):
             f'{trained_for!r}')
     self.policy = policy
     self.deterministic = bool(deterministic)
-    self._rng = np.random.default_rng(seed)
 
   def act(self, observation: np.ndarray, deterministic: bool = True) -> Any:
     return self.policy.act(observation, deterministic=deterministic,
@@ -64,15 +63,3 @@ class PolicyAgent(base.Agent):
   def end_episode(self, reward: float, terminated: bool,
                   observation: Optional[np.ndarray] = None) -> None:
     del reward, terminated, observation
-
-  def reseed_acting(self, seed: int) -> None:
-    self._rng = np.random.default_rng(seed)
-
-  def bundle_and_checkpoint(self, checkpoint_dir: str, iteration: int) -> Dict[str, Any]:
-    del checkpoint_dir, iteration
-    return {'rng': base.generator_state_to_array(self._rng)}
-
-  def unbundle(self, checkpoint_dir: str, iteration: int, bundle: Dict[str, Any]) -> bool:
-    del checkpoint_dir, iteration
-    self._rng = base.generator_from_array(bundle['rng'])
-    return True

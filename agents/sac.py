@@ -369,9 +369,18 @@ class SACAgent(base.ReplayAgent):
       key = jax.random.fold_in(base_key, counter)
       return self.policy_action(state, observation, context, key, deterministic)
 
+    def act_batch(state, observations, context, base_key, first_counter, deterministic):
+      # Row i draws with the key `act` would use at counter first_counter + i, so a batch acts
+      # exactly as that many consecutive `act` calls.
+      counters = first_counter + jnp.arange(observations.shape[0])
+      keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base_key, counters)
+      return jax.vmap(self.policy_action, in_axes=(None, 0, None, 0, None))(
+          state, observations, context, keys, deterministic)
+
     # The state is donated: its buffers are updated in place instead of copied every step.
     self._updates_and_act = compilation.jit(updates_and_act, donate_argnums=0)
     self._act_fn = compilation.jit(act, static_argnums=5)
+    self._act_batch_fn = compilation.jit(act_batch, static_argnums=5)
     self.replay = CircularReplayBuffer(
         replay_capacity, observation_shape=observation_space.shape, observation_dtype=np.float32,
         update_horizon=update_horizon, gamma=gamma, action_shape=(action_dim,),
@@ -478,6 +487,20 @@ class SACAgent(base.ReplayAgent):
                           self.acting_context(), self._base_key, self.action_count, deterministic)
     self.action_count += 1
     return self._environment_action(np.asarray(action, np.float32))
+
+  def act_batch(self, observations: np.ndarray, deterministic: bool = True) -> np.ndarray:
+    """`act` for each row of `observations` [B, ...] in one jitted call (the policy vmapped over
+    the rows), actions [B, ...] in the environment's bounds: row i is the action `act` would give
+    as the i-th of B consecutive calls. The acting context (`acting_context()`, None for SAC) is
+    shared by all rows; a method whose context is per episode (SFP's previous action) acts on a
+    batch of episodes only where that context does not matter (`deterministic`)."""
+    observations = np.asarray(observations, np.float32)
+    actions = self._act_batch_fn(self._acting_state(), observations, self.acting_context(),
+                                 self._base_key, self.action_count, deterministic)
+    self.action_count += observations.shape[0]
+    actions = np.asarray(actions, np.float32).reshape(observations.shape[0], -1)
+    return (self._action_offset + self._action_scale * actions).astype(
+        self.action_space.dtype).reshape((observations.shape[0], *self.action_shape))
 
   # -- learning ------------------------------------------------------------------------------------
 

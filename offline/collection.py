@@ -5,10 +5,11 @@ what its gin files configure.
 A policy is anything with `reset(env, observation, info, rng)`, called after every reset, and
 `policy(observation, info) -> action`, called every step: the scripted controllers of
 offline/controllers.py, or `AgentPolicy`, an agent trained by this zoo and restored from its run
-directory. All randomness comes from `collect.seed` (the environment's first reset and the
-policy's numpy Generator), so a collection is deterministic for a seed. The dataset is written
-under a temporary name and renamed only once complete, so an interrupted collection never leaves
-a dataset that looks complete.
+directory. A policy may also have `act_batch(observations, rng)`, its actions for many copies of
+the environment at once (offline/controllers.py's `Policy`). All randomness comes from
+`collect.seed` (the environment's first reset and the policy's numpy Generator), so a collection
+is deterministic for a seed. The dataset is written under a temporary name and renamed only once
+complete, so an interrupted collection never leaves a dataset that looks complete.
 """
 
 import datetime
@@ -46,7 +47,7 @@ class AgentPolicy:
     self.deterministic = deterministic
     self._agent = None
 
-  def _load(self, env: gymnasium.Env, seed: int):
+  def _load(self, env: gymnasium.Env):
     agent = components.restore_trained(self.run_dir, 'agent')
     for kind, trained, here in [('observation', agent.observation_space, env.observation_space),
                                 ('action', agent.action_space, env.action_space)]:
@@ -55,17 +56,28 @@ class AgentPolicy:
                               f'{trained}, but this environment has {here}: is '
                               '`create_environment.fn` the environment it was trained on?')
     agent.eval_mode = True
-    agent.reseed_acting(seed)  # else the training run's restored stream would decide
     return agent
 
   def reset(self, env: gymnasium.Env, observation, info, rng: np.random.Generator) -> None:
     del observation, info
     if self._agent is None:
-      self._agent = self._load(env, int(rng.integers(2**31)))
+      self._agent = self._load(env)
+    # Each episode's exploration from `rng`, not from the training run's restored stream: the
+    # same generator state gives the same episode (a resumed run acts as an uninterrupted one).
+    self._agent.reseed_acting(int(rng.integers(2**31)))
 
   def __call__(self, observation, info) -> Any:
     del info
     return self._agent.act(observation, deterministic=self.deterministic)
+
+  def act_batch(self, observations, rng: np.random.Generator) -> np.ndarray:
+    """The agent's actions for a batch of observations [B, ...] (its `act_batch`, one device call
+    for agents that batch), [B, ...]. `rng` is unused: the agent draws from its own streams,
+    which `reset` reseeded."""
+    del rng
+    if self._agent is None:
+      raise RuntimeError('AgentPolicy.act_batch before reset: the agent is not loaded yet')
+    return self._agent.act_batch(np.asarray(observations), deterministic=self.deterministic)
 
 
 @gin.configurable

@@ -3,8 +3,10 @@
 Each source is a `Policy`: `offline.make_dataset` calls `reset(env, observation, info, rng)` after
 every `env.reset(seed=...)` and then `policy(observation, info)` at every step. All randomness comes
 from the `rng` handed to `reset` (the collector's seeded generator), so a collection is a function
-of its seed. The experts are scripted, so they may read the environment's internals through
-`env.unwrapped` (the maze map, the room's bounds); they never step or reset it.
+of its seed. A policy may also act on a batch of observations, one per copy of the environment,
+with `act_batch(observations, rng)` (optional: what Monte Carlo rollouts of many copies at once,
+offline/dsm/evaluation.py, need). The experts are scripted, so they may read the environment's
+internals through `env.unwrapped` (the maze map, the room's bounds); they never step or reset it.
 
 - `UniformRandomPolicy`: uniform over the action space.
 - `PointMazeWaypointController`: gymnasium-robotics PointMaze (GOM's data): the shortest path over
@@ -26,7 +28,14 @@ Cell = Tuple[int, int]
 
 @runtime_checkable
 class Policy(Protocol):
-  """What `offline.make_dataset` drives: reset after each env reset, then one action per step."""
+  """What `offline.make_dataset` drives: reset after each env reset, then one action per step.
+
+  Optional, and so not part of the checked protocol: `act_batch(observations, rng) -> actions`,
+  usable after `reset`, the actions for a batch of observations [B, ...] of copies of the
+  environment `reset` was given, as one array [B, ...], with randomness drawn from `rng` (a numpy
+  Generator) or, for a trained agent, from the agent's own seeded stream. It reads no `info`, so
+  only a policy that needs none can have it.
+  """
 
   def reset(self, env: gymnasium.Env, observation: Any, info: Dict[str, Any],
             rng: np.random.Generator) -> None:
@@ -66,6 +75,16 @@ class UniformRandomPolicy:
     if isinstance(self._space, gymnasium.spaces.Discrete):
       return np.int64(self._space.start + self._rng.integers(self._space.n))
     return self._rng.uniform(self._space.low, self._space.high).astype(self._space.dtype)
+
+  def act_batch(self, observations, rng: np.random.Generator) -> np.ndarray:
+    """One uniform action per row of `observations`, drawn from `rng`: [B, *action shape]."""
+    if self._space is None:
+      raise RuntimeError('UniformRandomPolicy.act_batch before reset: no action space yet')
+    count = len(observations)
+    if isinstance(self._space, gymnasium.spaces.Discrete):
+      return (self._space.start + rng.integers(self._space.n, size=count)).astype(np.int64)
+    return rng.uniform(self._space.low, self._space.high,
+                       (count, *self._space.shape)).astype(self._space.dtype)
 
 
 # ----------------------------------------------------------------------------------------------
