@@ -4,15 +4,21 @@ MountainCarContinuous-v0) by full id.
 
 Observations come out as float32 (MuJoCo's are float64) so that every continuous domain hands agents
 the same dtype; actions keep the task's own bounds (Humanoid's are [-0.4, 0.4], not [-1, 1]).
+
+`set_pendulum_state` puts Pendulum-v1 in a chosen state (theta, theta_dot), so Monte Carlo rollouts
+can start from chosen source states (DSM's evaluation).
 """
 
 import re
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 import gin
 import gymnasium
+from gymnasium.envs.classic_control.pendulum import PendulumEnv
+import numpy as np
 
 from continuous_domains import float32_observations, import_extra
+from runner import errors
 from runner import metrics
 
 # 'Pendulum-v1' is a full id; 'HalfCheetah' is a name that still needs `version`.
@@ -78,3 +84,32 @@ def create_mujoco_environment(environment_name: str = 'HalfCheetah',
 # What sweep reports need to know (runner/report): the parameters that name the task.
 create_mujoco_environment.report_task = metrics.TaskDeclaration(
     ('environment_name',), dopamine_file='mj_{}.json', dopamine_steps_per_iteration=1_000)
+
+
+@gin.configurable
+def set_pendulum_state(env: gymnasium.Env, state: Sequence[float]) -> np.ndarray:
+  """Puts Pendulum-v1 `env` (wrapped or not) in the simulator state `state` = (theta, theta_dot)
+  and returns the observation (cos theta, sin theta, theta_dot), float32, exactly as the pendulum
+  emits it (its own `_get_obs`; the zoo's factory passes Pendulum's observations through
+  unchanged). Call it after `reset`, which restarts the time limit's count.
+
+  theta is in radians from upright, counterclockwise; |theta_dot| must not exceed the pendulum's
+  `max_speed` (8), which its dynamics never exceed either.
+  """
+  simulator = env.unwrapped
+  if not isinstance(simulator, PendulumEnv):
+    raise errors.InvalidSettingError(
+        f'set_pendulum_state: the environment is {type(simulator).__name__}, not a Pendulum '
+        f'(gymnasium\'s PendulumEnv, Pendulum-v1)')
+  # float64, as the pendulum's own reset and step leave it.
+  theta_and_velocity = np.asarray(state, dtype=np.float64)
+  if theta_and_velocity.shape != (2,) or not np.all(np.isfinite(theta_and_velocity)):
+    raise errors.InvalidSettingError(
+        f'set_pendulum_state: the state must be a finite (theta, theta_dot), got {state!r}')
+  if abs(theta_and_velocity[1]) > simulator.max_speed:
+    raise errors.InvalidSettingError(
+        f'set_pendulum_state: theta_dot {theta_and_velocity[1]} is beyond the pendulum\'s '
+        f'max_speed {simulator.max_speed}')
+  simulator.state = theta_and_velocity
+  simulator.last_u = None  # the torque drawn by render: none applied yet in this state
+  return simulator._get_obs()  # pylint: disable=protected-access

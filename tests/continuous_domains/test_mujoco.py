@@ -8,7 +8,7 @@ import gymnasium
 import numpy as np
 import pytest
 
-from continuous_domains.mujoco import create_mujoco_environment
+from continuous_domains.mujoco import create_mujoco_environment, set_pendulum_state
 from tests.continuous_domains import rollout
 
 
@@ -93,3 +93,36 @@ def test_missing_non_mujoco_simulator_is_not_blamed_on_the_mujoco_extra(monkeypa
   with pytest.raises(ImportError, match='no extra of the zoo provides') as raised:
     create_mujoco_environment('LunarLanderContinuous-v3')
   assert 'mujoco' not in str(raised.value).split(':')[0]
+
+
+# DSM's Monte Carlo source states (METHODS.md): theta in {pi/2, pi, 3pi/2}, theta_dot in {-4, 0, 4}.
+@pytest.mark.parametrize('theta', [np.pi / 2, np.pi, 3 * np.pi / 2])
+@pytest.mark.parametrize('theta_dot', [-4.0, 0.0, 4.0])
+def test_set_pendulum_state_observes_and_steps_from_that_state(theta, theta_dot):
+  env = create_mujoco_environment('Pendulum-v1')
+  env.reset(seed=0)
+  observation = set_pendulum_state(env, (theta, theta_dot))
+  assert observation.dtype == np.float32
+  np.testing.assert_array_equal(
+      observation, np.array([np.cos(theta), np.sin(theta), theta_dot], np.float32))
+  # gymnasium's dynamics by hand (g 10, m 1, l 1, dt 0.05), zero torque: the reward is the cost of
+  # the state set, the next state one Euler step from it.
+  next_observation, reward, terminated, truncated, _ = env.step(np.zeros(1, np.float32))
+  next_theta_dot = theta_dot + 3 * 10.0 / 2 * np.sin(theta) * 0.05
+  next_theta = theta + next_theta_dot * 0.05
+  np.testing.assert_allclose(
+      next_observation, [np.cos(next_theta), np.sin(next_theta), next_theta_dot], atol=1e-6)
+  normalized = (theta + np.pi) % (2 * np.pi) - np.pi
+  assert reward == pytest.approx(-(normalized ** 2 + 0.1 * theta_dot ** 2))
+  assert not terminated and not truncated
+
+
+def test_set_pendulum_state_refuses_other_tasks_and_bad_states():
+  with pytest.raises(ValueError, match='Continuous_MountainCarEnv, not a Pendulum'):
+    set_pendulum_state(create_mujoco_environment('MountainCarContinuous-v0'), (0.0, 0.0))
+  env = create_mujoco_environment('Pendulum-v1')
+  env.reset(seed=0)
+  with pytest.raises(ValueError, match=r'a finite \(theta, theta_dot\)'):
+    set_pendulum_state(env, (0.0, 1.0, 2.0))
+  with pytest.raises(ValueError, match='beyond the pendulum'):
+    set_pendulum_state(env, (0.0, 9.0))
