@@ -15,6 +15,7 @@ CORE = [
     'absl-py>=2.0',
     'tqdm>=4.66',
     'matplotlib>=3.8',
+    'scipy>=1.11',  # distances between return distributions (offline/dsm/evaluation.py)
 ]
 
 EXTRAS = {
@@ -28,7 +29,7 @@ EXTRAS = {
     # arrays whole, where Minari's Arrow reader stacks Box rows one by one.
     'offline': ['minari[hdf5]>=0.5.0'],
     'sweep': ['ray[default]>=2.40'],
-    'dev': ['pytest>=8.0', 'pytest-timeout>=2.3', 'scipy>=1.11'],  # scipy: reference densities in tests
+    'dev': ['pytest>=8.0', 'pytest-timeout>=2.3'],
 }
 EXTRAS['all'] = sorted({dep for deps in EXTRAS.values() for dep in deps})
 
