@@ -249,20 +249,32 @@ class Runner:
       summary.append(f'train average return {iteration_metrics["train/average_return"]:.2f} over '
                      f'{len(train.episode_returns)} episodes ({train.steps_per_second:.0f} '
                      'steps/s)')
-    agent_statistics = self.agent.iteration_statistics()
-    if self._writes_summaries:
-      self.agent.write_summaries(iteration)
-    self._check_finite(iteration, agent_statistics)
-    iteration_metrics.update({f'agent/{name}': value for name, value in agent_statistics.items()})
+    # The agent's statistics describe its training phase; an agent that only evaluates (the
+    # 'eval' schedule: a zero-shot planner, say) reports on its evaluation phase instead.
+    agent_statistics = {}
+    if self.training_steps > 0:
+      agent_statistics = self._agent_statistics(iteration, iteration_metrics)
     if self.evaluation_steps > 0:
       evaluation = self.run_phase('eval', iteration, self.evaluation_steps)
       iteration_metrics.update(evaluation.metrics('eval'))
       timing['eval/steps_per_second'] = evaluation.steps_per_second
       summary.append(f'eval average return {iteration_metrics["eval/average_return"]:.2f} over '
                      f'{len(evaluation.episode_returns)} episodes')
+    if self.training_steps == 0:
+      agent_statistics = self._agent_statistics(iteration, iteration_metrics)
     if 'loss' in agent_statistics:
       summary.append(f'loss {agent_statistics["loss"]:.4g}')
     return iteration_metrics, timing, ', '.join(summary)
+
+  def _agent_statistics(self, iteration: int, iteration_metrics: Dict[str, Any]) -> Dict[str, Any]:
+    """The agent's iteration statistics, checked finite and added to `iteration_metrics` as
+    agent/<name>; its own summaries written."""
+    agent_statistics = self.agent.iteration_statistics()
+    if self._writes_summaries:
+      self.agent.write_summaries(iteration)
+    self._check_finite(iteration, agent_statistics)
+    iteration_metrics.update({f'agent/{name}': value for name, value in agent_statistics.items()})
+    return agent_statistics
 
   def run_phase(self, phase: str, iteration: int, min_steps: int) -> PhaseResult:
     """Runs whole episodes until at least `min_steps` agent steps are done."""

@@ -23,6 +23,7 @@ import pytest
 import gin_configs
 from agents import dceo
 from agents import dqn
+from agents import dsm
 from agents import psdrl
 from agents import rainbow
 from agents import sac
@@ -30,6 +31,7 @@ from agents import sfp
 from agents.policy_agent import PolicyAgent
 from offline.bc.goal_conditioned import GoalConditionedBCLearner
 from offline.bc.learner import BCLearner
+from offline.dsm.learner import DeltaModelLearner
 from offline.laplacian.learner import LaplacianLearner
 from offline.sfp.learner import SFPPriorLearner
 from offline import datasets
@@ -85,6 +87,8 @@ DATASET_CONFIGS = {
     'datasets/sfp_room.gin': ('offline.controllers.SFPRoomGoalController', 'SFPMaze-v0'),
     'datasets/gridworld_random_walk.gin': ('offline.controllers.UniformRandomPolicy',
                                            'GridWorld-v0'),
+    'datasets/windy_gridworld.gin': ('offline.controllers.UniformRandomPolicy',
+                                     'WindyGridWorld-v0'),
 }
 # Dataset configs whose source is an agent, and the experiment config that trains it.
 TRAINED_SOURCES = {'datasets/pendulum_sac.gin': 'sac/pendulum.gin'}
@@ -96,7 +100,10 @@ OFFLINE_CONFIGS = {**{f'bc/pointmaze_{maze}.gin': (GoalConditionedBCLearner,
                                                     'datasets/gridworld_random_walk.gin'),
                    'sfp/prior_room.gin': (SFPPriorLearner, 'datasets/sfp_room.gin'),
                    'sfp/prior_metaworld_reach.gin': (SFPPriorLearner,
-                                                     'datasets/metaworld_reach.gin')}
+                                                     'datasets/metaworld_reach.gin'),
+                   'dsm/pendulum.gin': (DeltaModelLearner, 'datasets/pendulum_sac.gin'),
+                   'dsm/windy_gridworld.gin': (DeltaModelLearner,
+                                               'datasets/windy_gridworld.gin')}
 # Experiment configs whose agent loads an offline component: the agent class, the environment (its
 # spec id, or its class for Meta-world's tasks, which have none) and the offline config that trains
 # the component.
@@ -109,9 +116,14 @@ COMPONENT_EXPERIMENTS = {
                                  ('door_open', 'SawyerDoorEnvV3'),
                                  ('drawer_open', 'SawyerDrawerOpenEnvV3'))},
 }
-# Eval-schedule configs: the environment they evaluate on and the offline config of the component.
-EVAL_CONFIGS = {f'bc/eval_pointmaze_{maze}.gin': (f'PointMaze_{name}-v3', f'bc/pointmaze_{maze}.gin')
-                for maze, name in (('umaze', 'UMaze'), ('medium', 'Medium'), ('large', 'Large'))}
+# Eval-schedule configs: the agent class, the environment they evaluate on and the offline config of
+# the component.
+EVAL_CONFIGS = {
+    **{f'bc/eval_pointmaze_{maze}.gin': (PolicyAgent, f'PointMaze_{name}-v3',
+                                         f'bc/pointmaze_{maze}.gin')
+       for maze, name in (('umaze', 'UMaze'), ('medium', 'Medium'), ('large', 'Large'))},
+    'dsm/eval_pendulum.gin': (dsm.DSMAgent, 'Pendulum-v1', 'dsm/pendulum.gin'),
+}
 TINY_OFFLINE = ['Runner.num_iterations = 1', 'OfflineRunner.training_steps = 100',
                 'OfflineRunner.steps_per_progress_update = 50', 'Runner.progress_bar = False']
 
@@ -197,6 +209,18 @@ LEARNER_FAMILIES = {
                                     'SFPPriorLearner.condition_sizes = (8,)',
                                     'SFPPriorLearner.validation_fraction = 0.5'],
                                    ('train/nll', 'eval/validation_nll')),
+    # Monte Carlo references of 2 rollouts of 5 steps from each source.
+    DeltaModelLearner: LearnerFamily(['DeltaModelLearner.steps_per_call = 50',
+                                      'DeltaModelLearner.batch_size = 4',
+                                      'DeltaModelLearner.num_atoms = 3',
+                                      'DeltaModelLearner.num_samples = 4',
+                                      'DeltaModelLearner.generator_hidden_sizes = (8,)',
+                                      'Discriminator.hidden_size = 8',
+                                      'ReturnDistributionEvaluation.num_rollouts = 2',
+                                      'ReturnDistributionEvaluation.rollout_steps = 5',
+                                      'ReturnDistributionEvaluation.num_model_samples = 8',
+                                      'ReturnDistributionEvaluation.progress_bar = False'],
+                                     ('train/mmd', 'train/discriminator_mmd')),
 }
 
 
@@ -327,20 +351,25 @@ def test_atari_configs_carry_dopamines_published_hyperparameters():
 
 
 @pytest.fixture(scope='module')
-def offline_runs(tmp_path_factory):
+def offline_runs(tmp_path_factory, request):
   """For each offline config: a tiny dataset collected with its dataset config (two episodes of the
-  maze's own length), and one tiny iteration trained on it."""
+  maze's own length; from a tiny trained agent where the data comes from one), and one tiny
+  iteration trained on it."""
   run_dirs = {}
   for config, (learner_class, dataset_config) in sorted(OFFLINE_CONFIGS.items()):
     root = tmp_path_factory.mktemp(os.path.basename(config).removesuffix('.gin'))
+    source = []
+    if dataset_config in TRAINED_SOURCES:
+      agent_run = request.getfixturevalue('trained_run_dirs')[TRAINED_SOURCES[dataset_config]]
+      source = [f"AgentPolicy.run_dir = '{agent_run}'"]
     gin.clear_config()
     make_dataset.make_dataset([dataset_config], [
         f"collect.output_dir = '{root / 'data'}'", 'collect.num_steps = None',
-        'collect.num_episodes = 2', 'collect.progress_bar = False'])
+        'collect.num_episodes = 2', 'collect.progress_bar = False', *source])
     gin.clear_config()
     train.run(str(root / 'run'), [config],
               TINY_OFFLINE + list(learner_family_of(learner_class).bindings)
-              + [f"load_dataset.path = '{root / 'data'}'"])
+              + [f"load_dataset.path = '{root / 'data'}'", *source])
     run_dirs[config] = root / 'run'
   gin.clear_config()
   return run_dirs
@@ -380,13 +409,21 @@ def test_experiment_config_trains_one_tiny_iteration_with_the_component_it_loads
 
 @pytest.mark.parametrize('config', sorted(EVAL_CONFIGS))
 def test_eval_config_evaluates_the_component_it_loads(config, offline_runs, tmp_path):
-  environment_id, offline_config = EVAL_CONFIGS[config]
+  agent_class, environment_id, offline_config = EVAL_CONFIGS[config]
+  # DSM: episodes of 15 steps, so that the 30 steps end two and log their predictions.
+  small = (['Runner.max_steps_per_episode = 15', 'DSMAgent.num_samples = 8']
+           if agent_class is dsm.DSMAgent else [])
   train.parse_gin([config], ['Runner.evaluation_steps = 30', 'Runner.progress_bar = False',
-                             f"load_component.base_dir = '{offline_runs[offline_config]}'"])
+                             f"load_component.base_dir = '{offline_runs[offline_config]}'",
+                             *small])
   runner = run_experiment.create_runner(str(tmp_path))
-  assert isinstance(runner, run_experiment.EvalRunner) and isinstance(runner.agent, PolicyAgent)
+  assert isinstance(runner, run_experiment.EvalRunner) and isinstance(runner.agent, agent_class)
   assert runner.environment.spec.id == environment_id
   runner.run_experiment()
   record = json.loads((tmp_path / 'metrics.jsonl').read_text())
-  assert record['eval/steps'] >= 30 and 0 <= record['eval/success_rate'] <= 1
+  assert record['eval/steps'] >= 30 and math.isfinite(record['eval/average_return'])
+  if agent_class is PolicyAgent:
+    assert 0 <= record['eval/success_rate'] <= 1
+  else:
+    assert math.isfinite(record['agent/pendulum_upright/realised_quantile']), record
   assert not any(key.startswith('train/') for key in record)
