@@ -74,6 +74,7 @@ class LossSettings(NamedTuple):
   inner_adaptive_bandwidth: bool
   outer_adaptive_bandwidth: bool
   spectral_norm_structure: Any = None  # the treedef of the discriminator's non-parameters
+  loss_batch_size: Optional[int] = None  # windows whose loss is computed at once (None: all)
 
 
 def delta_model_loss(settings: LossSettings, generator_params: Any, discriminator_params: Any,
@@ -105,11 +106,19 @@ def delta_model_loss(settings: LossSettings, generator_params: Any, discriminato
     target, collections = embed(target, collections)
     spectral_norm = tuple(jax.tree.leaves(collections))
     statistics['embedding_norm'] = jnp.mean(jnp.linalg.norm(predicted, axis=-1))
-  losses = jax.vmap(functools.partial(
+  window_loss = functools.partial(
       kernels.distributional_mmd, inner_kernel=settings.inner_kernel,
       outer_kernel=settings.outer_kernel,
       inner_adaptive_bandwidth=settings.inner_adaptive_bandwidth,
-      outer_adaptive_bandwidth=settings.outer_adaptive_bandwidth))(predicted, target)
+      outer_adaptive_bandwidth=settings.outer_adaptive_bandwidth)
+  if settings.loss_batch_size:
+    # The pairwise kernels of a window are large (atoms x samples squared): `loss_batch_size`
+    # windows at a time bound the memory they take, and rematerialising them in the backward
+    # pass keeps it from storing every chunk's (a scan's gradient keeps each iteration's).
+    losses = jax.lax.map(jax.checkpoint(lambda pair: window_loss(*pair)), (predicted, target),
+                         batch_size=settings.loss_batch_size)
+  else:
+    losses = jax.vmap(window_loss)(predicted, target)
   loss = jnp.mean(losses)
   return loss, (statistics, spectral_norm)
 
@@ -173,11 +182,13 @@ class DeltaModelLearner(base.StateLearner):
   windows of `horizon` + 1 observations, discount `gamma`; `absorbing_truncations`: the
   reference's absorbing time limits (targets.py). `adversarial`: the inner kernel compares
   embeddings by a Discriminator (model.py, configured through its own gin bindings) trained to
-  maximise the loss; off, it compares the states themselves. Kernels: `inner_kernel` on (embedded) states and `outer_kernel`
-  on inner MMD^2 between atoms, each with a median bandwidth when `*_adaptive_bandwidth`.
+  maximise the loss; off, it compares the states themselves. Kernels: `inner_kernel` on
+  (embedded) states and `outer_kernel` on inner MMD^2 between atoms, each with a median bandwidth when `*_adaptive_bandwidth`.
   Optimisation: Adam (`optimizer`, the zoo's create_optimizer) with `generator_learning_rate`,
   `discriminator_learning_rate` and `adam_eps` on `batch_size` windows per update, Polyak rate
-  `target_update_rate`, `steps_per_call` steps per jitted call.
+  `target_update_rate`, `steps_per_call` steps per jitted call; `loss_batch_size` windows'
+  pairwise kernels at a time (None: the whole batch at once, fastest where memory allows: a
+  window at the reference's size takes a few hundred MB).
 
   `policy`: the data policy (a collection policy such as `@AgentPolicy()`), handed on with the
   exported DeltaModel. `evaluation`: a ReturnDistributionEvaluation, or None.
@@ -210,6 +221,7 @@ class DeltaModelLearner(base.StateLearner):
                optimizer: Any = create_optimizer,
                target_update_rate: float = 0.01,
                steps_per_call: int = 100,
+               loss_batch_size: Optional[int] = 8,
                policy: Optional[Any] = None,
                evaluation: Optional[Any] = None,
                plotted_sources: int = 3,
@@ -269,7 +281,7 @@ class DeltaModelLearner(base.StateLearner):
     self.settings = LossSettings(self.generator, discriminator, self.num_atoms, int(num_samples),
                                  self.latent_dim, self.gamma, inner_kernel, outer_kernel,
                                  bool(inner_adaptive_bandwidth), bool(outer_adaptive_bandwidth),
-                                 structure)
+                                 structure, loss_batch_size)
     # With a discriminator a step draws two batches: one per network.
     rows_per_step = batch_size * (2 if discriminator is not None else 1)
     self.trainer = device_data.ScannedTrainer(

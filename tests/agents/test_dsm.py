@@ -1,5 +1,5 @@
-"""DSMAgent with fake delta-models on a fake environment: the risk measures by hand, zero-shot choice
-among policies (mean against CVaR), predictions logged against realised returns, the checkpoint,
+"""DSMAgent with fake delta-models on a fake environment: the risk measures by hand, zero-shot
+choice among policies (mean against CVaR), predictions logged against realised returns, the checkpoint,
 and bad bindings named."""
 
 import gymnasium
@@ -119,8 +119,8 @@ def test_the_checkpoint_restores_the_acting_stream():
   expected = agent._rng.integers(1 << 30, size=3)  # pylint: disable=protected-access
   restored = DSMAgent(OBSERVATIONS, ACTIONS, seed=9, delta_models=model)
   assert restored.unbundle('unused', 0, bundle)
-  np.testing.assert_array_equal(restored._rng.integers(1 << 30, size=3),  # pylint: disable=protected-access
-                                expected)
+  restored_stream = restored._rng  # pylint: disable=protected-access
+  np.testing.assert_array_equal(restored_stream.integers(1 << 30, size=3), expected)
 
 
 def test_bad_bindings_are_named():
