@@ -130,3 +130,37 @@ def save_learning_plot(figure, axis, title: str, path: str, runs_dir: str) -> No
   os.makedirs(os.path.dirname(path), exist_ok=True)
   figure.savefig(path, dpi=100)
   print(f'\nplot: {path}; runs: {runs_dir}')
+
+
+def matmul_timer(size: int):
+  """A function timing one jitted size x size float32 matmul (2 size^3 FLOPs): returns FLOP/s."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
+  b = jax.random.normal(jax.random.PRNGKey(1), (size, size), jnp.float32)
+  multiply = jax.jit(jnp.matmul)
+  multiply(a, b).block_until_ready()
+
+  def rate():
+    start = time.perf_counter()
+    multiply(a, b).block_until_ready()
+    return 2 * size ** 3 / (time.perf_counter() - start)
+
+  return rate
+
+
+def update_cost(learner) -> Dict[str, float]:
+  """XLA's cost analysis of one step of an offline learner (a one-step call of its
+  ScannedTrainer: sampling, forward, backward, optimizer): 'flops', 'transcendentals', ..."""
+  data, num_rows = learner._training_data.chunk(0)
+  compiled = learner.trainer.call(1).lower(learner.state, data, num_rows, learner._base_key,
+                                           0).compile()
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, (list, tuple)):
+    analysis = analysis[0]
+  return {name: float(value) for name, value in analysis.items()}
+
+
+def update_flops(learner) -> float:
+  """XLA's count of the FLOPs of one step of an offline learner (update_cost)."""
+  return update_cost(learner)['flops']

@@ -19,7 +19,6 @@ import time
 
 import gymnasium
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -44,32 +43,6 @@ def synthetic_dataset(num_episodes: int, episode_length: int, seed: int = 0) -> 
                             np.zeros(episode_length, bool),
                             np.arange(episode_length) == episode_length - 1, {}))
   return Dataset('synthetic', observation_space, action_space, {}, episodes)
-
-
-def matmul_timer(size: int):
-  """A function timing one jitted size x size float32 matmul (2 size^3 FLOPs): returns FLOP/s."""
-  a = jax.random.normal(jax.random.PRNGKey(0), (size, size), jnp.float32)
-  b = jax.random.normal(jax.random.PRNGKey(1), (size, size), jnp.float32)
-  multiply = jax.jit(jnp.matmul)
-  multiply(a, b).block_until_ready()
-
-  def rate():
-    start = time.perf_counter()
-    multiply(a, b).block_until_ready()
-    return 2 * size ** 3 / (time.perf_counter() - start)
-
-  return rate
-
-
-def update_flops(learner: BCLearner) -> float:
-  """XLA's count of one update's FLOPs (a one-step call: sampling, forward, backward, Adam)."""
-  data, num_rows = learner._training_data.chunk(0)
-  compiled = learner.trainer.call(1).lower(learner.state, data, num_rows, learner._base_key,
-                                           0).compile()
-  analysis = compiled.cost_analysis()
-  if isinstance(analysis, (list, tuple)):
-    analysis = analysis[0]
-  return float(analysis['flops'])
 
 
 def matmul_flops(batch_size: int, sizes) -> float:
@@ -99,7 +72,7 @@ def main():
     learner.train(100)
     rate = 100 / (time.perf_counter() - start)
     steps_per_repeat[k] = max(k, int(rate * args.seconds_per_repeat) // k * k)
-  matmul = matmul_timer(args.matmul_size)
+  matmul = common.matmul_timer(args.matmul_size)
   rates, matmul_rates = {k: [] for k in learners}, []
   for _ in range(args.repeats):  # interleaved, so all three see the same load
     for k, learner in learners.items():
@@ -108,7 +81,7 @@ def main():
       rates[k].append(steps_per_repeat[k] / (time.perf_counter() - start))
     matmul_rates.append(matmul())
 
-  flops = update_flops(learners[1])
+  flops = common.update_flops(learners[1])
   by_hand = matmul_flops(args.batch_size, (6, 256, 256, 4))
   rate = statistics.median(matmul_rates)
   limit = rate / flops
