@@ -37,7 +37,8 @@ CHAIN = dict(num_atoms=8, num_samples=8, generator_hidden_sizes=(32, 32), gamma=
              inner_kernel=kernels.EnergyDistanceKernel(), outer_adaptive_bandwidth=False)
 # Where only the bookkeeping matters.
 TINY = dict(num_atoms=3, num_samples=4, generator_hidden_sizes=(8,), batch_size=4,
-            steps_per_call=10, gamma=GAMMA, horizon=3, plotted_sources=2, plotted_samples=8)
+            steps_per_call=10, gamma=GAMMA, horizon=3, plotted_sources=2, plotted_samples=8,
+            loss_batch_size=None)
 
 
 def branching_chain(path, episodes=200, length=10, seed=0):
@@ -114,6 +115,28 @@ def test_an_adversarial_step_moves_both_networks_and_the_target_by_polyak(chain)
                                                 jax.tree.leaves(after.generator.target_params)):
     np.testing.assert_allclose(new_target, 0.75 * old_target + 0.25 * new_params, rtol=1e-6,
                                atol=1e-7)
+
+
+def test_the_loss_in_chunks_of_windows_is_the_loss_of_the_whole_batch(chain):
+  gin.bind_parameter('Discriminator.hidden_size', 8)
+  learners = [DeltaModelLearner(OBSERVATIONS, ACTIONS, seed=0, dataset=chain,
+                                **{**TINY, 'loss_batch_size': size, 'batch_size': 6})
+              for size in (None, 4)]
+  windows = dsm_learner.targets.prepare_windows(chain, 3)
+  batch = {name: jnp.asarray(array[:6]) for name, array in windows.items()}
+  state = learners[0].state
+
+  def loss_and_gradient(learner):
+    def loss(params):
+      return dsm_learner.delta_model_loss(
+          learner.settings, params, state.discriminator.params, state.discriminator.spectral_norm,
+          state.generator.target_params, batch, jax.random.PRNGKey(0))[0]
+    return jax.jit(jax.value_and_grad(loss))(state.generator.params)
+
+  (whole, whole_gradient), (chunked, chunked_gradient) = map(loss_and_gradient, learners)
+  assert float(chunked) == pytest.approx(float(whole), rel=1e-5)
+  for got, want in zip(jax.tree.leaves(chunked_gradient), jax.tree.leaves(whole_gradient)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize('variant', [
