@@ -148,6 +148,20 @@ def monte_carlo_returns(make_environment: Callable[[], Any],
   return {'returns': returns, 'source_observations': np.stack(source_observations)}
 
 
+def cramer_von_mises(first: np.ndarray, second: np.ndarray) -> float:
+  """The two-sample Cramer-von Mises statistic, n m / (n + m)^2 times the sum over the pooled
+  sample of the squared difference of the two empirical CDFs (Anderson, 1962). Without ties it is
+  scipy.stats.cramervonmises_2samp's statistic; scipy's rank formula assumes no ties, and returns
+  from a reward of few values (an indicator's) tie by thousands, where it reaches 10^4 for samples
+  that the CDFs put no further apart than 1."""
+  first, second = np.sort(first), np.sort(second)
+  pooled = np.concatenate([first, second])
+  gap = (np.searchsorted(first, pooled, side='right') / first.size
+         - np.searchsorted(second, pooled, side='right') / second.size)
+  n, m = first.size, second.size
+  return float(n * m / (n + m) ** 2 * np.sum(np.square(gap)))
+
+
 def distribution_distances(predicted: Any, reference: Any) -> Dict[str, float]:
   """Distances between two samples of returns (1-D, any sizes): the two-sample Cramer-von Mises
   statistic, the Wasserstein-1 distance between their empirical distributions and the
@@ -157,9 +171,7 @@ def distribution_distances(predicted: Any, reference: Any) -> Dict[str, float]:
   if not (predicted.size and reference.size):
     raise errors.BadInputError('distribution_distances needs two non-empty samples')
   return {
-      # The p-value's computation is wasted here; 'asymptotic' at least keeps it cheap.
-      'cramer_von_mises': float(scipy.stats.cramervonmises_2samp(
-          predicted, reference, method='asymptotic').statistic),
+      'cramer_von_mises': cramer_von_mises(predicted, reference),
       'wasserstein': float(scipy.stats.wasserstein_distance(predicted, reference)),
       'kolmogorov_smirnov': float(scipy.stats.ks_2samp(predicted, reference).statistic),
   }

@@ -10,6 +10,7 @@ import gymnasium
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.stats
 
 from offline.controllers import UniformRandomPolicy
 from offline.dsm import evaluation
@@ -176,6 +177,20 @@ def test_distances_by_hand():
       cramer_von_mises_by_its_formula(x, y))
   same = evaluation.distribution_distances([3.0, 1.0, 2.0], [1.0, 2.0, 3.0])
   assert same['kolmogorov_smirnov'] == 0 and same['wasserstein'] == 0
+
+
+def test_cramer_von_mises_is_scipys_without_ties_and_bounded_with_them():
+  rng = np.random.default_rng(0)
+  x, y = rng.normal(size=51), rng.normal(0.3, 1.0, size=500)
+  assert evaluation.cramer_von_mises(x, y) == pytest.approx(
+      scipy.stats.cramervonmises_2samp(x, y).statistic, rel=1e-9)
+  # Returns of an indicator reward tie by thousands: the ECDF form stays below n m / (n + m)
+  # (CDFs at most 1 apart), where scipy's rank formula gives about 2 x 10^4 here.
+  x = np.full(51, -3.0)
+  y = np.concatenate([np.full(4000, -19.9), np.full(1000, -10.0)])
+  statistic = evaluation.cramer_von_mises(x, y)
+  assert statistic == pytest.approx(cramer_von_mises_by_its_formula(x, y))
+  assert statistic <= 51 * 5000 / 5051
 
 
 def test_the_figure_has_a_panel_per_reward_and_source(tmp_path):
