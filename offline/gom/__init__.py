@@ -1,0 +1,1 @@
+"""GOM, generalized occupancy models (METHODS.md, GOM): cumulants, reward weights, diffusion."""
