@@ -12,6 +12,7 @@ This module is part of the layer everyone may import (with runner/checkpoints.py
 and runner/metrics.py) and imports nothing else from the zoo but runner/errors.py.
 """
 
+import functools
 import inspect
 from typing import Any, Callable, Optional
 
@@ -19,6 +20,22 @@ import gin
 import gymnasium
 
 from runner import errors
+
+
+def with_bindings_now(fn: Callable[..., Any]) -> Callable[..., Any]:
+  """`fn` with the gin bindings in force now for its parameters (a functools.partial), or `fn`
+  itself when it is not a gin configurable or has none.
+
+  A function bound by reference (`make_environment = @create_mujoco_environment`) takes its
+  parameters' bindings when it is called, not when it is bound. A component rebuilt from its run's
+  config.gin (offline/components.py) and called once that configuration is gone would otherwise
+  get the caller's bindings, or none: hold such references through this.
+  """
+  try:
+    bindings = gin.get_bindings(fn)
+  except (ValueError, TypeError):  # not in gin's registry
+    return fn
+  return functools.partial(fn, **bindings) if bindings else fn
 
 
 @gin.configurable

@@ -34,6 +34,7 @@ from offline.bc.learner import BCLearner
 from offline.dsm.learner import DeltaModelLearner
 from offline.laplacian.learner import LaplacianLearner
 from offline.sfp.learner import SFPPriorLearner
+from offline import components
 from offline import datasets
 from offline import make_dataset
 from runner import run_experiment
@@ -427,3 +428,18 @@ def test_eval_config_evaluates_the_component_it_loads(config, offline_runs, tmp_
   else:
     assert math.isfinite(record['agent/pendulum_upright/realised_quantile']), record
   assert not any(key.startswith('train/') for key in record)
+
+
+@pytest.mark.parametrize('config,environment_id', [('dsm/pendulum.gin', 'Pendulum-v1'),
+                                                   ('dsm/windy_gridworld.gin', 'WindyGridWorld-v0')])
+def test_a_loaded_delta_models_evaluation_keeps_its_own_environment(config, environment_id,
+                                                                    offline_runs):
+  # Rebuilt from its run directory, the learner's evaluation is called after the run's config is
+  # gone: its environment factory must still have the run's bindings (not HalfCheetah, say).
+  learner = components.restore_trained(str(offline_runs[config]), 'learner')
+  gin.clear_config()
+  env = learner.evaluation.make_environment()
+  assert env.spec.id == environment_id
+  env.close()
+  statistics, _ = learner.evaluation.evaluate(learner.export(), str(offline_runs[config]))
+  assert all(math.isfinite(value) for value in statistics.values())

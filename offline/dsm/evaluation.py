@@ -26,6 +26,7 @@ import scipy.stats
 import tqdm
 
 from runner import errors
+from runner import factories
 
 # Pendulum-v1 simulator states (theta, theta_dot): theta in {pi/2, pi, 3pi/2} (theta = 0 is
 # upright, so these are horizontal, hanging down, horizontal on the other side) x theta_dot in
@@ -269,12 +270,19 @@ class ReturnDistributionEvaluation:
                batch_size: int = 1000,
                progress_bar: bool = True):
     name = type(self).__name__
-    self.make_environment = errors.require_binding(
+    make_environment = errors.require_binding(
         make_environment, f'{name}.make_environment',
-        'a function that builds one copy of the environment, e.g. @create_environment')
-    self.set_state = errors.require_binding(
+        'a domain factory that builds one copy of the environment, e.g. '
+        '@create_mujoco_environment')
+    # Built once now, by the bare reference: gin records a configurable's bindings in the
+    # operative config (the run's config.gin, from which load_component rebuilds the run) only
+    # when it is called under them. Then held with those bindings, since a rebuilt run
+    # evaluates after its configuration is gone (factories.with_bindings_now).
+    self._environment = self._describe_environment(make_environment)
+    self.make_environment = factories.with_bindings_now(make_environment)
+    self.set_state = factories.with_bindings_now(errors.require_binding(
         set_state, f'{name}.set_state', 'e.g. @set_pendulum_state, which puts an environment in a '
-        'source state and returns its observation')
+        'source state and returns its observation'))
     self.source_states = [np.asarray(state, np.float64).tolist() for state in source_states]
     if not self.source_states:
       raise errors.InvalidSettingError(f'{name}.source_states is empty: give the simulator states '
@@ -294,7 +302,8 @@ class ReturnDistributionEvaluation:
     if not_callable:
       raise errors.InvalidSettingError(f'{name}.reward_fns: {", ".join(not_callable)} are not '
                                        'functions')
-    self.reward_fns = {str(key): fn for key, fn in reward_fns.items()}
+    self.reward_fns = {str(key): factories.with_bindings_now(fn)
+                       for key, fn in reward_fns.items()}
     for setting, value in (('num_rollouts', num_rollouts), ('rollout_steps', rollout_steps),
                            ('num_model_samples', num_model_samples), ('batch_size', batch_size)):
       if int(value) < 1:
@@ -307,10 +316,11 @@ class ReturnDistributionEvaluation:
     self.batch_size = int(batch_size)
     self.progress_bar = progress_bar
 
-  def _environment_description(self) -> Dict[str, str]:
+  @staticmethod
+  def _describe_environment(make_environment: Callable[[], Any]) -> Dict[str, str]:
     """The environment's id and spaces: what `make_environment` builds depends on bindings (a
     factory's `fn`, say) that its name alone does not show."""
-    env = self.make_environment()
+    env = make_environment()
     try:
       return {'id': env.spec.id if env.spec is not None else type(env.unwrapped).__name__,
               'observation_space': str(env.observation_space),
@@ -322,7 +332,7 @@ class ReturnDistributionEvaluation:
     """What the reference returns depend on, as the JSON text the cache is keyed by."""
     return json.dumps(_describe({
         'make_environment': self.make_environment, 'set_state': self.set_state,
-        'environment': self._environment_description(),
+        'environment': self._environment,
         'policy': policy, 'gamma': float(gamma), 'source_states': self.source_states,
         'reward_fns': self.reward_fns, 'num_rollouts': self.num_rollouts,
         'rollout_steps': self.rollout_steps, 'seed': self.seed, 'batch_size': self.batch_size,
