@@ -51,6 +51,31 @@ def prepare(out_dir: str, dataset_steps: int) -> dict:
   return {'sac_dir': sac_dir, 'dataset_dir': dataset_dir, 'sac_final_return': returns[-1]}
 
 
+def rescore(run_dir: str) -> dict:
+  """The distances of the run's newest checkpoint to its cached Monte Carlo returns, recomputed
+  by the current distance code (for a run whose metrics an older version computed): the model
+  from load_component, the reward functions from the run's own evaluation settings."""
+  import jax  # pylint: disable=import-outside-toplevel
+  from offline import components  # pylint: disable=import-outside-toplevel
+  from offline.dsm import evaluation  # pylint: disable=import-outside-toplevel
+
+  learner = components.restore_trained(run_dir, 'learner')
+  model = learner.export()
+  key = jax.random.fold_in(learner._figure_key, learner.training_steps)  # as its evaluate
+  statistics = {}
+  with np.load(os.path.join(run_dir, learner.evaluation.cache_file)) as cache:
+    sources = cache['source_observations']
+    for name, reward_fn in learner.evaluation.reward_fns.items():
+      reference = cache[f'returns/{name}']
+      rows = [evaluation.distribution_distances(
+          model.return_distribution(source, reward_fn, learner.evaluation.num_model_samples,
+                                    key=jax.random.fold_in(key, index)), reference[index])
+              for index, source in enumerate(sources)]
+      for distance in DISTANCES:
+        statistics[f'{name}/{distance}'] = float(np.mean([row[distance] for row in rows]))
+  return statistics
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--steps', type=int, default=8000)
@@ -68,7 +93,17 @@ def main():
                                                         'dsm_pendulum'))
   parser.add_argument('--results_dir', default=os.path.join(common.REPO, 'benchmarks',
                                                             'results'))
+  parser.add_argument('--rescore', default=None,
+                      help='only print the distances of this finished run, recomputed now')
   args = parser.parse_args()
+  if args.rescore:
+    statistics = rescore(args.rescore)
+    print('| reward | ' + ' | '.join(DISTANCES) + ' |')
+    print('|---|' + '---|' * len(DISTANCES))
+    for reward in sorted({key.split('/')[0] for key in statistics}):
+      print(f'| {reward} | ' + ' | '.join(f'{statistics[f"{reward}/{name}"]:.3f}'
+                                         for name in DISTANCES) + ' |')
+    return
   os.makedirs(args.out_dir, exist_ok=True)
   prepared = prepare(args.out_dir, args.dataset_steps)
   print(f"SAC's final evaluation return: {prepared['sac_final_return']:.1f}", flush=True)
