@@ -141,3 +141,31 @@ def test_bad_bindings_are_named():
     DSMAgent(OBSERVATIONS, ACTIONS, delta_models=without_policy)
   with pytest.raises(dsm.base.IncompatibleSpaceError, match='observation space'):
     DSMAgent(gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32), ACTIONS, delta_models=model)
+
+
+def test_it_chooses_zero_shot_between_real_delta_models_trained_on_two_policies(tmp_path):
+  # Two data policies on the branching chain of tests/offline/dsm/chains.py: from 0 one
+  # goes to +1 nine times in ten, the other to -1. Delta-models trained on their data predict
+  # returns of about +3.2 and -3.2 for r(s) = s; the agent picks the first for that reward and
+  # the second for its negation, with no retraining.
+  from offline.dsm.learner import DeltaModelLearner  # pylint: disable=import-outside-toplevel
+  from tests.offline.dsm import chains  # pylint: disable=import-outside-toplevel
+
+  spaces = gymnasium.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+  models = []
+  for index, up_probability in enumerate((0.9, 0.1)):
+    dataset = chains.branching_chain(str(tmp_path / f'chain{index}'), episodes=100,
+                                     up_probability=up_probability)
+    learner = DeltaModelLearner(spaces, chains.ACTIONS, seed=index, dataset=dataset,
+                                **chains.CHAIN)
+    learner.train(500)
+    learner.policy = ConstantPolicy(action=index)
+    models.append(learner.export())
+  start = np.zeros(1, np.float32)
+  means = [model.return_distribution(start, position, 256).mean() for model in models]
+  assert means[0] > 1.0 > -1.0 > means[1]
+  agent = DSMAgent(spaces, ACTIONS, delta_models=models, reward_fn=position, num_samples=256)
+  assert agent.begin_episode(start) == 0
+  negated = DSMAgent(spaces, ACTIONS, delta_models=models,
+                     reward_fn=lambda states: -position(states), num_samples=256)
+  assert negated.begin_episode(start) == 1

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from offline import components
-from offline import datasets
 from offline.dsm import kernels
 from offline.dsm import learner as dsm_learner
 from offline.dsm.delta_model import DeltaModel
@@ -22,39 +21,13 @@ from runner import errors
 from runner import run_experiment
 from runner import train
 from tests.fakes import RecordingWriter
+from tests.offline.dsm.chains import (ACTIONS, CHAIN, GAMMA, OBSERVATIONS, UP_PROBABILITY,
+                                      branching_chain)
 
-OBSERVATIONS = gymnasium.spaces.Box(-np.inf, np.inf, (1,), np.float32)
-ACTIONS = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
-GAMMA = 0.8
-UP_PROBABILITY = 0.7
-# The chain's model small enough to train in seconds on a CPU: the energy-distance variant (the
-# cheapest step), and a fixed outer bandwidth. (With the median bandwidth, a window whose targets
-# all coincide, as from the chain's absorbing states, has a median near zero, so its outer kernel
-# saturates and its gradient all but vanishes: the same model needs about three times as many
-# steps.)
-CHAIN = dict(num_atoms=8, num_samples=8, generator_hidden_sizes=(32, 32), gamma=GAMMA,
-             batch_size=16, generator_learning_rate=3e-3, steps_per_call=250, adversarial=False,
-             inner_kernel=kernels.EnergyDistanceKernel(), outer_adaptive_bandwidth=False)
 # Where only the bookkeeping matters.
 TINY = dict(num_atoms=3, num_samples=4, generator_hidden_sizes=(8,), batch_size=4,
             steps_per_call=10, gamma=GAMMA, horizon=3, plotted_sources=2, plotted_samples=8,
             loss_batch_size=None)
-
-
-def branching_chain(path, episodes=200, length=10, seed=0):
-  """From state 0 the chain moves to +1 with probability 0.7, else to -1, and stays there; episodes
-  of `length` steps end by truncation."""
-  rng = np.random.default_rng(seed)
-  recorded = []
-  for _ in range(episodes):
-    observations = np.full((length + 1, 1), 1.0 if rng.random() < UP_PROBABILITY else -1.0,
-                           np.float32)
-    observations[0] = 0.0
-    recorded.append(dict(observations=observations, actions=np.zeros((length, 1), np.float32),
-                         rewards=np.zeros(length), terminations=np.zeros(length, bool),
-                         truncations=np.arange(length) == length - 1))
-  datasets.write_dataset(path, recorded, OBSERVATIONS, ACTIONS)
-  return datasets.load_dataset(path)
 
 
 @pytest.fixture(scope='module')
