@@ -30,6 +30,7 @@ import gymnasium
 import numpy as np
 
 from agents import base
+from offline.dsm.rewards import reward_name, rewards_of
 from runner import errors
 
 RISK_MEASURES = ('mean', 'cvar')
@@ -53,11 +54,6 @@ def realised_quantile(predicted: np.ndarray, realised: float) -> float:
   the probability integral transform, uniform on [0, 1] for calibrated predictions."""
   predicted = np.asarray(predicted, np.float64)
   return float(np.mean(predicted < realised) + 0.5 * np.mean(predicted == realised))
-
-
-def _name(function: Any) -> str:
-  function = getattr(function, '__wrapped__', function)
-  return getattr(function, '__name__', type(function).__name__)
 
 
 @gin.configurable
@@ -110,7 +106,7 @@ class DSMAgent(base.ActingAgent):
     self.risk_measure, self.cvar_level = risk_measure, float(cvar_level)
     self.logged_reward_fns: Dict[str, Callable[[Any], Any]] = dict(logged_reward_fns or {})
     if reward_fn is not None:
-      self.logged_reward_fns.setdefault(_name(reward_fn), reward_fn)
+      self.logged_reward_fns.setdefault(reward_name(reward_fn), reward_fn)
     self.num_samples = int(num_samples)
     # What a collection policy's reset reads from an environment: its spaces.
     self._spaces = types.SimpleNamespace(observation_space=observation_space,
@@ -166,7 +162,7 @@ class DSMAgent(base.ActingAgent):
     discounts = gamma ** np.arange(len(visited))
     records = {}
     for name, reward_fn in self.logged_reward_fns.items():
-      rewards = np.asarray(reward_fn(visited.reshape(len(visited), -1)), np.float64)
+      rewards = rewards_of(reward_fn, visited.reshape(len(visited), -1), name)
       realised = float(discounts @ rewards + tail * rewards[-1])
       predicted = self._predictions[name]
       records[name] = dict(predicted_mean=float(predicted.mean()),

@@ -475,9 +475,10 @@ class SACAgent(base.ReplayAgent):
     return self._environment_action(action)
 
   def _environment_action(self, action: np.ndarray) -> np.ndarray:
-    """A policy action in [-1, 1] rescaled onto the environment's bounds."""
+    """Policy actions in [-1, 1], one [action_dim] or a batch [B, action_dim], rescaled onto the
+    environment's bounds and shaped as its actions ([*action_shape] or [B, *action_shape])."""
     return (self._action_offset + self._action_scale * action).astype(
-        self.action_space.dtype).reshape(self.action_shape)
+        self.action_space.dtype).reshape(action.shape[:-1] + tuple(self.action_shape))
 
   def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
     """The policy's action for `observation`, in the environment's bounds, neither recorded nor
@@ -498,9 +499,7 @@ class SACAgent(base.ReplayAgent):
     actions = self._act_batch_fn(self._acting_state(), observations, self.acting_context(),
                                  self._base_key, self.action_count, deterministic)
     self.action_count += observations.shape[0]
-    actions = np.asarray(actions, np.float32).reshape(observations.shape[0], -1)
-    return (self._action_offset + self._action_scale * actions).astype(
-        self.action_space.dtype).reshape((observations.shape[0], *self.action_shape))
+    return self._environment_action(np.asarray(actions, np.float32))
 
   # -- learning ------------------------------------------------------------------------------------
 

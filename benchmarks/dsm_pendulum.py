@@ -2,8 +2,8 @@
 
 SAC trained by gin_configs/sac/pendulum.gin, 500k steps of its stochastic policy recorded by
 gin_configs/datasets/pendulum_sac.gin, a delta-model trained on them by
-gin_configs/dsm/pendulum.gin; then its Cramer-von Mises, Wasserstein-1 and Kolmogorov-Smirnov distances to Monte Carlo returns
-(5000 rollouts of 200 steps from each of the reference's nine source states) per reward function,
+gin_configs/dsm/pendulum.gin; then its Cramer-von Mises, Wasserstein-1 and Kolmogorov-Smirnov
+distances to Monte Carlo returns (5000 rollouts of 200 steps from each of the reference's nine source states) per reward function,
 after each evaluation of a recorded budget, with the figures.
 
 The reference trains 2.5M steps of about a TFLOP each (the adversarial discriminator is most of
@@ -53,26 +53,18 @@ def prepare(out_dir: str, dataset_steps: int) -> dict:
 
 def rescore(run_dir: str) -> dict:
   """The distances of the run's newest checkpoint to its cached Monte Carlo returns, recomputed
-  by the current distance code (for a run whose metrics an older version computed): the model
-  from load_component, the reward functions from the run's own evaluation settings."""
+  by the current distance code (for a run whose metrics an older version computed): the learner
+  and its evaluation rebuilt from the run directory, scored as its `evaluate` would."""
   import jax  # pylint: disable=import-outside-toplevel
   from offline import components  # pylint: disable=import-outside-toplevel
-  from offline.dsm import evaluation  # pylint: disable=import-outside-toplevel
 
   learner = components.restore_trained(run_dir, 'learner')
-  model = learner.export()
   key = jax.random.fold_in(learner._figure_key, learner.training_steps)  # as its evaluate
-  statistics = {}
   with np.load(os.path.join(run_dir, learner.evaluation.cache_file)) as cache:
-    sources = cache['source_observations']
-    for name, reward_fn in learner.evaluation.reward_fns.items():
-      reference = cache[f'returns/{name}']
-      rows = [evaluation.distribution_distances(
-          model.return_distribution(source, reward_fn, learner.evaluation.num_model_samples,
-                                    key=jax.random.fold_in(key, index)), reference[index])
-              for index, source in enumerate(sources)]
-      for distance in DISTANCES:
-        statistics[f'{name}/{distance}'] = float(np.mean([row[distance] for row in rows]))
+    reference = {'source_observations': cache['source_observations'],
+                 'returns': {name: cache[f'returns/{name}']
+                             for name in learner.evaluation.reward_fns}}
+  statistics, _ = learner.evaluation.score(learner.export(), reference, key)
   return statistics
 
 

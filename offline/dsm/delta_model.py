@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents import compilation
+from offline.dsm.rewards import rewards_of
 from runner import errors
 
 
@@ -93,12 +94,7 @@ class DeltaModel:
                            key: Optional[jax.Array] = None) -> np.ndarray:
     """[B, atoms] returns of `reward_fn` from each of the observations [B, ...]."""
     states = self.sample_states_batch(observations, num_samples, key)
-    flat = states.reshape(-1, self.state_dim)
-    rewards = np.asarray(reward_fn(flat), np.float64)
-    if rewards.shape != flat.shape[:1]:
-      raise errors.BadInputError(
-          f'reward_fn {getattr(reward_fn, "__name__", reward_fn)!r} gave rewards of shape '
-          f'{rewards.shape} for states of shape {flat.shape}: it must give one reward per state')
+    rewards = rewards_of(reward_fn, states.reshape(-1, self.state_dim))
     return rewards.reshape(states.shape[:3]).mean(axis=2) / (1.0 - self.gamma)
 
   def return_distribution(self, observation: Any, reward_fn: Callable[[Any], Any],

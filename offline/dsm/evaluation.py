@@ -25,6 +25,7 @@ import numpy as np
 import scipy.stats
 import tqdm
 
+from offline.dsm.rewards import rewards_of
 from runner import errors
 from runner import factories
 
@@ -56,12 +57,7 @@ def _discounted_returns(visited: np.ndarray, reward_fn: Callable[[Any], Any], na
                         discounts: np.ndarray) -> np.ndarray:
   """sum_k discounts[k] r(visited[k]) per rollout, for observations visited [T, B, ...]."""
   steps, rollouts = visited.shape[:2]
-  states = visited.reshape(steps * rollouts, -1)
-  rewards = np.asarray(reward_fn(states), np.float64)
-  if rewards.shape != (steps * rollouts,):
-    raise errors.BadInputError(
-        f'the reward function {name!r} gave rewards of shape {rewards.shape} for states of '
-        f'shape {states.shape}: it must give one reward per state')
+  rewards = rewards_of(reward_fn, visited.reshape(steps * rollouts, -1), name)
   return discounts @ rewards.reshape(steps, rollouts)
 
 
@@ -394,6 +390,15 @@ class ReturnDistributionEvaluation:
       raise errors.BadInputError('the delta-model names no data policy (its `policy`), so there '
                                  'is nothing to roll out for the Monte Carlo returns')
     reference = self.reference(delta_model.policy, delta_model.gamma, directory)
+    statistics, predicted = self.score(delta_model, reference, key)
+    figure = return_distribution_figure(predicted, reference['returns'], self.source_labels)
+    return statistics, figure
+
+  def score(self, delta_model: Any, reference: Mapping[str, Any],
+            key: Optional[jax.Array] = None):
+    """(statistics, predicted) of `delta_model` against `reference` (what `reference` returns):
+    the statistics as `evaluate` describes them, and the predicted atoms by reward
+    [num_sources, atoms]."""
     predicted = {name: [] for name in self.reward_fns}
     for index, observation in enumerate(reference['source_observations']):
       keys = {} if key is None else {'key': jax.random.fold_in(key, index)}
@@ -408,6 +413,4 @@ class ReturnDistributionEvaluation:
         values = [by_source[distance] for by_source in distances]
         statistics[f'{name}/{distance}'] = float(np.mean(values))
         statistics[f'{name}/{distance}_max'] = float(np.max(values))
-    predicted = {name: np.stack(atoms) for name, atoms in predicted.items()}
-    figure = return_distribution_figure(predicted, reference['returns'], self.source_labels)
-    return statistics, figure
+    return statistics, {name: np.stack(atoms) for name, atoms in predicted.items()}

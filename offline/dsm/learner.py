@@ -183,7 +183,8 @@ class DeltaModelLearner(base.StateLearner):
   reference's absorbing time limits (targets.py). `adversarial`: the inner kernel compares
   embeddings by a Discriminator (model.py, configured through its own gin bindings) trained to
   maximise the loss; off, it compares the states themselves. Kernels: `inner_kernel` on
-  (embedded) states and `outer_kernel` on inner MMD^2 between atoms, each with a median bandwidth when `*_adaptive_bandwidth`.
+  (embedded) states and `outer_kernel` on inner MMD^2 between atoms, each with a median bandwidth
+  when `*_adaptive_bandwidth`.
   Optimisation: Adam (`optimizer`, the zoo's create_optimizer) with `generator_learning_rate`,
   `discriminator_learning_rate` and `adam_eps` on `batch_size` windows per update, Polyak rate
   `target_update_rate`, `steps_per_call` steps per jitted call; `loss_batch_size` windows'
@@ -328,8 +329,8 @@ class DeltaModelLearner(base.StateLearner):
     if self.evaluation is None:
       return {}
     key = jax.random.fold_in(self._figure_key, self.training_steps)
-    statistics, figure = self.evaluation.evaluate(self.export(), self._run_directory(), key)
     directory = self._run_directory()
+    statistics, figure = self.evaluation.evaluate(self.export(), directory, key)
     metrics.write_figure(self.summary_writer, 'learner/return_distributions', figure, iteration,
                          os.path.join(directory, FIGURE_FILE) if directory else None)
     return statistics

@@ -19,7 +19,7 @@ sin theta > 0 puts the tip left of the pivot and theta_dot > 0 turns it counterc
 """
 
 import dataclasses
-from typing import Sequence, Tuple, Union
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import gin
 import jax
@@ -42,6 +42,24 @@ def _states(states: Array, state_dim: int, name: str) -> jax.Array:
     raise errors.BadInputError(f'{name}: states must have shape [N, {state_dim}], got '
                                f'{states.shape}')
   return states
+
+
+def reward_name(reward_fn: Callable[[Any], Any]) -> str:
+  """A reward function's name: the function's own (through gin's wrapper), or its class's."""
+  reward_fn = getattr(reward_fn, '__wrapped__', reward_fn)
+  return getattr(reward_fn, '__name__', type(reward_fn).__name__)
+
+
+def rewards_of(reward_fn: Callable[[Any], Any], states: np.ndarray,
+               name: Optional[str] = None) -> np.ndarray:
+  """`reward_fn`'s rewards for states [N, state_dim], float64 [N]; a BadInputError naming the
+  function (`name`, or its own) unless it gives one reward per state."""
+  rewards = np.asarray(reward_fn(states), np.float64)
+  if rewards.shape != states.shape[:1]:
+    raise errors.BadInputError(
+        f'the reward function {name or reward_name(reward_fn)!r} gave rewards of shape '
+        f'{rewards.shape} for states of shape {states.shape}: it must give one reward per state')
+  return rewards
 
 
 def angle_normalize(theta: Array) -> jax.Array:
