@@ -3,8 +3,8 @@
 SAC trained by gin_configs/sac/pendulum.gin, 500k steps of its stochastic policy recorded by
 gin_configs/datasets/pendulum_sac.gin, a delta-model trained on them by
 gin_configs/dsm/pendulum.gin; then its Cramer-von Mises, Wasserstein-1 and Kolmogorov-Smirnov
-distances to Monte Carlo returns (5000 rollouts of 200 steps from each of the reference's nine source states) per reward function,
-after each evaluation of a recorded budget, with the figures.
+distances to Monte Carlo returns (5000 rollouts of 200 steps from each of the reference's nine
+source states) per reward function, after each evaluation of a recorded budget, with the figures.
 
 The reference trains 2.5M steps of about a TFLOP each (the adversarial discriminator is most of
 it; benchmarks/dsm_speed.py): weeks on this machine's CPU. So by default the model here is the
