@@ -7,7 +7,8 @@ cell; the goal, and the start, are drawn from the maze's cells at reset with the
 `reset`, so episodes are reproducible.
 """
 
-from typing import Any, List, Optional, Sequence
+import dataclasses
+from typing import Any, List, Optional, Sequence, Tuple
 
 import gin
 import gymnasium
@@ -80,6 +81,110 @@ class FixedCells(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
     return self.env.reset(seed=seed, options={**self._options, **(options or {})})
 
 
+class GoalDistanceReward(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
+  """Replaces the reward by exp(-||achieved goal - desired goal|| / `distance_scale`) (of the dict
+  observation after the step): gymnasium-robotics' dense reward has a scale of 1, which in a maze
+  of cells one unit wide is near zero two cells away; GOM's tasks use 20 (METHODS.md)."""
+
+  def __init__(self, env: gymnasium.Env, distance_scale: float):
+    gymnasium.utils.RecordConstructorArgs.__init__(self, distance_scale=float(distance_scale))
+    gymnasium.Wrapper.__init__(self, env)
+    if not distance_scale > 0:
+      raise ValueError(f'create_point_maze_environment: distance_scale must be positive, got '
+                       f'{distance_scale}')
+    self._distance_scale = float(distance_scale)
+
+  def step(self, action):
+    observation, _, terminated, truncated, info = self.env.step(action)
+    distance = np.linalg.norm(np.asarray(observation['achieved_goal'], np.float64)
+                              - np.asarray(observation['desired_goal'], np.float64))
+    return observation, float(np.exp(-distance / self._distance_scale)), terminated, truncated, info
+
+
+def registered_maze_map(maze: str) -> List[List[Any]]:
+  """The map of PointMaze_<maze>-v3 (rows of 0 free, 1 wall, 'g', 'r' or 'c')."""
+  environment_id = f'PointMaze_{maze}-v3'
+  gymnasium.register_envs(import_extra('gymnasium_robotics', 'mujoco'))
+  if environment_id not in gymnasium.registry:
+    raise ValueError(f'unknown maze {maze!r} (no {environment_id}); the mazes are '
+                     f'{", ".join(_maze_names())}')
+  return gymnasium.spec(environment_id).kwargs['maze_map']
+
+
+def cell_position(maze_map: Sequence[Sequence[Any]], cell: Sequence[int]) -> np.ndarray:
+  """The (x, y) of a (row, column) cell's centre, as gymnasium-robotics places it (cells one unit
+  wide, the map centred on the origin, rows going down in y)."""
+  row, column = (int(index) for index in cell)
+  height, width = len(maze_map), len(maze_map[0])
+  if not (0 <= row < height and 0 <= column < width) or maze_map[row][column] == 1:
+    raise ValueError(f'{tuple(cell)} is not a free cell of the {height}x{width} maze')
+  return np.array([column + 0.5 - width / 2.0, height / 2.0 - (row + 0.5)])
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class PointMazeGoalReward:
+  """A goal-reaching reward of states, exp(-||xy - goal|| / `distance_scale`), the goal the centre
+  of `goal_cell` of `maze`; xy is `position_slice` of each state (the flat observation's and GOM's
+  state's first two entries). The same reward as `create_point_maze_environment(reward_type=
+  'dense', distance_scale=...)` gives for that goal cell (up to the goal's jitter within its cell,
+  which gymnasium-robotics draws at every reset): a task for agents that take rewards as functions
+  of states (agents/gom.py)."""
+  maze: str = 'UMaze'
+  goal_cell: Tuple[int, int] = (1, 1)
+  distance_scale: float = 20.0
+  position_slice: Tuple[int, int] = (0, 2)
+
+  @property
+  def goal(self) -> np.ndarray:
+    return cell_position(registered_maze_map(self.maze), self.goal_cell)
+
+  def __call__(self, states: Any) -> np.ndarray:
+    states = np.asarray(states, np.float64)
+    positions = states[..., self.position_slice[0]:self.position_slice[1]]
+    distances = np.linalg.norm(positions - self.goal, axis=-1)
+    return np.exp(-distances / self.distance_scale).astype(np.float32)
+
+
+def maze_trajectories_figure(maze_map: Optional[Sequence[Sequence[Any]]],
+                             trajectories: Sequence[np.ndarray], goal: Optional[np.ndarray] = None,
+                             title: str = ''):
+  """A matplotlib Figure of xy trajectories ([T, 2] each; a circle marks the start, a dot the
+  end) over the maze's walls (none without a map), with the goal as a star."""
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
+  figure = Figure(figsize=(4.0, 4.0), dpi=80)
+  axis = figure.subplots()
+  if maze_map is not None:
+    height, width = len(maze_map), len(maze_map[0])
+    for row in range(height):
+      for column in range(width):
+        if maze_map[row][column] == 1:
+          x, y = cell_position([[0] * width] * height, (row, column))
+          axis.add_patch(_wall_patch(x, y))
+    axis.set_xlim(-width / 2.0, width / 2.0)
+    axis.set_ylim(-height / 2.0, height / 2.0)
+  for index, trajectory in enumerate(trajectories):
+    trajectory = np.asarray(trajectory)
+    colour = f'C{index % 10}'
+    axis.plot(trajectory[:, 0], trajectory[:, 1], color=colour, linewidth=1.0, alpha=0.8)
+    axis.scatter(trajectory[:1, 0], trajectory[:1, 1], s=25, facecolors='none',
+                 edgecolors=colour)
+    axis.scatter(trajectory[-1:, 0], trajectory[-1:, 1], s=12, color=colour)
+  if goal is not None:
+    axis.scatter([goal[0]], [goal[1]], marker='*', s=200, color='gold', edgecolors='black',
+                 zorder=5)
+  axis.set_aspect('equal')
+  axis.set_title(title, fontsize=9)
+  figure.tight_layout()
+  return figure
+
+
+def _wall_patch(x: float, y: float):
+  from matplotlib.patches import Rectangle  # pylint: disable=import-outside-toplevel
+  return Rectangle((x - 0.5, y - 0.5), 1.0, 1.0, color='0.3')
+
+
 def _maze_names() -> List[str]:
   """The map names of the registered PointMaze ids ('UMaze', 'Medium_Diverse_G', ...)."""
   return sorted({spec.name[len('PointMaze_'):] for spec in gymnasium.registry.values()
@@ -95,7 +200,8 @@ def create_point_maze_environment(maze: str = 'UMaze',
                                   maze_map: Optional[List[List[Any]]] = None,
                                   flatten_observation: bool = True,
                                   goal_cell: Optional[Sequence[int]] = None,
-                                  reset_cell: Optional[Sequence[int]] = None) -> gymnasium.Env:
+                                  reset_cell: Optional[Sequence[int]] = None,
+                                  distance_scale: float = 1.0) -> gymnasium.Env:
   """PointMaze_<maze>-v3 ('UMaze', 'Open', 'Medium', 'Large', 'Large_Diverse_GR', ...).
 
   Args (the last four are gymnasium-robotics' own, passed through):
@@ -114,6 +220,8 @@ def create_point_maze_environment(maze: str = 'UMaze',
       goals apart (e.g. hindsight relabelling).
     goal_cell, reset_cell: (row, column) of the map where every episode puts the goal / starts
       the ball (FixedCells); None draws them at every reset.
+    distance_scale: with reward_type 'dense', the reward is exp(-distance / distance_scale)
+      (GoalDistanceReward; 1 is gymnasium-robotics' own).
   """
   gymnasium_robotics = import_extra('gymnasium_robotics', 'mujoco')
   gymnasium.register_envs(gymnasium_robotics)  # importing it registers the ids; this says why
@@ -130,6 +238,8 @@ def create_point_maze_environment(maze: str = 'UMaze',
                        reset_target=reset_target, **kwargs)
   if goal_cell is not None or reset_cell is not None:
     env = FixedCells(env, goal_cell, reset_cell)
+  if reward_type == 'dense' and distance_scale != 1.0:
+    env = GoalDistanceReward(env, distance_scale)
   if flatten_observation:
     env = FlattenGoalObservation(env)
   return env

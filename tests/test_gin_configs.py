@@ -24,6 +24,7 @@ import gin_configs
 from agents import dceo
 from agents import dqn
 from agents import dsm
+from agents import gom
 from agents import psdrl
 from agents import rainbow
 from agents import sac
@@ -32,6 +33,7 @@ from agents.policy_agent import PolicyAgent
 from offline.bc.goal_conditioned import GoalConditionedBCLearner
 from offline.bc.learner import BCLearner
 from offline.dsm.learner import DeltaModelLearner
+from offline.gom.learner import GOMLearner
 from offline.laplacian.learner import LaplacianLearner
 from offline.sfp.learner import SFPPriorLearner
 from offline import components
@@ -104,7 +106,10 @@ OFFLINE_CONFIGS = {**{f'bc/pointmaze_{maze}.gin': (GoalConditionedBCLearner,
                                                      'datasets/metaworld_reach.gin'),
                    'dsm/pendulum.gin': (DeltaModelLearner, 'datasets/pendulum_sac.gin'),
                    'dsm/windy_gridworld.gin': (DeltaModelLearner,
-                                               'datasets/windy_gridworld.gin')}
+                                               'datasets/windy_gridworld.gin'),
+                   **{f'gom/pointmaze_{maze}.gin': (GOMLearner,
+                                                    f'datasets/pointmaze_{maze.split("_")[0]}.gin')
+                      for maze in ('umaze', 'medium', 'large', 'umaze_small')}}
 # Experiment configs whose agent loads an offline component: the agent class, the environment (its
 # spec id, or its class for Meta-world's tasks, which have none) and the offline config that trains
 # the component.
@@ -124,6 +129,9 @@ EVAL_CONFIGS = {
                                          f'bc/pointmaze_{maze}.gin')
        for maze, name in (('umaze', 'UMaze'), ('medium', 'Medium'), ('large', 'Large'))},
     'dsm/eval_pendulum.gin': (dsm.DSMAgent, 'Pendulum-v1', 'dsm/pendulum.gin'),
+    **{f'gom/eval_pointmaze_{maze}.gin': (gom.GOMAgent, f'PointMaze_{name}-v3',
+                                          f'gom/pointmaze_{maze}.gin')
+       for maze, name in (('umaze', 'UMaze'), ('medium', 'Medium'), ('large', 'Large'))},
 }
 TINY_OFFLINE = ['Runner.num_iterations = 1', 'OfflineRunner.training_steps = 100',
                 'OfflineRunner.steps_per_progress_update = 50', 'Runner.progress_bar = False']
@@ -222,6 +230,15 @@ LEARNER_FAMILIES = {
                                       'ReturnDistributionEvaluation.num_model_samples = 8',
                                       'ReturnDistributionEvaluation.progress_bar = False'],
                                      ('train/mmd', 'train/discriminator_mmd')),
+    GOMLearner: LearnerFamily(['GOMLearner.steps_per_call = 50', 'GOMLearner.batch_size = 16',
+                               'GOMLearner.num_features = 2', 'GOMLearner.outcome_dims = (8,)',
+                               'GOMLearner.policy_dims = (8,)', 'GOMLearner.blocks_per_level = 1',
+                               'GOMLearner.time_embedding_dim = 8',
+                               'GOMLearner.diffusion_steps = 25', 'GOMLearner.sampling_steps = 2',
+                               'GOMLearner.warmup_steps = 10', 'GOMLearner.decay_steps = 200',
+                               'GOMLearner.validation_fraction = 0.5'],
+                              ('train/outcome_loss', 'train/policy_loss',
+                               'eval/validation_outcome_loss', 'eval/constant_cumulant_error')),
 }
 
 
@@ -414,6 +431,9 @@ def test_eval_config_evaluates_the_component_it_loads(config, offline_runs, tmp_
   # DSM: episodes of 15 steps, so that the 30 steps end two and log their predictions.
   small = (['Runner.max_steps_per_episode = 15', 'DSMAgent.num_samples = 8']
            if agent_class is dsm.DSMAgent else [])
+  if agent_class is gom.GOMAgent:  # its own run's tiny data, relabelled
+    small = [f"load_dataset.path = '{offline_runs[offline_config].parent / 'data'}'",
+             'GOMAgent.num_samples = 4', 'GOMAgent.regression_transitions = 100']
   train.parse_gin([config], ['Runner.evaluation_steps = 30', 'Runner.progress_bar = False',
                              f"load_component.base_dir = '{offline_runs[offline_config]}'",
                              *small])
@@ -425,6 +445,11 @@ def test_eval_config_evaluates_the_component_it_loads(config, offline_runs, tmp_
   assert record['eval/steps'] >= 30 and math.isfinite(record['eval/average_return'])
   if agent_class is PolicyAgent:
     assert 0 <= record['eval/success_rate'] <= 1
+  elif agent_class is gom.GOMAgent:
+    assert 0 <= record['eval/success_rate'] <= 1
+    assert math.isfinite(record['agent/reward_fit_rmse']) and math.isfinite(
+        record['agent/planned_value']), record
+    assert (tmp_path / 'trajectories.png').exists()
   else:
     assert math.isfinite(record['agent/pendulum_upright/realised_quantile']), record
   assert not any(key.startswith('train/') for key in record)

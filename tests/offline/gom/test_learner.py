@@ -1,0 +1,121 @@
+"""GOMLearner: the TD target's pure pieces by hand, gamma = 0 collapsing the outcomes onto the
+cumulants after training, the two outcomes of the branching graph, the gradient normalisation,
+checkpoints and split invariance, and bad settings and data."""
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from offline.gom import learner as gom_learner
+from offline.gom import model as gom_model
+from runner import errors
+from tests.offline.gom import branching
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  return branching.trained_learner(str(tmp_path_factory.getbasetemp() / 'gom_branching'))
+
+
+def test_outcome_targets_are_the_cumulants_plus_the_discounted_next_outcome():
+  phi = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+  next_psi = jnp.array([[10.0, 20.0], [30.0, 40.0]])
+  targets = gom_model.outcome_targets(phi, next_psi, 0.5, jnp.array([0.0, 1.0]))
+  # The second transition terminates: its future is absorbing at zero cumulants.
+  np.testing.assert_allclose(targets, [[6.0, 12.0], [3.0, 4.0]])
+  np.testing.assert_allclose(gom_model.outcome_targets(phi, next_psi, 0.0, jnp.zeros(2)), phi)
+
+
+def test_psi_scaling_round_trips_and_widens_an_empty_range():
+  networks = gom_model.GOMNetworks(None, None, None, 0.9, 1, 1.0)
+  low, high = gom_model.psi_bounds(networks, jnp.array([-1.0, 0.5, 0.0]),
+                                   jnp.array([1.0, 0.5, 1.0]))
+  np.testing.assert_allclose(low, [-10.0, 5.0, 0.0], rtol=1e-6)
+  np.testing.assert_allclose(high, [10.0, 6.0, 10.0], rtol=1e-6)
+  psi = jnp.array([[-10.0, 5.5, 10.0]])
+  np.testing.assert_allclose(gom_model.scale_psi(psi, low, high), [[-1.0, 0.0, 1.0]], atol=1e-6)
+  np.testing.assert_allclose(gom_model.unscale_psi(gom_model.scale_psi(psi, low, high), low, high),
+                             psi, rtol=1e-6)
+
+
+def test_gradients_are_rescaled_to_unit_global_norm_up_or_down():
+  normalize = gom_learner.normalize_by_global_norm(1.0)
+  for scale in (1e-3, 1e3):
+    gradients = {'a': jnp.array([3.0, 0.0]) * scale, 'b': jnp.array([4.0]) * scale}
+    updates, _ = normalize.update(gradients, normalize.init(gradients))
+    np.testing.assert_allclose(updates['a'], [0.6, 0.0], rtol=1e-5)
+    np.testing.assert_allclose(updates['b'], [0.8], rtol=1e-5)
+
+
+def test_actions_are_mapped_onto_the_unit_box():
+  space = gymnasium.spaces.Box(np.array([0.0, -2.0]), np.array([1.0, 2.0]))
+  np.testing.assert_allclose(gom_learner.unit_actions(np.array([[0.5, 2.0], [0.0, -1.0]]), space),
+                             [[0.0, 1.0], [-1.0, -0.5]])
+
+
+def test_gamma_zero_makes_the_sampled_outcomes_collapse_to_the_cumulants(tmp_path):
+  learner = gom_learner.GOMLearner(
+      branching.OBSERVATIONS, branching.ACTIONS, seed=0,
+      dataset=branching.branching_graph(str(tmp_path / 'data')), **{**branching.TINY, 'gamma': 0.0})
+  learner.train(800)
+  model = learner.export()
+  states = np.array([[0.0], [1.0], [-1.0]])
+  psi = model.sample_psi(states, 64, jax.random.PRNGKey(0))
+  phi = model.features(states)
+  # Every cumulant is in [-1, 1]: an error of 0.1 is small against the spread between states.
+  assert np.abs(phi[0] - phi[1]).max() > 0.5
+  np.testing.assert_allclose(np.median(psi, axis=1), phi, atol=0.1)
+  assert np.quantile(np.abs(psi - phi[:, None]).max(-1), 0.9) < 0.25
+
+
+def test_outcomes_from_the_branch_point_are_the_two_branches(trained):
+  model = trained.export()
+  phi = model.features(np.array([[0.0], [1.0], [-1.0]]))
+  ratio = branching.GAMMA / (1 - branching.GAMMA)
+  branches = np.stack([phi[0] + ratio * phi[1], phi[0] + ratio * phi[2]])
+  psi = model.sample_psi(np.array([[0.0]]), 256, jax.random.PRNGKey(1))[0]
+  distances = np.abs(psi[:, None] - branches[None]).max(-1)  # [samples, 2]
+  nearest = distances.argmin(1)
+  # psi spans up to 1 / (1 - gamma) = 5 per cumulant: 0.5 is a tenth of the range.
+  assert np.median(distances.min(1)) < 0.5
+  assert 0.25 < np.mean(nearest == 0) < 0.75  # both branches, about equally likely
+  statistics = trained.evaluate(0)
+  assert statistics['constant_cumulant_error'] < 0.05
+  assert set(statistics) == {'validation_outcome_loss', 'validation_policy_loss',
+                             'constant_cumulant_error'}
+
+
+def test_training_is_split_invariant_and_checkpoints_restore_it(tmp_path):
+  data = branching.branching_graph(str(tmp_path / 'data'))
+  # Small networks and 2 DDIM steps: only the bookkeeping is under test.
+  settings = {**branching.TINY, 'steps_per_call': 10, 'outcome_dims': (16,), 'policy_dims': (16,),
+              'diffusion_steps': 25, 'sampling_steps': 2}
+  make = lambda: gom_learner.GOMLearner(branching.OBSERVATIONS, branching.ACTIONS, seed=3,  # noqa: E731
+                                        dataset=data, **settings)
+  whole, split = make(), make()
+  whole.train(20)
+  split.train(10)
+  bundle = split.bundle_and_checkpoint(str(tmp_path), 0)
+  restored = make()
+  assert restored.unbundle(str(tmp_path), 0, bundle)
+  restored.train(10)
+  for left, right in zip(jax.tree.leaves(whole.state), jax.tree.leaves(restored.state)):
+    np.testing.assert_allclose(np.asarray(left), np.asarray(right), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_settings_and_data_are_named(tmp_path):
+  box = gymnasium.spaces.Box(-np.inf, np.inf, (3,), np.float32)
+  with pytest.raises(errors.InvalidSettingError, match='state_slice'):
+    gom_learner.GOMLearner(box, branching.ACTIONS, state_slice=(2, 5), **branching.TINY)
+  with pytest.raises(errors.InvalidSettingError, match='gamma'):
+    gom_learner.GOMLearner(box, branching.ACTIONS, **{**branching.TINY, 'gamma': 1.0})
+  unbounded = gymnasium.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+  with pytest.raises(Exception, match='bounded actions'):
+    gom_learner.GOMLearner(box, unbounded, **branching.TINY)
+  data = branching.branching_graph(str(tmp_path / 'data'), episodes=4)
+  with pytest.raises(errors.BadInputError, match='observations'):
+    gom_learner.GOMLearner(box, branching.ACTIONS, dataset=data, **branching.TINY)
+  with pytest.raises(errors.BadInputError, match='without a dataset'):
+    gom_learner.GOMLearner(branching.OBSERVATIONS, branching.ACTIONS, **branching.TINY).train(1)
