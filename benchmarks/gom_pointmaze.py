@@ -1,0 +1,178 @@
+"""GOM against goal-conditioned BC on the PointMaze mazes' goals, zero-shot, through the zoo's own
+commands (issue 20, point 5).
+
+    .venv/bin/python benchmarks/gom_pointmaze.py --mazes umaze --seeds 0 1 2 3 4
+    .venv/bin/python benchmarks/gom_pointmaze.py --mazes medium large --seeds 0
+
+Needs the datasets of gin_configs/datasets/pointmaze_<maze>.gin in datasets/. Per maze and seed:
+
+  - GOM: `runner.train` with gin_configs/gom/pointmaze_umaze_small.gin on the maze's data
+    (`--gom_steps` gradient steps, the cosine decay ending there), then for each goal one
+    `runner.train` of gin_configs/gom/eval_pointmaze_<maze>.gin with `GOAL_CELL` bound: the agent
+    relabels the data with that goal's reward, fits its weights and plans; no retraining;
+  - GCBC: `runner.train` with gin_configs/bc/pointmaze_<maze>.gin on the same data, then
+    gin_configs/bc/eval_pointmaze_<maze>.gin on the same environment as GOM's evaluation (the goal
+    cell and start fixed, the reward exp(-distance / 20), the episode running to the time limit).
+
+Goals: the maze's default (D4RL's maze2d goal) and three others (GOALS). Per method, maze and
+seed: the success rate and return averaged over the goals, default and held-out apart. Writes
+results.json, success.png (medians and seeds) and each maze's trajectory figure under --out, and
+prints a table.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import common  # noqa: E402
+
+# (row, column) cells: the default goal first (eval_pointmaze_<maze>.gin's GOAL_CELL).
+GOALS = {'umaze': [(1, 1), (1, 3), (3, 3), (2, 3)],
+         'medium': [(6, 6), (1, 6), (4, 1), (6, 1)],
+         'large': [(7, 9), (1, 10), (7, 1), (5, 4)]}
+# The start cell of each maze's evaluation (eval_pointmaze_<maze>.gin's RESET_CELL).
+GOALS_START = {'umaze': (3, 1), 'medium': (1, 1), 'large': (1, 1)}
+TIME_LIMITS = {'umaze': 300, 'medium': 600, 'large': 800}
+
+
+def _train(base_dir, gin_files, bindings):
+  command = [sys.executable, '-um', 'runner.train', '--base_dir', base_dir]
+  command += sum((['--gin_files', path] for path in gin_files), [])
+  command += sum((['--gin_bindings', binding] for binding in ['Runner.progress_bar=False']
+                  + list(bindings)), [])
+  result = common.run_measured(command)
+  if result['returncode'] != 0:
+    raise RuntimeError(f'{base_dir} failed:\n{result["stderr"][-3000:]}')
+  with open(os.path.join(base_dir, 'metrics.jsonl')) as file:
+    return json.loads(file.readlines()[-1]), result['process_wall_s']
+
+
+def _same_environment(maze, goal):
+  """GOM's evaluation environment, for GCBC's config."""
+  return [f'create_point_maze_environment.goal_cell = {goal}',
+          f"create_point_maze_environment.reset_cell = {GOALS_START[maze]}",
+          "create_point_maze_environment.reward_type = 'dense'",
+          'create_point_maze_environment.distance_scale = 20.0',
+          'create_point_maze_environment.continuing_task = True',
+          'create_point_maze_environment.reset_target = False']
+
+
+def run_one(maze, seed, args):
+  root = os.path.join(args.out, f'{maze}_seed{seed}')
+  data = [f"load_dataset.path = 'datasets/pointmaze_{maze}'", f'Runner.seed = {seed}']
+  gom_dir, bc_dir = os.path.join(root, 'gom'), os.path.join(root, 'gcbc')
+  rows = []
+  gom_final, gom_seconds = _train(gom_dir, ['gin_configs/gom/pointmaze_umaze_small.gin'], data + [
+      'Runner.num_iterations = 1', f'OfflineRunner.training_steps = {args.gom_steps}',
+      f'GOMLearner.decay_steps = {args.gom_steps}'])
+  bc_final, bc_seconds = _train(bc_dir, [f'gin_configs/bc/pointmaze_{maze}.gin'], data)
+  steps = args.episodes * TIME_LIMITS[maze]
+  for index, goal in enumerate(GOALS[maze]):
+    common_bindings = [f'Runner.seed = {seed}', f'Runner.evaluation_steps = {steps}']
+    record, _ = _train(os.path.join(root, f'gom_goal{index}'),
+                       [f'gin_configs/gom/eval_pointmaze_{maze}.gin'], common_bindings + [
+                           f"load_component.base_dir = '{gom_dir}'", f'GOAL_CELL = {goal}',
+                           f"load_dataset.path = 'datasets/pointmaze_{maze}'",
+                           f"GOMAgent.planner = '{args.planner}'"])
+    rows.append(dict(method='GOM', maze=maze, seed=seed, goal=list(goal), default=index == 0,
+                     success=record['eval/success_rate'], ret=record['eval/average_return'],
+                     reward_fit_r2=record['agent/reward_fit_r2'],
+                     train_s=gom_seconds, constant_cumulant_error=gom_final.get(
+                         'eval/constant_cumulant_error')))
+    record, _ = _train(os.path.join(root, f'gcbc_goal{index}'),
+                       [f'gin_configs/bc/eval_pointmaze_{maze}.gin'], common_bindings + [
+                           f"load_component.base_dir = '{bc_dir}'"]
+                       + _same_environment(maze, goal))
+    rows.append(dict(method='GCBC', maze=maze, seed=seed, goal=list(goal), default=index == 0,
+                     success=record['eval/success_rate'], ret=record['eval/average_return'],
+                     train_s=bc_seconds, validation_nll=bc_final.get('eval/validation_nll')))
+  return rows
+
+
+def summarise(rows):
+  """{(method, maze, 'default' | 'held-out'): per seed mean success and return over the goals}."""
+  table = {}
+  for row in rows:
+    kind = 'default' if row['default'] else 'held-out'
+    table.setdefault((row['method'], row['maze'], kind), {}).setdefault(row['seed'], []).append(
+        (row['success'], row['ret']))
+  return {key: {seed: tuple(np.mean(values, axis=0)) for seed, values in seeds.items()}
+          for key, seeds in table.items()}
+
+
+def plot(summary, mazes, path):
+  from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
+  from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+  figure = Figure(figsize=(7.0, 3.2), dpi=100)
+  FigureCanvasAgg(figure)
+  axes = figure.subplots(1, 2, sharey=True)
+  for axis, kind in zip(axes, ('default', 'held-out')):
+    for offset, (method, colour) in enumerate((('GOM', 'C0'), ('GCBC', 'C1'))):
+      for index, maze in enumerate(mazes):
+        seeds = summary.get((method, maze, kind), {})
+        values = [success for success, _ in seeds.values()]
+        if not values:
+          continue
+        x = index + (offset - 0.5) * 0.35
+        axis.bar(x, np.median(values), 0.33, color=colour, alpha=0.6,
+                 label=method if index == 0 else None)
+        axis.scatter(np.full(len(values), x), values, color=colour, s=10, zorder=3)
+    axis.set_xticks(range(len(mazes)))
+    axis.set_xticklabels(mazes)
+    axis.set_title(f'{kind} goal' + ('s' if kind == 'held-out' else ''), fontsize=10)
+  axes[0].set_ylabel('success rate (median, seeds as dots)')
+  axes[0].set_ylim(0, 1.05)
+  axes[0].legend(fontsize=8)
+  figure.tight_layout()
+  figure.savefig(path)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--mazes', nargs='+', default=['umaze'], choices=sorted(GOALS))
+  parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2, 3, 4])
+  parser.add_argument('--gom_steps', type=int, default=5000)
+  parser.add_argument('--episodes', type=int, default=5, help='evaluation episodes per goal')
+  parser.add_argument('--planner', default='guided_diffusion')
+  parser.add_argument('--out', default=os.path.join(common.REPO, 'benchmarks', 'out', 'gom'))
+  args = parser.parse_args()
+  os.makedirs(args.out, exist_ok=True)
+  results_path = os.path.join(args.out, 'results.json')
+  rows = []
+  if os.path.exists(results_path):  # seeds already run are kept; a rerun adds to them
+    with open(results_path) as file:
+      rows = json.load(file)['rows']
+  for maze in args.mazes:
+    for seed in args.seeds:
+      rows = [row for row in rows if (row['maze'], row['seed']) != (maze, seed)]
+      rows += run_one(maze, seed, args)
+      with open(results_path, 'w') as file:
+        json.dump({'machine': common.machine_description(),
+                   'date': datetime.date.today().isoformat(), 'gom_steps': args.gom_steps,
+                   'planner': args.planner, 'rows': rows}, file, indent=1)
+      figure = os.path.join(args.out, f'{maze}_seed{seed}', 'gom_goal0', 'trajectories.png')
+      if os.path.exists(figure):
+        shutil.copy(figure, os.path.join(args.out, f'trajectories_{maze}.png'))
+  summary = summarise(rows)
+  mazes = [maze for maze in GOALS if any(row['maze'] == maze for row in rows)]
+  plot(summary, mazes, os.path.join(args.out, 'success.png'))
+  print(f'\n{common.machine_description()}, {datetime.date.today()}, GOM {args.gom_steps} steps '
+        f'({args.planner})\n')
+  print('| method | maze | goals | success (median [min, max]) | return (median) | seeds |')
+  print('|---|---|---|---|---|---|')
+  for (method, maze, kind), seeds in sorted(summary.items(), key=lambda item: (
+      item[0][1], item[0][2], item[0][0])):
+    successes = [value[0] for value in seeds.values()]
+    returns = [value[1] for value in seeds.values()]
+    print(f'| {method} | {maze} | {kind} | {np.median(successes):.2f} [{min(successes):.2f}, '
+          f'{max(successes):.2f}] | {np.median(returns):.1f} | {len(seeds)} |')
+
+
+if __name__ == '__main__':
+  main()
