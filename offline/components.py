@@ -8,8 +8,8 @@ with the offline schedule, and handed to agents through gin:
 
 or, several in one config, through gin scopes:
 
-    GOMAgent.outcome_model = @outcome/load_component()
-    outcome/load_component.base_dir = 'runs/gom_outcome'
+    DSMAgent.delta_models = [@left/load_component(), @right/load_component()]
+    left/load_component.base_dir = 'runs/dsm_left'
 
 A component is rebuilt from its run's own `config.gin` and `run.json` (runner/run_directory.py),
 parsed in a gin configuration of its own: whatever the caller's gin config binds (the same MLP

@@ -7,6 +7,7 @@ import gymnasium
 import numpy as np
 import pytest
 
+from continuous_domains import point_maze
 from continuous_domains.point_maze import FlattenGoalObservation, create_point_maze_environment
 from tests.continuous_domains import rollout
 
@@ -132,3 +133,42 @@ def test_fixed_goal_and_reset_cells_hold_for_every_episode():
   for cell in [(0, 0), (2, 1), (9, 9)]:
     with pytest.raises(ValueError, match=re.escape(f'goal_cell {cell} is not a free cell')):
       create_point_maze_environment('UMaze', goal_cell=cell)
+
+
+def test_cell_positions_are_where_gymnasium_robotics_puts_the_goal():
+  maze_map = point_maze.registered_maze_map('Medium')
+  np.testing.assert_allclose(point_maze.cell_position(maze_map, (1, 1)), [-2.5, 2.5])
+  np.testing.assert_allclose(point_maze.cell_position(maze_map, (6, 6)), [2.5, -2.5])
+  env = point_maze.create_point_maze_environment('Medium', goal_cell=(6, 6))
+  # The goal is jittered within its cell by up to a quarter of a cell.
+  goal = env.reset(seed=3)[0][4:6]
+  assert np.abs(goal - [2.5, -2.5]).max() <= 0.25 + 1e-6
+  with pytest.raises(ValueError, match='not a free cell'):
+    point_maze.cell_position(maze_map, (0, 0))
+
+
+def test_the_goal_reward_of_states_is_the_environments_scaled_dense_reward():
+  env = point_maze.create_point_maze_environment('UMaze', reward_type='dense', distance_scale=20.0,
+                                                 goal_cell=(1, 1), reset_cell=(3, 1))
+  observation, _ = env.reset(seed=0)
+  observation, reward, _, _, _ = env.step(np.array([1.0, 0.5], np.float32))
+  distance = np.linalg.norm(observation[:2] - observation[4:6])
+  assert reward == pytest.approx(np.exp(-distance / 20.0), rel=1e-5)
+  reward_fn = point_maze.PointMazeGoalReward('UMaze', (1, 1), 20.0)
+  np.testing.assert_allclose(reward_fn.goal, [-1.0, 1.0])
+  # Of the cell's centre: the environment's goal differs by its jitter alone.
+  expected = np.exp(-np.linalg.norm(observation[:2] - [-1.0, 1.0]) / 20.0)
+  np.testing.assert_allclose(reward_fn(observation[None]), [expected], rtol=1e-6)
+  np.testing.assert_allclose(reward_fn(observation[None, :4]), [expected], rtol=1e-6)
+  with pytest.raises(ValueError, match='distance_scale'):
+    point_maze.create_point_maze_environment('UMaze', reward_type='dense', distance_scale=0.0)
+
+
+def test_trajectories_are_drawn_over_the_walls():
+  figure = point_maze.maze_trajectories_figure(
+      point_maze.registered_maze_map('UMaze'), [np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0]])],
+      np.array([-1.0, 1.0]), 'test')
+  axis = figure.axes[0]
+  assert len(axis.patches) == sum(cell == 1 for row in point_maze.registered_maze_map('UMaze')
+                                  for cell in row)
+  assert axis.get_xlim() == (-2.5, 2.5) and len(axis.lines) == 1
