@@ -49,6 +49,11 @@ def test_gradients_are_rescaled_to_unit_global_norm_up_or_down():
     np.testing.assert_allclose(updates['b'], [0.8], rtol=1e-5)
 
 
+def test_the_ema_moves_a_share_of_the_way_to_the_parameters():
+  ema = gom_learner.ema_update({'w': jnp.array([0.0, 10.0])}, {'w': jnp.array([1.0, 0.0])}, 0.9)
+  np.testing.assert_allclose(ema['w'], [0.1, 9.0], rtol=1e-6)
+
+
 def test_actions_are_mapped_onto_the_unit_box():
   space = gymnasium.spaces.Box(np.array([0.0, -2.0]), np.array([1.0, 2.0]))
   np.testing.assert_allclose(gom_learner.unit_actions(np.array([[0.5, 2.0], [0.0, -1.0]]), space),
@@ -81,6 +86,10 @@ def test_outcomes_from_the_branch_point_are_the_two_branches(trained):
   # psi spans up to 1 / (1 - gamma) = 5 per cumulant: 0.5 is a tenth of the range.
   assert np.median(distances.min(1)) < 0.5
   assert 0.25 < np.mean(nearest == 0) < 0.75  # both branches, about equally likely
+  # From an absorbing state the outcome is certain: phi(s) / (1 - gamma), the TD fixed point.
+  absorbing = model.sample_psi(np.array([[1.0], [-1.0]]), 64, jax.random.PRNGKey(2))
+  for psi_samples, phi_row in zip(absorbing, phi[1:]):
+    assert np.median(np.abs(psi_samples - phi_row / (1 - branching.GAMMA)).max(-1)) < 0.5
   statistics = trained.evaluate(0)
   assert statistics['constant_cumulant_error'] < 0.05
   assert set(statistics) == {'validation_outcome_loss', 'validation_policy_loss',
