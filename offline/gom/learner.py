@@ -211,8 +211,10 @@ class GOMLearner(base.StateLearner):
     policy_params = jax.jit(self.networks.policy.init)(
         policy_key, one(action_dim), zero_steps, one(state_dim + feature_dim))['params']
     low, high = gom_cumulants.cumulant_bounds(num_features)
+    # One compiled call for the copies and the optimizer's zeros (op by op, each is a compile).
+    diffusion_params = jax.jit(self._diffusion_params)
     self.state = gom_model.GOMState(
-        self._diffusion_params(outcome_params), self._diffusion_params(policy_params),
+        diffusion_params(outcome_params), diffusion_params(policy_params),
         cumulant_params, jnp.asarray(low), jnp.asarray(high))
     self.trainer = device_data.ScannedTrainer(
         functools.partial(gom_update, self.networks, self.optimizer, float(ema_rate)),

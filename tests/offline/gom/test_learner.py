@@ -14,6 +14,11 @@ from runner import errors
 from tests.offline.gom import branching
 
 
+# Small networks and one DDIM step, for the tests of bookkeeping and checks alone.
+BOOKKEEPING = {**branching.TINY, 'outcome_dims': (8,), 'policy_dims': (8,), 'time_embedding_dim': 4,
+               'diffusion_steps': 25, 'sampling_steps': 1}
+
+
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
   return branching.trained_learner(str(tmp_path_factory.getbasetemp() / 'gom_branching'))
@@ -55,7 +60,7 @@ def test_the_ema_moves_a_share_of_the_way_to_the_parameters():
 
 
 def test_actions_are_mapped_onto_the_unit_box():
-  space = gymnasium.spaces.Box(np.array([0.0, -2.0]), np.array([1.0, 2.0]))
+  space = gymnasium.spaces.Box(np.array([0.0, -2.0], np.float32), np.array([1.0, 2.0], np.float32))
   np.testing.assert_allclose(gom_learner.unit_actions(np.array([[0.5, 2.0], [0.0, -1.0]]), space),
                              [[0.0, 1.0], [-1.0, -0.5]])
 
@@ -98,9 +103,7 @@ def test_outcomes_from_the_branch_point_are_the_two_branches(trained):
 
 def test_training_is_split_invariant_and_checkpoints_restore_it(tmp_path):
   data = branching.branching_graph(str(tmp_path / 'data'))
-  # Small networks and 2 DDIM steps: only the bookkeeping is under test.
-  settings = {**branching.TINY, 'steps_per_call': 10, 'outcome_dims': (16,), 'policy_dims': (16,),
-              'diffusion_steps': 25, 'sampling_steps': 2}
+  settings = {**BOOKKEEPING, 'steps_per_call': 10}
   make = lambda: gom_learner.GOMLearner(branching.OBSERVATIONS, branching.ACTIONS, seed=3,  # noqa: E731
                                         dataset=data, **settings)
   whole, split = make(), make()
@@ -121,14 +124,14 @@ def test_training_is_split_invariant_and_checkpoints_restore_it(tmp_path):
 def test_bad_settings_and_data_are_named(tmp_path):
   box = gymnasium.spaces.Box(-np.inf, np.inf, (3,), np.float32)
   with pytest.raises(errors.InvalidSettingError, match='state_slice'):
-    gom_learner.GOMLearner(box, branching.ACTIONS, state_slice=(2, 5), **branching.TINY)
+    gom_learner.GOMLearner(box, branching.ACTIONS, state_slice=(2, 5), **BOOKKEEPING)
   with pytest.raises(errors.InvalidSettingError, match='gamma'):
-    gom_learner.GOMLearner(box, branching.ACTIONS, **{**branching.TINY, 'gamma': 1.0})
+    gom_learner.GOMLearner(box, branching.ACTIONS, **{**BOOKKEEPING, 'gamma': 1.0})
   unbounded = gymnasium.spaces.Box(-np.inf, np.inf, (1,), np.float32)
   with pytest.raises(Exception, match='bounded actions'):
-    gom_learner.GOMLearner(box, unbounded, **branching.TINY)
+    gom_learner.GOMLearner(box, unbounded, **BOOKKEEPING)
   data = branching.branching_graph(str(tmp_path / 'data'), episodes=4)
   with pytest.raises(errors.BadInputError, match='observations'):
-    gom_learner.GOMLearner(box, branching.ACTIONS, dataset=data, **branching.TINY)
+    gom_learner.GOMLearner(box, branching.ACTIONS, dataset=data, **BOOKKEEPING)
   with pytest.raises(errors.BadInputError, match='without a dataset'):
-    gom_learner.GOMLearner(branching.OBSERVATIONS, branching.ACTIONS, **branching.TINY).train(1)
+    gom_learner.GOMLearner(branching.OBSERVATIONS, branching.ACTIONS, **BOOKKEEPING).train(1)
