@@ -6,7 +6,8 @@ commands (issue 20, point 5).
 
 Needs the datasets of gin_configs/datasets/pointmaze_<maze>.gin in datasets/. Per maze and seed:
 
-  - GOM: `runner.train` with gin_configs/gom/pointmaze_umaze_small.gin on the maze's data
+  - GOM: `runner.train` with gin_configs/gom/pointmaze_umaze_small.gin (`--size reference`:
+    pointmaze_umaze.gin) on the maze's data
     (`--gom_steps` gradient steps, the cosine decay ending there), then for each goal one
     `runner.train` of gin_configs/gom/eval_pointmaze_<maze>.gin with `GOAL_CELL` bound: the agent
     relabels the data with that goal's reward, fits its weights and plans (`--planner`; a run with
@@ -68,7 +69,9 @@ def run_one(maze, seed, args):
   data = [f"load_dataset.path = 'datasets/pointmaze_{maze}'", f'Runner.seed = {seed}']
   gom_dir, bc_dir = os.path.join(root, 'gom'), os.path.join(root, 'gcbc')
   rows = []
-  gom_final, gom_seconds = _train(gom_dir, ['gin_configs/gom/pointmaze_umaze_small.gin'], data + [
+  gom_config = ('gin_configs/gom/pointmaze_umaze.gin' if args.size == 'reference'
+                else 'gin_configs/gom/pointmaze_umaze_small.gin')
+  gom_final, gom_seconds = _train(gom_dir, [gom_config], data + [
       'Runner.num_iterations = 1', f'OfflineRunner.training_steps = {args.gom_steps}',
       f'GOMLearner.decay_steps = {args.gom_steps}'])
   bc_final, bc_seconds = _train(bc_dir, [f'gin_configs/bc/pointmaze_{maze}.gin'], data)
@@ -173,6 +176,9 @@ def main():
   parser.add_argument('--mazes', nargs='+', default=['umaze'], choices=sorted(GOALS))
   parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2, 3, 4])
   parser.add_argument('--gom_steps', type=int, default=5000)
+  parser.add_argument('--size', default='small', choices=['small', 'reference'],
+                      help="GOM's networks and batch: pointmaze_umaze_small.gin's or the "
+                      "reference's (pointmaze_umaze.gin, a GPU's run)")
   parser.add_argument('--episodes', type=int, default=5, help='evaluation episodes per goal')
   parser.add_argument('--planner', default='guided_diffusion',
                       choices=['guided_diffusion', 'random_shooting'])
