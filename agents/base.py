@@ -51,14 +51,23 @@ def require_space(agent_name: str, kind: str, space: gymnasium.Space,
 
 def require_bounded_box(agent_name: str, action_space: gymnasium.Space) -> None:
   """Raises IncompatibleSpaceError naming the agent unless `action_space` is a Box with finite
-  bounds, low < high in every dimension (what a tanh policy rescaled onto the bounds needs)."""
+  bounds, low < high in every dimension (what a policy whose actions in [-1, 1] are rescaled onto
+  the bounds needs: SAC's tanh policy, BC's, GOM's diffusion readout)."""
   require_space(agent_name, 'action', action_space, (gymnasium.spaces.Box,), 'with finite bounds')
   low = np.asarray(action_space.low, np.float64)
   high = np.asarray(action_space.high, np.float64)
   if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high)) and np.all(low < high)):
     raise IncompatibleSpaceError(
         f'{agent_name} cannot handle the action space {action_space!r}: it needs finite bounds '
-        'with low < high in every dimension, since its tanh policy is rescaled onto them.')
+        'with low < high in every dimension, since its policy\'s actions are rescaled onto them.')
+
+
+def box_offset_and_scale(action_space: gymnasium.spaces.Box) -> Tuple[np.ndarray, np.ndarray]:
+  """(offset, scale), flat float64: the Box's centre and half-widths, so that offset + scale * u
+  maps u in [-1, 1] onto the bounds and (action - offset) / scale maps back."""
+  low = np.asarray(action_space.low, np.float64).reshape(-1)
+  high = np.asarray(action_space.high, np.float64).reshape(-1)
+  return (high + low) / 2, (high - low) / 2
 
 
 def generator_state_to_array(generator: np.random.Generator) -> np.ndarray:

@@ -84,8 +84,7 @@ class GOMAgent(base.ActingAgent):
     self.guidance_coefficient = float(guidance_coefficient)
     self.position_slice = tuple(int(index) for index in position_slice)
     self.maze, self.drawn_trajectories = maze, int(drawn_trajectories)
-    self._action_low = np.asarray(action_space.low, np.float64)
-    self._action_high = np.asarray(action_space.high, np.float64)
+    self._action_offset, self._action_scale = base.box_offset_and_scale(action_space)
     self.weights, self.fit_statistics = self._fit_task(dataset, int(regression_transitions),
                                                        float(ridge))
     self._values: List[float] = []
@@ -110,18 +109,21 @@ class GOMAgent(base.ActingAgent):
 
   # -- acting --------------------------------------------------------------------------------------
 
-  def _act(self, observation: np.ndarray) -> np.ndarray:
+  def _record_position(self, observation: np.ndarray) -> None:
     self._episode_positions.append(
         np.asarray(observation, np.float64).reshape(-1)[slice(*self.position_slice)])
+
+  def _act(self, observation: np.ndarray) -> np.ndarray:
+    self._record_position(observation)
     key = jax.random.PRNGKey(int(self._rng.integers(2 ** 31)))
     unit_action, value = self.model.act(observation, self.weights, key, self.planner,
                                         self.num_samples, self.num_elites,
                                         self.guidance_coefficient)
     unit_action, value = jax.device_get((unit_action, value))
     self._values.append(float(value))
-    action = self._action_low + (np.asarray(unit_action, np.float64) + 1.0) / 2.0 * (
-        self._action_high - self._action_low)
-    return np.clip(action, self._action_low, self._action_high).astype(self.action_space.dtype)
+    action = self._action_offset + self._action_scale * np.clip(
+        np.asarray(unit_action, np.float64).reshape(-1), -1.0, 1.0)
+    return action.reshape(self.action_space.shape).astype(self.action_space.dtype)
 
   def begin_episode(self, observation: np.ndarray) -> np.ndarray:
     self._episode_positions = []
@@ -135,8 +137,7 @@ class GOMAgent(base.ActingAgent):
                   observation: Optional[np.ndarray] = None) -> None:
     del reward, terminated
     if observation is not None:
-      self._episode_positions.append(
-          np.asarray(observation, np.float64).reshape(-1)[slice(*self.position_slice)])
+      self._record_position(observation)
     if self._episode_positions:
       self._trajectories.append(np.stack(self._episode_positions))
       self._trajectories = self._trajectories[-self.drawn_trajectories:]

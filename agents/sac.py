@@ -315,16 +315,13 @@ class SACAgent(base.ReplayAgent):
     name = type(self).__name__
     base.require_space(name, 'observation', observation_space, (gymnasium.spaces.Box,))
     base.require_bounded_box(name, action_space)
-    low = np.asarray(action_space.low, np.float64)
-    high = np.asarray(action_space.high, np.float64)
     if alpha <= 0:
       raise ValueError(f'{name} needs a positive alpha, got {alpha}')
     if updates_per_step < 1 or update_period < 1:
       raise ValueError('update_period and updates_per_step must be at least 1')
     self.action_shape = tuple(action_space.shape)
     action_dim = int(np.prod(self.action_shape))
-    self._action_offset = ((high + low) / 2).reshape(-1)
-    self._action_scale = ((high - low) / 2).reshape(-1)
+    self._action_offset, self._action_scale = base.box_offset_and_scale(action_space)
     self._log_action_scale = jnp.asarray(np.log(self._action_scale), jnp.float32)
     self.min_replay_history = min_replay_history
     self.update_period = update_period

@@ -65,17 +65,12 @@ class FixedCells(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
         self, goal_cell=None if goal_cell is None else tuple(goal_cell),
         reset_cell=None if reset_cell is None else tuple(reset_cell))
     gymnasium.Wrapper.__init__(self, env)
-    maze_map = np.asarray(env.unwrapped.maze.maze_map, dtype=object)
+    maze_map = env.unwrapped.maze.maze_map
     self._options = {}
     for name, cell in (('goal_cell', goal_cell), ('reset_cell', reset_cell)):
-      if cell is None:
-        continue
-      row, column = (int(index) for index in cell)
-      if not (0 <= row < maze_map.shape[0] and 0 <= column < maze_map.shape[1]) or (
-          maze_map[row, column] == 1):
-        raise ValueError(f'create_point_maze_environment: {name} {tuple(cell)} is not a free cell '
-                         f'of the {maze_map.shape[0]}x{maze_map.shape[1]} maze')
-      self._options[name] = np.array([row, column])
+      if cell is not None:
+        self._options[name] = np.array(
+            _free_cell(maze_map, cell, f'create_point_maze_environment: {name} '))
 
   def reset(self, *, seed=None, options=None):
     return self.env.reset(seed=seed, options={**self._options, **(options or {})})
@@ -101,24 +96,41 @@ class GoalDistanceReward(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArg
     return observation, float(np.exp(-distance / self._distance_scale)), terminated, truncated, info
 
 
+def _registered_id(maze: str, context: str = '') -> str:
+  """PointMaze_<maze>-v3, with gymnasium-robotics' ids registered (importing it registers them);
+  ValueError, prefixed by `context`, for a maze that has none."""
+  gymnasium.register_envs(import_extra('gymnasium_robotics', 'mujoco'))
+  environment_id = f'PointMaze_{maze}-v3'
+  if environment_id not in gymnasium.registry:
+    raise ValueError(f'{context}unknown maze {maze!r} (no {environment_id}); the mazes are '
+                     f'{", ".join(_maze_names())}')
+  return environment_id
+
+
 def registered_maze_map(maze: str) -> List[List[Any]]:
   """The map of PointMaze_<maze>-v3 (rows of 0 free, 1 wall, 'g', 'r' or 'c')."""
-  environment_id = f'PointMaze_{maze}-v3'
-  gymnasium.register_envs(import_extra('gymnasium_robotics', 'mujoco'))
-  if environment_id not in gymnasium.registry:
-    raise ValueError(f'unknown maze {maze!r} (no {environment_id}); the mazes are '
-                     f'{", ".join(_maze_names())}')
-  return gymnasium.spec(environment_id).kwargs['maze_map']
+  return gymnasium.spec(_registered_id(maze)).kwargs['maze_map']
 
 
-def cell_position(maze_map: Sequence[Sequence[Any]], cell: Sequence[int]) -> np.ndarray:
-  """The (x, y) of a (row, column) cell's centre, as gymnasium-robotics places it (cells one unit
-  wide, the map centred on the origin, rows going down in y)."""
+def _free_cell(maze_map: Sequence[Sequence[Any]], cell: Sequence[int],
+               context: str = '') -> Tuple[int, int]:
+  """(row, column) of `cell`; ValueError, prefixed by `context`, unless it is a free cell."""
   row, column = (int(index) for index in cell)
   height, width = len(maze_map), len(maze_map[0])
   if not (0 <= row < height and 0 <= column < width) or maze_map[row][column] == 1:
-    raise ValueError(f'{tuple(cell)} is not a free cell of the {height}x{width} maze')
+    raise ValueError(f'{context}{tuple(cell)} is not a free cell of the {height}x{width} maze')
+  return row, column
+
+
+def _cell_centre(height: int, width: int, row: int, column: int) -> np.ndarray:
+  """The (x, y) of cell (row, column)'s centre in a height x width map, as gymnasium-robotics
+  places it (cells one unit wide, the map centred on the origin, rows going down in y)."""
   return np.array([column + 0.5 - width / 2.0, height / 2.0 - (row + 0.5)])
+
+
+def cell_position(maze_map: Sequence[Sequence[Any]], cell: Sequence[int]) -> np.ndarray:
+  """The (x, y) of a free (row, column) cell's centre (_cell_centre)."""
+  return _cell_centre(len(maze_map), len(maze_map[0]), *_free_cell(maze_map, cell))
 
 
 @gin.configurable
@@ -160,8 +172,7 @@ def maze_trajectories_figure(maze_map: Optional[Sequence[Sequence[Any]]],
     for row in range(height):
       for column in range(width):
         if maze_map[row][column] == 1:
-          x, y = cell_position([[0] * width] * height, (row, column))
-          axis.add_patch(_wall_patch(x, y))
+          axis.add_patch(_wall_patch(*_cell_centre(height, width, row, column)))
     axis.set_xlim(-width / 2.0, width / 2.0)
     axis.set_ylim(-height / 2.0, height / 2.0)
   for index, trajectory in enumerate(trajectories):
@@ -223,15 +234,10 @@ def create_point_maze_environment(maze: str = 'UMaze',
     distance_scale: with reward_type 'dense', the reward is exp(-distance / distance_scale)
       (GoalDistanceReward; 1 is gymnasium-robotics' own).
   """
-  gymnasium_robotics = import_extra('gymnasium_robotics', 'mujoco')
-  gymnasium.register_envs(gymnasium_robotics)  # importing it registers the ids; this says why
   if reward_type not in ('sparse', 'dense'):
     raise ValueError(f"create_point_maze_environment: reward_type must be 'sparse' or 'dense', "
                      f'got {reward_type!r}')
-  environment_id = f'PointMaze_{maze}-v3'
-  if environment_id not in gymnasium.registry:
-    raise ValueError(f'create_point_maze_environment: unknown maze {maze!r} (no {environment_id}); '
-                     f'the mazes are {", ".join(_maze_names())}')
+  environment_id = _registered_id(maze, 'create_point_maze_environment: ')
   kwargs = {} if maze_map is None else {'maze_map': maze_map}
   env = gymnasium.make(environment_id, max_episode_steps=max_episode_steps,
                        reward_type=reward_type, continuing_task=continuing_task,

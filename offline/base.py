@@ -24,7 +24,7 @@ randomness from its count of steps, not from its count of calls.
 """
 
 import abc
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax.serialization
 import gin
@@ -104,6 +104,20 @@ class StateLearner(Learner):
     self._base_key = agent_base.restore_pytree(self._base_key, bundle['base_key'], 'base_key')
     self.training_steps = int(bundle['training_steps'])
     return True
+
+
+def checked_slice(learner_name: str, setting: str, value: Any, size: int) -> Tuple[int, int]:
+  """`value` as a (start, stop) pair with 0 <= start < stop <= size, a range of a flat observation
+  of `size` entries; InvalidSettingError naming the setting otherwise."""
+  try:
+    start, stop = (int(bound) for bound in value)
+  except (TypeError, ValueError) as error:
+    raise errors.InvalidSettingError(f'{learner_name}.{setting} must be a (start, stop) pair, '
+                                     f'got {value!r}') from error
+  if not 0 <= start < stop <= size:
+    raise errors.InvalidSettingError(f'{learner_name}.{setting} = {value!r} is not a range inside '
+                                     f'the observation of {size} entries')
+  return start, stop
 
 
 def dataset_spaces(dataset: Any):

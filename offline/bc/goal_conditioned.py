@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents import base as agent_base
+from offline import base
 from offline.bc.learner import BCLearner
 from runner import errors
 
@@ -77,9 +78,9 @@ class GoalConditionedBCLearner(BCLearner):
       raise agent_base.IncompatibleSpaceError(
           f'{name} needs a flat observation vector, got the space {observation_space!r}')
     size = observation_space.shape[0]
-    self.achieved_goal_slice = _checked_slice(name, 'achieved_goal_slice', achieved_goal_slice,
+    self.achieved_goal_slice = base.checked_slice(name, 'achieved_goal_slice', achieved_goal_slice,
                                               size)
-    self.desired_goal_slice = _checked_slice(name, 'desired_goal_slice', desired_goal_slice, size)
+    self.desired_goal_slice = base.checked_slice(name, 'desired_goal_slice', desired_goal_slice, size)
     lengths = [stop - start for start, stop in (self.achieved_goal_slice, self.desired_goal_slice)]
     if lengths[0] != lengths[1]:
       raise errors.InvalidSettingError(
@@ -118,17 +119,3 @@ class GoalConditionedBCLearner(BCLearner):
     (a_start, a_stop), (d_start, d_stop) = self.achieved_goal_slice, self.desired_goal_slice
     shift[d_start:d_stop], scale[d_start:d_stop] = shift[a_start:a_stop], scale[a_start:a_stop]
     return shift, scale
-
-
-def _checked_slice(learner_name: str, setting: str, value: Any, size: int) -> Tuple[int, int]:
-  """`value` as a (start, stop) pair with 0 <= start < stop <= size; InvalidSettingError
-  naming the setting otherwise."""
-  try:
-    start, stop = (int(bound) for bound in value)
-  except (TypeError, ValueError) as error:
-    raise errors.InvalidSettingError(f'{learner_name}.{setting} must be a (start, stop) pair, '
-                                     f'got {value!r}') from error
-  if not 0 <= start < stop <= size:
-    raise errors.InvalidSettingError(f'{learner_name}.{setting} = {value!r} is not a range inside '
-                                     f'the observation of {size} entries')
-  return start, stop

@@ -40,11 +40,9 @@ class TanhGaussianActions:
 
   def __init__(self, action_space: gymnasium.spaces.Box,
                action_clip: float = losses.DEFAULT_ACTION_CLIP):
-    low = np.asarray(action_space.low, np.float64).reshape(-1)
-    high = np.asarray(action_space.high, np.float64).reshape(-1)
     self.space = action_space
     self.action_clip = float(action_clip)
-    self.offset, self.scale = (high + low) / 2, (high - low) / 2
+    self.offset, self.scale = base.box_offset_and_scale(action_space)
     self.log_scale = jnp.asarray(np.log(self.scale), jnp.float32)
 
   def network(self, hidden_sizes: Sequence[int], log_std_bounds: Tuple[float, float]) -> Any:

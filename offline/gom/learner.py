@@ -60,9 +60,9 @@ def ema_update(ema_params: Any, params: Any, rate: float) -> Any:
 
 
 def unit_actions(actions: np.ndarray, space: gymnasium.spaces.Box) -> np.ndarray:
-  """Actions of a bounded Box mapped affinely onto [-1, 1]."""
-  low, high = space.low.astype(np.float64), space.high.astype(np.float64)
-  scaled = (np.asarray(actions, np.float64) - low) / (high - low) * 2.0 - 1.0
+  """Actions of a bounded Box mapped affinely onto [-1, 1], (N, action_dim) float32."""
+  offset, scale = agent_base.box_offset_and_scale(space)
+  scaled = (np.asarray(actions, np.float64).reshape(len(actions), -1) - offset) / scale
   return np.clip(scaled, -1.0, 1.0).astype(np.float32)
 
 
@@ -170,16 +170,14 @@ class GOMLearner(base.StateLearner):
     super().__init__(observation_space, action_space, seed, summary_writer, dataset)
     name = type(self).__name__
     agent_base.require_space(name, 'observation', observation_space, (gymnasium.spaces.Box,))
-    agent_base.require_space(name, 'action', action_space, (gymnasium.spaces.Box,),
-                             '(the readout policy is a diffusion model over continuous actions)')
-    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-      raise agent_base.IncompatibleSpaceError(f'{name} needs bounded actions, got {action_space}')
+    agent_base.require_bounded_box(name, action_space)
     if not 0.0 <= gamma < 1.0:
       raise errors.InvalidSettingError(f'{name}.gamma must be in [0, 1), got {gamma}')
     if not 0.0 <= ema_rate < 1.0:
       raise errors.InvalidSettingError(f'{name}.ema_rate must be in [0, 1), got {ema_rate}')
     observation_size = int(np.prod(observation_space.shape))
-    self.state_slice = _checked_slice(name, state_slice, observation_size)
+    self.state_slice = ((0, observation_size) if state_slice is None else
+                        base.checked_slice(name, 'state_slice', state_slice, observation_size))
     state_dim = self.state_slice[1] - self.state_slice[0]
     feature_dim = gom_cumulants.cumulant_dim(num_features)
     action_dim = int(np.prod(action_space.shape))
@@ -318,17 +316,3 @@ class GOMLearner(base.StateLearner):
     return gom_model.OccupancyModel(self.networks, jax.tree.map(jnp.copy, self.state),
                                     self.state_slice, self.observation_space, self.action_space)
 
-
-def _checked_slice(name: str, state_slice: Optional[Sequence[int]],
-                   size: int) -> Tuple[int, int]:
-  if state_slice is None:
-    return 0, size
-  try:
-    start, stop = (int(index) for index in state_slice)
-  except (TypeError, ValueError):
-    raise errors.InvalidSettingError(f'{name}.state_slice must be (start, stop), got '
-                                     f'{state_slice!r}') from None
-  if not 0 <= start < stop <= size:
-    raise errors.InvalidSettingError(f'{name}.state_slice {state_slice!r} is not a non-empty range '
-                                     f'of the {size} observation entries')
-  return start, stop

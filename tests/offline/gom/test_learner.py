@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from agents import base as agent_base
 from offline.gom import learner as gom_learner
 from offline.gom import model as gom_model
 from runner import errors
@@ -128,7 +129,7 @@ def test_bad_settings_and_data_are_named(tmp_path):
   with pytest.raises(errors.InvalidSettingError, match='gamma'):
     gom_learner.GOMLearner(box, branching.ACTIONS, **{**BOOKKEEPING, 'gamma': 1.0})
   unbounded = gymnasium.spaces.Box(-np.inf, np.inf, (1,), np.float32)
-  with pytest.raises(Exception, match='bounded actions'):
+  with pytest.raises(agent_base.IncompatibleSpaceError, match='GOMLearner.*finite bounds'):
     gom_learner.GOMLearner(box, unbounded, **BOOKKEEPING)
   data = branching.branching_graph(str(tmp_path / 'data'), episodes=4)
   with pytest.raises(errors.BadInputError, match='observations'):
