@@ -13,7 +13,10 @@ train state's `extensions` and `extension_targets`; `extension_update` trains th
 jitted call, on the same replay batch, and its statistics join the iteration's; `sync_targets`
 runs on the target clock; `policy_action` maps a policy index to an action, and `choose_policy`
 and `explores` decide on the host, per step, which policy acts and whether the action is random.
-The checkpoint holds the whole train state, extensions included.
+`extensions_passed` and `extensions_returned` let a method pass a jitted call only the part of its
+extensions that the call reads and trains, picked on the host (DCEO: one option of several), so
+the rest is neither read nor written back. The checkpoint holds the whole train state, extensions
+included.
 
 The agent's TensorBoard histograms (`write_summaries`), over each iteration's updates: the online
 Q-values of the replayed actions (`agent/q_values`), the loss of each transition (`agent/td_loss`)
@@ -313,11 +316,29 @@ class DQNAgent(base.ReplayAgent):
     # Draw the coin even when epsilon is 0, so the RNG stream does not depend on the schedule.
     return self._rng.random() <= self.epsilon
 
-  def _acting_state(self) -> ValueTrainState:
-    """The train state as the acting call takes it, without the targets and the Q-network's
-    optimizer state: no policy reads them, and each of their arrays would add to every action's
-    dispatch time (by a sixth for DQN on CartPole)."""
-    return self.state._replace(target_params=None, optimizer_state=None, extension_targets=None)
+  def extensions_passed(self, policy: int, updating: bool) -> Tuple[Any, Any]:
+    """(extensions, extension_targets) as this step's jitted call receives them, decided on the
+    host just before it (drawing, if anything, from `_rng`): by default the train state's own.
+    `updating` says whether the call trains (`extension_update`, then `policy_action` for
+    `policy`) or only acts (`policy_action`, without targets). A subclass that trains a part of
+    its extensions picked on the host passes only that part, and `extensions_returned` puts it
+    back: written whole, a stacked pytree would be copied every update for one slice's change."""
+    del policy, updating
+    return self.state.extensions, self.state.extension_targets
+
+  def extensions_returned(self, passed: Any, updated: Any) -> Any:
+    """The train state's extensions after an update that received `passed` (from
+    `extensions_passed`) and returned `updated`: by default `updated` itself."""
+    del passed
+    return updated
+
+  def _acting_state(self, policy: int = 0) -> ValueTrainState:
+    """The train state as the acting call for `policy` takes it, without the targets and the
+    Q-network's optimizer state: no policy reads them, and each of their arrays would add to every
+    action's dispatch time (by a sixth for DQN on CartPole)."""
+    extensions, _ = self.extensions_passed(policy, updating=False)
+    return self.state._replace(target_params=None, optimizer_state=None, extensions=extensions,
+                               extension_targets=None)
 
   def _checked_extension_update(self, extensions, state, batch, key):
     """extension_update, refusing at trace time statistics that would hide the shell's own."""
@@ -363,7 +384,7 @@ class DQNAgent(base.ReplayAgent):
       action = int(self._rng.integers(self.num_actions))
     else:
       if greedy is None:
-        greedy = self._act_fn(self._acting_state(), observation, self._base_key,
+        greedy = self._act_fn(self._acting_state(policy), observation, self._base_key,
                               self.action_count, self.eval_mode, policy)
       action = int(greedy)
     self.action_count += 1
@@ -393,11 +414,13 @@ class DQNAgent(base.ReplayAgent):
       if self.training_steps % self.update_period == 0:
         batch = self.replay.sample(self.batch_size, self._rng)
         indices = batch.pop('indices')
+        extensions, extension_targets = self.extensions_passed(policy, updating=True)
         trained, statistics, per_transition, chosen_q, greedy = self._update_and_act(
-            *self.state, batch, observation, self._base_key, self.action_count, policy)
-        params, optimizer_state, extensions = trained
+            self.state.params, self.state.target_params, self.state.optimizer_state, extensions,
+            extension_targets, batch, observation, self._base_key, self.action_count, policy)
+        params, optimizer_state, updated = trained
         self.state = self.state._replace(params=params, optimizer_state=optimizer_state,
-                                         extensions=extensions)
+                                         extensions=self.extensions_returned(extensions, updated))
         histograms = {'agent/q_values': chosen_q, 'agent/td_loss': per_transition}
         if isinstance(self.replay, PrioritizedReplayBuffer):
           # Dopamine's full Rainbow: priority = sqrt(loss + 1e-10) for exponent 0.5.

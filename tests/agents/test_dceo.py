@@ -100,9 +100,9 @@ def option_slices_changed(before, after, num_options):
   """Which options' parameters or Adam states differ between two extension pytrees."""
   changed = []
   for option in range(num_options):
-    differs = [not np.array_equal(a[option], b[option]) for part in ('options',
-                                                                    'option_optimizer_states')
-               for a, b in zip(jax.tree.leaves(before[part]), jax.tree.leaves(after[part]))]
+    differs = [not np.array_equal(a, b) for part in ('options', 'option_optimizer_states')
+               for a, b in zip(jax.tree.leaves(before[part][option]),
+                               jax.tree.leaves(after[part][option]))]
     if any(differs):
       changed.append(option)
   return changed
@@ -197,15 +197,14 @@ def test_training_acts_with_options_and_evaluation_with_the_main_policy_only():
 
   # The main policy's action is Rainbow's greedy action; option o's is its own network's.
   observation, _ = env.reset(seed=0)
-  acting_state = agent._acting_state()
   for policy in range(agent.num_options + 1):
     if policy == 0:
       q_values = agent._q_values(agent.params, observation[None], jax.random.PRNGKey(0), True)
     else:
-      params = jax.tree.map(lambda leaf: leaf[policy - 1], agent.state.extensions['options'])
+      params = agent.state.extensions['options'][policy - 1]
       q_values = agent._q_values(params, observation[None], jax.random.PRNGKey(0), True)
-    assert int(agent._act_fn(acting_state, observation, agent._base_key, 0, True, policy)) == \
-        int(np.argmax(q_values[0]))
+    assert int(agent._act_fn(agent._acting_state(policy), observation, agent._base_key, 0, True,
+                             policy)) == int(np.argmax(q_values[0]))
 
 
 def test_option_eigenfunctions_default_to_one_onwards_with_the_reference_as_a_switch():
@@ -230,9 +229,14 @@ def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward
   state = agent.state
   batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
   batch.pop('indices')
-  extensions, statistics = jax.jit(agent.extension_update)(state.extensions, state, batch,
-                                                           jax.random.PRNGKey(3))
-  [option] = option_slices_changed(state.extensions, extensions, agent.num_options)
+  passed, passed_targets = agent.extensions_passed(0, updating=True)
+  option = int(passed['trained_option'])
+  extensions, statistics = jax.jit(agent.extension_update)(
+      passed, state._replace(extensions=passed, extension_targets=passed_targets), batch,
+      jax.random.PRNGKey(3))
+  # Only that option's parameters and Adam state change in the train state's extensions.
+  assert option_slices_changed(state.extensions, agent.extensions_returned(passed, extensions),
+                               agent.num_options) == [option]
 
   # By hand: phi_e(s') - phi_e(s) = W[s', e] - W[s, e] (the biases cancel), read off the
   # representation's weights from before this update.
@@ -246,7 +250,7 @@ def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward
 
   # Then one Adam step of Rainbow's own (tested) loss for that option, against its own target,
   # unweighted by the replay's importance weights.
-  take = lambda tree: jax.tree.map(lambda leaf: leaf[option], tree)  # noqa: E731
+  take = lambda options: options[option]  # noqa: E731
   option_batch = dict(batch, reward=jax.numpy.asarray(intrinsic_reward, np.float32))
 
   def loss(params):
@@ -260,8 +264,43 @@ def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward
                                        params)
   expected = jax.tree.map(lambda p, u: p + u, params, updates)
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               take(extensions['options']), expected)
+               extensions['option'], expected)
   assert float(statistics['option_loss']) == pytest.approx(float(loss(params)), rel=1e-5)
+
+
+def test_an_updates_call_acts_with_the_acting_option_as_updated_if_it_was_the_one_trained():
+  env = grid()
+  agent = make_agent(env)
+  run_episodes(agent, env, 3, seed=0)
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  state = agent.state
+  options = state.extensions['options']
+  cells = np.eye(env.observation_space.shape[0], dtype=np.float32)
+
+  def greedy(params, observation):
+    q_values = agent._q_values(params, observation[None], jax.random.PRNGKey(0), True)
+    return int(np.argmax(q_values[0]))
+
+  # One update hardly moves an option's greedy actions, so the trained slot carries another
+  # option's parameters (whose greedy actions differ in many cells) to tell the two apart.
+  for acting, trained in ((1, 1), (1, 0), (2, 2), (0, 2)):
+    passed, passed_targets = agent.extensions_passed(acting + 1, updating=True)
+    stand_in = (acting + 1) % agent.num_options
+    passed.update(trained_option=np.int32(trained), option=options[stand_in],
+                  option_optimizer_state=state.extensions['option_optimizer_states'][stand_in])
+    passed_targets = {'option': state.extension_targets['options'][trained]}
+    actions = []
+    for observation in cells:
+      trained_parts, _, _, _, action = agent._update_and_act(
+          state.params, state.target_params, jax.tree.map(np.copy, state.optimizer_state),
+          passed, passed_targets, batch, observation, agent._base_key, 0, acting + 1)
+      acted_with = trained_parts[2]['option'] if acting == trained else options[acting]
+      actions.append((int(action), greedy(acted_with, observation),
+                      greedy(options[acting] if acting == trained else options[stand_in],
+                             observation)))
+    assert all(action == expected for action, expected, _ in actions)
+    assert any(action != other for action, _, other in actions)
 
 
 def test_a_checkpoint_taken_while_an_option_runs_continues_the_option(tmp_path):
@@ -323,7 +362,7 @@ def test_option_action_is_the_options_greedy_action():
   run_episodes(agent, env, 2, seed=0)
   observation, _ = env.reset(seed=3)
   for option in range(agent.num_options):
-    params = jax.tree.map(lambda leaf: leaf[option], agent.state.extensions['options'])
+    params = agent.state.extensions['options'][option]
     q_values = agent._q_values(params, observation[None], jax.random.PRNGKey(0), True)
     assert agent.option_action(observation, option) == int(np.argmax(q_values[0]))
   with pytest.raises(errors.InvalidSettingError, match='options 0..2'):
