@@ -7,7 +7,9 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   outputs) trained with agents/laplacian.laplacian_loss: positive pairs (s, s'), s' the n-step
   next state of the replayed transition; negative pairs (u, v) of `representation_batch_size`
   states each, drawn independently and uniformly, with replacement, from the replayed batch's
-  own states (its observations and next observations pooled): no second replay sample;
+  own states (its observations and next observations pooled): no second replay sample. On a grid
+  world, `representation_network = @ExactGridRepresentation` (agents/laplacian_grid.py) gives the
+  options the exact eigenvectors instead, an oracle with nothing to learn;
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, computed with the representation of

@@ -9,9 +9,19 @@ count)` draws the first eigenfunctions, exact above learned, over the grid.
 
 Both DCEO's offline representation learner (offline/laplacian) and the online DCEO agent
 (agents/dceo.py) evaluate with it.
+
+`ExactGridRepresentation` is the other direction: the exact eigenvectors as a fixed phi over
+one-hot observations, with no parameters to learn, for DCEO with an oracle representation
+(`DCEOAgent.representation_network = @ExactGridRepresentation`): what its options do when the
+representation is exactly right, apart from how well it is learned.
 """
 
+from typing import Optional
+
+import flax.linen as nn
+import gin
 import gymnasium
+import jax.numpy as jnp
 import numpy as np
 
 from agents import laplacian
@@ -72,3 +82,33 @@ class GridSpectrum:
         axis.set_yticks([])
     figure.tight_layout()
     return figure
+
+
+@gin.configurable
+class ExactGridRepresentation(nn.Module):
+  """phi(s) = scale * (the `dimension` smallest eigenvectors of `layout`'s graph Laplacian at s),
+  for one-hot observations of the layout's free cells; no parameters. `scale` None: the square
+  root of the number of free cells, so each eigenfunction's mean square over the cells is 1 (a
+  unit eigenvector's entries are about 1 / sqrt(cells), a per-step intrinsic reward that small
+  against the learned phi's)."""
+  layout: str
+  dimension: int
+  scale: Optional[float] = None
+
+  def setup(self):
+    cells = gridworld.free_cells(self.layout)
+    if self.dimension > len(cells):
+      raise errors.InvalidSettingError(
+          f'ExactGridRepresentation: dimension {self.dimension} is more than the {len(cells)} '
+          f'free cells of the layout')
+    _, eigenvectors = gridworld.laplacian_eigen(self.layout)
+    scale = np.sqrt(len(cells)) if self.scale is None else self.scale
+    self.table = jnp.asarray(eigenvectors[:, :self.dimension] * scale, jnp.float32)
+
+  def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
+    if observations.shape[-1] != self.table.shape[0] or observations.ndim != 2:
+      raise errors.BadInputError(
+          f'ExactGridRepresentation needs one-hot observations of the layout\'s '
+          f'{self.table.shape[0]} free cells, (batch, {self.table.shape[0]}); got '
+          f'{observations.shape}')
+    return observations.astype(jnp.float32) @ self.table

@@ -1,13 +1,16 @@
 """The Laplacian representation's loss on tiny vectors worked by hand (d = 2, both norm
-transforms), and the subspace overlap on the exact eigenvectors of a grid."""
+transforms), the subspace overlap on the exact eigenvectors of a grid, and those eigenvectors as a
+fixed representation."""
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from agents import laplacian
+from agents import laplacian_grid
 from discrete_domains import gridworld
 from runner import errors
 
@@ -97,3 +100,29 @@ def test_overlap_counts_the_shared_directions(eigenvectors):
 def test_overlap_rejects_mismatched_shapes(eigenvectors):
   with pytest.raises(errors.BadInputError, match='subspace_overlap'):
     laplacian.subspace_overlap(eigenvectors[:10, :4], eigenvectors, 4)
+
+
+def test_the_exact_grid_representation_is_the_scaled_eigenvectors_at_each_cell():
+  layout = '\n'.join(['#######', '#S.#..#', '#.....#', '#..#.G#', '#######'])  # a layout of ours
+  cells = gridworld.free_cells(layout)
+  _, eigenvectors = gridworld.laplacian_eigen(layout)
+  observations = gridworld.cell_observations(layout, 'one_hot')
+  for scale, expected_scale in ((None, math.sqrt(len(cells))), (2.0, 2.0)):
+    representation = laplacian_grid.ExactGridRepresentation(layout=layout, dimension=3,
+                                                            scale=scale)
+    params = representation.init(jax.random.PRNGKey(0), observations)
+    assert not jax.tree.leaves(params)  # nothing to learn
+    np.testing.assert_allclose(representation.apply(params, observations),
+                               eigenvectors[:, :3] * expected_scale, rtol=1e-5, atol=1e-6)
+  # Each eigenfunction's mean square over the cells is 1 at the default scale.
+  values = representation.apply(params, observations) / 2.0 * math.sqrt(len(cells))
+  np.testing.assert_allclose(np.mean(np.square(values), axis=0), 1.0, rtol=1e-5)
+
+
+def test_the_exact_grid_representation_refuses_other_observations_and_sizes():
+  representation = laplacian_grid.ExactGridRepresentation(layout='open_5x5', dimension=2)
+  with pytest.raises(errors.BadInputError, match='one-hot observations'):
+    representation.init(jax.random.PRNGKey(0), np.zeros((1, 2), np.float32))
+  with pytest.raises(errors.InvalidSettingError, match='more than the 25 free cells'):
+    laplacian_grid.ExactGridRepresentation(layout='open_5x5', dimension=26).init(
+        jax.random.PRNGKey(0), np.zeros((1, 25), np.float32))
