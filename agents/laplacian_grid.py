@@ -29,6 +29,13 @@ from discrete_domains import gridworld
 from runner import errors
 
 
+def _require_dimension(owner: str, dimension: int, cell_count: int) -> None:
+  """InvalidSettingError naming `owner` unless there are at least `dimension` free cells."""
+  if dimension > cell_count:
+    raise errors.InvalidSettingError(f'{owner}: dimension {dimension} is more than the '
+                                     f'{cell_count} free cells of the layout')
+
+
 class GridSpectrum:
   """The exact spectrum of `layout` and its free cells' observations in `observation_space`."""
 
@@ -41,9 +48,7 @@ class GridSpectrum:
           f'{owner}: the observation space {observation_space!r} is not a grid world\'s of the '
           f'layout {layout!r} (one-hot, row-column or pixel observations)')
     self.cells = gridworld.free_cells(layout)
-    if dimension > len(self.cells):
-      raise errors.InvalidSettingError(f'{owner}: dimension {dimension} is more than the '
-                                       f'{len(self.cells)} free cells of the layout')
+    _require_dimension(owner, dimension, len(self.cells))
     self.layout = layout
     self.dimension = dimension
     self.observation_type = matching[0]
@@ -97,10 +102,7 @@ class ExactGridRepresentation(nn.Module):
 
   def setup(self):
     cells = gridworld.free_cells(self.layout)
-    if self.dimension > len(cells):
-      raise errors.InvalidSettingError(
-          f'ExactGridRepresentation: dimension {self.dimension} is more than the {len(cells)} '
-          f'free cells of the layout')
+    _require_dimension('ExactGridRepresentation', self.dimension, len(cells))
     _, eigenvectors = gridworld.laplacian_eigen(self.layout)
     scale = np.sqrt(len(cells)) if self.scale is None else self.scale
     self.table = jnp.asarray(eigenvectors[:, :self.dimension] * scale, jnp.float32)

@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any, Tuple
 
 import gin
 import gymnasium
@@ -31,8 +32,9 @@ FRAME_SHAPE = (4, 84, 84)
 NUM_ACTIONS = 6
 
 
-def time_config(config: str, fill: int, warmup: int, cycles: int) -> np.ndarray:
-  """Seconds per update cycle (update_period agent steps) of `config`'s agent."""
+def time_config(config: str, fill: int, warmup: int, cycles: int) -> Tuple[np.ndarray, Any]:
+  """(seconds per update cycle, one per cycle; the agent) for `config`'s agent; a cycle is its
+  update_period agent steps."""
   gin.clear_config()
   gin.parse_config_files_and_bindings([config], [])
   observation_space = gymnasium.spaces.Box(0, 255, FRAME_SHAPE, np.uint8)
@@ -54,7 +56,7 @@ def time_config(config: str, fill: int, warmup: int, cycles: int) -> np.ndarray:
 
   for _ in range(warmup):
     cycle()
-  return np.array([cycle() for _ in range(cycles)])
+  return np.array([cycle() for _ in range(cycles)]), agent
 
 
 def main():
@@ -69,11 +71,11 @@ def main():
   print('| config | agent | ms per update cycle, median [p25, p75] | agent steps per cycle |')
   print('|---|---|---|---|')
   for config in args.configs:
-    seconds = time_config(config, args.fill, args.warmup, args.cycles) * 1000
-    agent_class = gin.query_parameter('create_agent.agent_class').selector
-    period = gin.query_parameter('DQNAgent.update_period')
-    print(f'| {config} | {agent_class} | {np.median(seconds):.1f} [{np.percentile(seconds, 25):.1f}'
-          f', {np.percentile(seconds, 75):.1f}] | {period} |', flush=True)
+    seconds, agent = time_config(config, args.fill, args.warmup, args.cycles)
+    milliseconds = seconds * 1000
+    print(f'| {config} | {type(agent).__name__} | {np.median(milliseconds):.1f} '
+          f'[{np.percentile(milliseconds, 25):.1f}, {np.percentile(milliseconds, 75):.1f}] | '
+          f'{agent.update_period} |', flush=True)
 
 
 if __name__ == '__main__':

@@ -78,9 +78,10 @@ class GoalConditionedBCLearner(BCLearner):
       raise agent_base.IncompatibleSpaceError(
           f'{name} needs a flat observation vector, got the space {observation_space!r}')
     size = observation_space.shape[0]
-    self.achieved_goal_slice = base.checked_slice(name, 'achieved_goal_slice', achieved_goal_slice,
-                                              size)
-    self.desired_goal_slice = base.checked_slice(name, 'desired_goal_slice', desired_goal_slice, size)
+    self.achieved_goal_slice = base.checked_slice(name, 'achieved_goal_slice',
+                                                  achieved_goal_slice, size)
+    self.desired_goal_slice = base.checked_slice(name, 'desired_goal_slice', desired_goal_slice,
+                                                 size)
     lengths = [stop - start for start, stop in (self.achieved_goal_slice, self.desired_goal_slice)]
     if lengths[0] != lengths[1]:
       raise errors.InvalidSettingError(
