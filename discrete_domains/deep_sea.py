@@ -31,7 +31,9 @@ differs from bsuite, by gymnasium's interface:
 - the episode ends by termination (no time limit is needed), and a step after it is an error
   rather than bsuite's automatic reset;
 - `info['position']` is the agent's (row, column) after each reset and step, for the Runner's
-  state coverage (runner/coverage.py): (N, column) after the last step, below the grid.
+  state coverage (runner/coverage.py): (N, column) after the last step, below the grid;
+  `info['success']` is true on the step that pays the 1 (the Runner's per-iteration
+  success_rate: the fraction of episodes that found the treasure).
 bsuite's logging of 'bad episodes' is not reproduced.
 """
 
@@ -124,8 +126,8 @@ class DeepSeaEnv(gymnasium.Env):
       image[self.row, self.column] = 1.0
     return image.reshape(self.observation_space.shape)
 
-  def _info(self):
-    return {'position': (self.row, self.column)}
+  def _info(self, success: bool = False):
+    return {'position': (self.row, self.column), 'success': success}
 
   def reset(self, *, seed: Optional[int] = None, options=None):
     super().reset(seed=seed)
@@ -143,7 +145,8 @@ class DeepSeaEnv(gymnasium.Env):
       raise gymnasium.error.ResetNeeded('the DeepSea episode has ended: call reset()')
     right = int(action) == self.action_mapping[self.row, self.column]
     reward = 0.0
-    if right and self.column == self.size - 1:
+    found_treasure = right and self.column == self.size - 1
+    if found_treasure:
       reward += 1.0
     # The draws happen in bsuite's order (the noise before the move), so that a seed plays
     # bsuite's episodes exactly.
@@ -157,7 +160,8 @@ class DeepSeaEnv(gymnasium.Env):
     else:
       self.column = max(self.column - 1, 0)
     self.row += 1
-    return self._observation(), reward, self.row == self.size, False, self._info()
+    return (self._observation(), reward, self.row == self.size, False,
+            self._info(found_treasure))
 
 
 @gin.configurable

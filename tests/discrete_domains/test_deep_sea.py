@@ -231,3 +231,16 @@ def test_passes_check_env_and_is_rebuilt_from_its_spec(arguments):
 def test_bad_settings_are_named(arguments, parameter):
   with pytest.raises(errors.InvalidSettingError, match=parameter):
     deep_sea.create_deep_sea_environment(**arguments)
+
+
+def test_success_marks_the_step_that_finds_the_treasure():
+  env = make(4)
+  _, info = env.reset(seed=0)
+  assert info['success'] is False
+  # MAPPING_4_SEED_42: action 0 is right at (0, 0), (1, 1) and (2, 2), action 1 at (3, 3).
+  successes = [bool(env.step(action)[4]['success']) for action in (0, 0, 0, 1)]
+  assert successes == [False, False, False, False]
+  env.reset(seed=0)
+  mapping = env.unwrapped.action_mapping
+  successes = [bool(env.step(int(mapping[step, step]))[4]['success']) for step in range(4)]
+  assert successes == [False, False, False, True]

@@ -1,0 +1,184 @@
+"""Deep exploration on DeepSea: PSDRL against DQN and Rainbow, episodes until the treasure.
+
+    .venv/bin/python benchmarks/psdrl_deep_sea.py --sizes 10 20 30 --seeds 0 1 2 3 4 --parallel 2
+
+Each run is `runner.train` (training only) with gin_configs/{psdrl,dqn,rainbow}/deep_sea.gin on
+DeepSea of size N (vector observations, bsuite's action mapping of seed 42, deterministic): the
+one rewarding episode is N 'right' moves in a row, which a policy that picks its moves at random
+finds with probability 2^-N per episode. What each run's per-episode returns say (TensorBoard's
+`episodes` run, `train/episode_return`; a return above 0.5 found the treasure): the episode that
+first found it (censored at the budget when none did) and how many episodes found it.
+
+Printed: a Markdown table per size and agent: the median first episode over seeds (range in
+brackets), the runs that found the treasure within the budget, the median number of episodes
+that found it. Drawn: benchmarks/results/psdrl_deep_sea.png, per size the fraction of seeds that
+have found the treasure against episodes, and the median cumulative number of rewarding
+episodes. Every finished run's summary is kept in its directory (summary.json) under
+benchmarks/out/psdrl_deep_sea/; a rerun reuses it unless --force, so sizes and agents can be
+added run by run. --variant names a set of extra --psdrl_bindings (kept apart, in
+out_dir/<variant>/), to compare PSDRL's settings on the same footing.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import shutil
+import statistics
+import sys
+
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import common  # noqa: E402
+from runner import metrics  # noqa: E402
+
+AGENTS = ('psdrl', 'dqn', 'rainbow')
+COLOURS = {'psdrl': 'tab:red', 'rainbow': 'tab:blue', 'dqn': 'tab:green'}
+# Episodes per size by default: at N = 10 a uniformly random policy finds the treasure within
+# 1,000 episodes with probability 0.62; at N = 20 within 2,000 with probability 0.002.
+DEFAULT_EPISODES = {10: 1000, 20: 2000, 30: 3000}
+ITERATION_EPISODES = 100
+TREASURE_RETURN = 0.5  # any episode that found it returns 1 minus its costs (at least 0.99)
+
+
+def run_one(out_dir: str, size: int, agent: str, seed: int, episodes: int,
+            psdrl_bindings, force: bool) -> dict:
+  base_dir = os.path.join(out_dir, f'size{size}', f'{agent}_seed{seed}')
+  summary_path = os.path.join(base_dir, 'summary.json')
+  if not force and os.path.exists(summary_path):
+    with open(summary_path) as file:
+      summary = json.load(file)
+    if summary['episodes'] == episodes:
+      return summary
+  shutil.rmtree(base_dir, ignore_errors=True)
+  bindings = [f'create_deep_sea_environment.size = {size}',
+              "create_runner.schedule = 'continuous_train'", f'Runner.seed = {seed}',
+              f'Runner.training_steps = {ITERATION_EPISODES * size}',
+              f'Runner.num_iterations = {episodes // ITERATION_EPISODES}']
+  if agent == 'psdrl':
+    # PSDRL learns from whole episodes: its sequences are one episode long.
+    bindings += [f'PSDRLAgent.sequence_length = {size}', *psdrl_bindings]
+  timing = common.run_train(base_dir, [f'gin_configs/{agent}/deep_sea.gin'], bindings)
+  events = common.scalars(os.path.join(base_dir, metrics.EPISODES_SUBDIR),
+                          'train/episode_return')
+  found = [event.value > TREASURE_RETURN for event in events]
+  summary = {'size': size, 'agent': agent, 'seed': seed, 'episodes': len(found),
+             'first_episode': found.index(True) + 1 if any(found) else None,
+             'treasure_episodes': np.cumsum(found).tolist(),
+             'wall_s': timing['process_wall_s'],
+             'bindings': list(psdrl_bindings) if agent == 'psdrl' else []}
+  with open(summary_path, 'w') as file:
+    json.dump(summary, file)
+  return summary
+
+
+def table(results, sizes, agents) -> None:
+  print('| N | agent | first episode with the treasure | runs that found it | '
+        'episodes with the treasure | minutes per run |')
+  print('|---|---|---|---|---|---|')
+  for size in sizes:
+    for agent in agents:
+      runs = [run for run in results if run['size'] == size and run['agent'] == agent]
+      if not runs:
+        continue
+      # Censored at the budget: a run that never found it counts as finding it at the end.
+      first = [run['first_episode'] or run['episodes'] for run in runs]
+      solved = sum(run['first_episode'] is not None for run in runs)
+      censored = '' if solved == len(runs) else ' (censored)'
+      hits = [run['treasure_episodes'][-1] for run in runs]
+      minutes = statistics.median(run['wall_s'] for run in runs) / 60
+      print(f'| {size} | {agent} | {statistics.median(first):,.0f}{censored} '
+            f'[{min(first):,}-{max(first):,}] | {solved}/{len(runs)} within '
+            f'{runs[0]["episodes"]:,} | {statistics.median(hits):,.0f} '
+            f'[{min(hits):,}-{max(hits):,}] | {minutes:.1f} |')
+
+
+def figure(results, sizes, agents, path: str) -> None:
+  fig, axes = plt.subplots(2, len(sizes), figsize=(5 * len(sizes), 7), squeeze=False)
+  for column, size in enumerate(sizes):
+    for agent in agents:
+      runs = [run for run in results if run['size'] == size and run['agent'] == agent]
+      if not runs:
+        continue
+      episodes = np.arange(1, min(run['episodes'] for run in runs) + 1)
+      solved = np.mean([[run['first_episode'] is not None and run['first_episode'] <= episode
+                         for episode in episodes] for run in runs], axis=0)
+      axes[0, column].step(episodes, solved, where='post', color=COLOURS[agent],
+                           label=f'{agent} ({len(runs)} seeds)')
+      cumulative = [run['treasure_episodes'][:len(episodes)] for run in runs]
+      common.plot_median_band(axes[1, column], episodes, cumulative, COLOURS[agent], agent)
+    random_policy = 1 - (1 - 2.0 ** -size) ** np.arange(1, axes[0, column].get_xlim()[1])
+    axes[0, column].plot(np.arange(1, len(random_policy) + 1), random_policy, color='grey',
+                         linestyle='--', label='uniformly random moves')
+    axes[0, column].set_title(f'DeepSea N = {size}')
+    axes[0, column].set_ylabel('fraction of seeds that found the treasure')
+    axes[0, column].set_ylim(-0.02, 1.02)
+    axes[0, column].legend()
+    axes[1, column].set_xlabel('episodes')
+    axes[1, column].set_ylabel('episodes with the treasure (median, IQR)')
+    axes[1, column].legend()
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fig.savefig(path, dpi=100)
+  print(f'\nfigure: {path}')
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--sizes', type=int, nargs='+', default=[10, 20, 30])
+  parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
+  parser.add_argument('--agents', nargs='+', default=list(AGENTS), choices=list(AGENTS))
+  parser.add_argument('--episodes', type=int, default=None,
+                      help='episodes per run (a multiple of 100); default by size: '
+                      f'{DEFAULT_EPISODES}')
+  parser.add_argument('--psdrl_bindings', nargs='*', default=[],
+                      help="extra gin bindings for PSDRL's runs (name them with --variant)")
+  parser.add_argument('--variant', default='',
+                      help="a name for --psdrl_bindings' runs: kept in out_dir/<variant>")
+  parser.add_argument('--parallel', type=int, default=2)
+  parser.add_argument('--force', action='store_true', help='rerun runs that have a summary')
+  parser.add_argument('--out_dir', default=os.path.join(common.REPO, 'benchmarks', 'out',
+                                                        'psdrl_deep_sea'))
+  parser.add_argument('--figure', default=os.path.join(common.REPO, 'benchmarks', 'results',
+                                                       'psdrl_deep_sea.png'))
+  args = parser.parse_args()
+  if args.psdrl_bindings and not args.variant:
+    parser.error('--psdrl_bindings needs a --variant to keep its runs apart')
+  episodes_for = lambda size: args.episodes or DEFAULT_EPISODES.get(size, 100 * size)
+  if any(episodes_for(size) % ITERATION_EPISODES for size in args.sizes):
+    parser.error(f'--episodes must be a multiple of {ITERATION_EPISODES}')
+
+  def out_dir_for(agent):
+    return os.path.join(args.out_dir, args.variant) if agent == 'psdrl' and args.variant \
+        else args.out_dir
+
+  jobs = [(out_dir_for(agent), size, agent, seed, episodes_for(size), args.psdrl_bindings,
+           args.force) for size in args.sizes for seed in args.seeds for agent in args.agents]
+  # The largest runs first, so the pool's last minutes are not one long run alone.
+  jobs.sort(key=lambda job: -job[1] * job[4] * (10 if job[2] == 'psdrl' else 1))
+  results = []
+  with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+    for future in concurrent.futures.as_completed([pool.submit(run_one, *job) for job in jobs]):
+      run = future.result()
+      results.append(run)
+      print(f'N={run["size"]} {run["agent"]} seed {run["seed"]}: first treasure at episode '
+            f'{run["first_episode"]}, {run["treasure_episodes"][-1]} of {run["episodes"]} '
+            f'episodes ({run["wall_s"] / 60:.1f} min)', flush=True)
+
+  print(f'\n{datetime.date.today()}, {common.machine_description()}; medians over seeds '
+        f'{args.seeds} (range in brackets){"; PSDRL variant " + args.variant if args.variant else ""}'
+        '\n')
+  table(results, args.sizes, args.agents)
+  figure(results, args.sizes, args.agents, args.figure)
+  with open(os.path.join(args.out_dir, f'results{"_" + args.variant if args.variant else ""}'
+                         '.json'), 'w') as file:
+    json.dump(results, file)
+
+
+if __name__ == '__main__':
+  main()
