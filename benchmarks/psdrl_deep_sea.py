@@ -61,8 +61,10 @@ def run_one(out_dir: str, size: int, agent: str, seed: int, episodes: int,
               f'Runner.training_steps = {ITERATION_EPISODES * size}',
               f'Runner.num_iterations = {episodes // ITERATION_EPISODES}']
   if agent == 'psdrl':
-    # PSDRL learns from whole episodes: its sequences are one episode long.
-    bindings += [f'PSDRLAgent.sequence_length = {size}', *psdrl_bindings]
+    # PSDRL learns from whole episodes, its sequences one episode long, and draws a new model
+    # after each (updates at multiples of N stored steps fall on episode ends).
+    bindings += [f'PSDRLAgent.sequence_length = {size}', f'PSDRLAgent.update_period = {size}',
+                 f'PSDRLAgent.late_update_period = {size}', *psdrl_bindings]
   timing = common.run_train(base_dir, [f'gin_configs/{agent}/deep_sea.gin'], bindings)
   events = common.scalars(os.path.join(base_dir, metrics.EPISODES_SUBDIR),
                           'train/episode_return')
