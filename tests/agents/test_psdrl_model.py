@@ -7,6 +7,7 @@ and faster here than op by op); test_acting_jits compares jit with eager."""
 
 import functools
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 
 from agents import bayesian_last_layer as bll
 from agents import psdrl_model as pm
+from agents.networks import xavier_uniform
 from runner import errors
 
 # Tiny sizes: latent 3, GRU 4, 3 actions, features 6.
@@ -103,6 +105,43 @@ def test_conv_autoencoder_scales_frames_and_mirrors_any_image_size():
 def test_convolutions_that_do_not_fit_the_image_are_an_invalid_setting():
   with pytest.raises(errors.InvalidSettingError, match='do not fit'):
     pm.ConvAutoencoder(image_shape=(8, 8)).latent_size  # 8 -> 3 -> 0
+
+
+def assert_same_tree(tree, expected):
+  assert jax.tree.structure(tree) == jax.tree.structure(expected)
+  for leaf, expected_leaf in zip(jax.tree.leaves(tree), jax.tree.leaves(expected)):
+    np.testing.assert_array_equal(leaf, expected_leaf)
+
+
+@pytest.mark.parametrize('kernel_size, stride, padding', [
+    (4, 2, ((3, 3), (3, 3))), (4, 2, ((3, 4), (3, 3))), (6, 3, ((5, 6), (5, 7))),
+    (3, 2, ((2, 2), (2, 3))), (4, 2, ((1, 1), (1, 1)))])
+def test_sub_pixel_transposed_convolution_is_flaxs(kernel_size, stride, padding):
+  """Same parameters from the same key, same outputs (the phase path where the kernel is a
+  multiple of the stride and the padding is K - 1 plus extra, lax.conv_transpose elsewhere)."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)), jnp.float32)
+  reference = nn.ConvTranspose(4, (kernel_size,) * 2, (stride,) * 2, padding=padding,
+                               kernel_init=xavier_uniform())
+  ours = pm.SubPixelConvTranspose(4, kernel_size, stride, padding)
+  params = ours.init(jax.random.PRNGKey(1), x)
+  assert_same_tree(params, reference.init(jax.random.PRNGKey(1), x))
+  params = jax.tree.map(lambda p: p + jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=1e-5)
+
+
+@pytest.mark.parametrize('size, kernel_size, stride', [(12, 4, 2), (13, 4, 2), (9, 3, 2),
+                                                       (11, 6, 3)])
+def test_space_to_depth_convolution_is_flaxs(size, kernel_size, stride):
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, size, size + 1, 3)), jnp.float32)
+  reference = nn.Conv(4, (kernel_size,) * 2, (stride,) * 2, padding='VALID',
+                      kernel_init=xavier_uniform())
+  ours = pm.SpaceToDepthConv(4, kernel_size, stride)
+  params = ours.init(jax.random.PRNGKey(1), x)
+  assert_same_tree(params, reference.init(jax.random.PRNGKey(1), x))
+  params = jax.tree.map(lambda p: p + jnp.asarray(rng.normal(size=p.shape), p.dtype), params)
+  np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), atol=1e-5)
 
 
 def test_mlp_autoencoder_has_the_same_interface():
