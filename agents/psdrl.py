@@ -191,16 +191,23 @@ def accumulate_statistics(spec: Spec, ae_params, transition_params, chunk, hidde
   return features.hidden[-1], gram + chunk_gram, cross + chunk_cross
 
 
+def autoencoder_step(spec: Spec, optimizer, ae_params, ae_state, sequence):
+  """(params, optimizer state, loss) after one Adam step on one sequence's frames (a sequence of
+  padding only changes nothing)."""
+  loss_fn = lambda p: (pm.reconstruction_loss(spec.autoencoder, p, sequence['observation'],
+                                              sequence['mask']), ())
+  ae_params, ae_state, loss, _ = _optimizer_step(optimizer, loss_fn, ae_params, ae_state,
+                                                 _any_data(sequence['mask']))
+  return ae_params, ae_state, loss
+
+
 def train_autoencoder(spec: Spec, optimizer, ae_params, ae_state, batch):
   """(params, optimizer state, mean loss): one step per sequence (the reference's), over every
   iteration's sequences in turn; batch arrays are (iterations, B, L, ...)."""
   sequences = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), batch)
 
   def step(carry, sequence):
-    loss_fn = lambda p: (pm.reconstruction_loss(spec.autoencoder, p, sequence['observation'],
-                                                sequence['mask']), ())
-    ae_params, ae_state, loss, _ = _optimizer_step(optimizer, loss_fn, *carry,
-                                                   _any_data(sequence['mask']))
+    ae_params, ae_state, loss = autoencoder_step(spec, optimizer, *carry, sequence)
     return (ae_params, ae_state), loss
 
   carry, losses = lax.scan(step, (ae_params, ae_state), sequences)
@@ -385,6 +392,13 @@ class PSDRLAgent(base.ReplayAgent):
     self._posterior_and_draw = jit(posterior_and_draw)
     self._accumulate_statistics = jit(accumulate_statistics, donate_argnums=(5, 6))
     self._train_autoencoder = jit(train_autoencoder, optimizers[0])
+    self._autoencoder_step = jit(autoencoder_step, optimizers[0])
+    # XLA's CPU backend runs convolutions inside a loop's body, and their gradients above all,
+    # through a slow path (jax-ml/jax#12868: the reference autoencoder's step on 250 frames took
+    # 150 s inside lax.scan against 4.7 s outside): there, a convolutional autoencoder's steps
+    # are a loop on the host of one jitted step each, which costs a dispatch per step.
+    self._autoencoder_steps_on_host = (len(observation_space.shape) == 2
+                                       and jax.default_backend() == 'cpu')
     self._train_transition = jit(train_transition, tuple(optimizers[1:3]))
     self._train_value = jit(train_value, optimizers[3])
     self._act_fn = jit(act_step)
@@ -473,6 +487,21 @@ class PSDRLAgent(base.ReplayAgent):
                for _ in range(self.training_iterations)]
     return {field: np.stack([batch[field] for batch in batches]) for field in fields}
 
+  def train_autoencoder(self, ae_params, ae_state, batch):
+    """train_autoencoder's result, in one jitted scan or, for convolutions on a CPU, step by
+    step from the host (see __init__)."""
+    if not self._autoencoder_steps_on_host:
+      return self._train_autoencoder(ae_params, ae_state, batch)
+    losses = []
+    iterations, batch_size = batch['mask'].shape[:2]
+    for iteration in range(iterations):
+      for index in range(batch_size):
+        ae_params, ae_state, loss = self._autoencoder_step(
+            ae_params, ae_state, {field: values[iteration, index]
+                                  for field, values in batch.items()})
+        losses.append(loss)
+    return ae_params, ae_state, jnp.mean(jnp.stack(losses))
+
   def posterior_statistics(self, ae_params, transition_params):
     """(X^T X, X^T Y, transitions) over every stored transition, chunk by chunk."""
     num_features = self._statistics_shape[0]
@@ -492,7 +521,7 @@ class PSDRLAgent(base.ReplayAgent):
     """The five stages of the module docstring, in order; every batch is drawn from `_rng`."""
     key = jax.random.fold_in(jax.random.fold_in(self._base_key, self.action_count), 1)
     state = self.state
-    ae_params, ae_state, ae_loss = self._train_autoencoder(
+    ae_params, ae_state, ae_loss = self.train_autoencoder(
         state.autoencoder, state.autoencoder_optimizer, self._sequences(('observation', 'mask')))
     (transition_params, transition_state, terminal_params, terminal_state, transition_loss,
      terminal_loss) = self._train_transition(

@@ -142,6 +142,26 @@ def test_padding_observations_do_not_count_in_the_reconstruction_loss():
                              errors_.mean(), rtol=1e-5)
 
 
+def test_a_convolutional_autoencoder_trains_step_by_step_on_a_cpu_as_in_one_scan():
+  """On a CPU, image observations' autoencoder steps run from the host (jax-ml/jax#12868); they
+  must give what the scanned steps give, padding sequences included."""
+  env = deep_sea.create_deep_sea_environment(size=SIZE, observation_type='pixels')
+  autoencoder = functools.partial(psdrl.select_autoencoder, image_autoencoder=functools.partial(
+      pm.ConvAutoencoder, channels=(3,), kernel_size=2, stride=2))
+  agent = make_agent(env, autoencoder=autoencoder, training_iterations=2, sequence_length=3,
+                     **NO_UPDATES)
+  assert agent._autoencoder_steps_on_host == (jax.default_backend() == 'cpu')
+  run_episodes(agent, env, 3, seed=0)
+  batch = agent._sequences(('observation', 'mask'))
+  batch['mask'][1, 0] = 0.0  # a sequence of padding only: no step
+  state = agent.state
+  stepped = agent.train_autoencoder(state.autoencoder, state.autoencoder_optimizer, batch)
+  scanned = agent._train_autoencoder(state.autoencoder, state.autoencoder_optimizer, batch)
+  for leaf, expected in zip(jax.tree.leaves(stepped), jax.tree.leaves(scanned)):
+    np.testing.assert_allclose(leaf, expected, rtol=1e-5, atol=1e-7)
+  assert not np.allclose(jax.tree.leaves(stepped[0])[0], jax.tree.leaves(state.autoencoder)[0])
+
+
 @pytest.fixture(scope='module')
 def trained():
   """An agent after 12 DeepSea episodes, an update before every episode but the first, and the
