@@ -7,15 +7,20 @@ DeepSea of size N (vector observations, bsuite's action mapping of seed 42, dete
 one rewarding episode is N 'right' moves in a row, which a policy that picks its moves at random
 finds with probability 2^-N per episode. What each run's per-episode returns say (TensorBoard's
 `episodes` run, `train/episode_return`; a return above 0.5 found the treasure): the episode that
-first found it (censored at the budget when none did) and how many episodes found it.
+first found it (censored at the budget when none did) and how many episodes found it; and from
+its metrics.jsonl (runner/coverage.py) the distinct positions visited, of the N (N + 1) / 2 cells
+an agent can reach and the N positions below the grid where episodes end.
 
 Printed: a Markdown table per size and agent: the median first episode over seeds (range in
 brackets), the runs that found the treasure within the budget, the median number of episodes
-that found it. Drawn: benchmarks/results/psdrl_deep_sea.png, per size the fraction of seeds that
-have found the treasure against episodes, and the median cumulative number of rewarding
-episodes. Every finished run's summary is kept in its directory (summary.json) under
-benchmarks/out/psdrl_deep_sea/; a rerun reuses it unless --force, so sizes and agents can be
-added run by run. --variant names a set of extra --psdrl_bindings (kept apart, in
+that found it, the distinct positions visited. Drawn: benchmarks/results/psdrl_deep_sea.png, per
+size the fraction of seeds that have found the treasure against episodes, the median cumulative
+number of rewarding episodes and the distinct positions visited.
+
+Every finished run's summary is kept in its directory (summary.json) under
+benchmarks/out/psdrl_deep_sea/; a rerun reuses it unless --force (and refuses one of another
+budget), so sizes and agents can be added run by run, and --report_only draws the finished runs
+whatever their budgets. --variant names a set of extra --psdrl_bindings (kept apart, in
 out_dir/<variant>/), to compare PSDRL's settings on the same footing.
 """
 
@@ -46,6 +51,19 @@ ITERATION_EPISODES = 100
 TREASURE_RETURN = 0.5  # any episode that found it returns 1 minus its costs (at least 0.99)
 
 
+def reachable_positions(size: int) -> int:
+  """The cells with column <= row, and the N positions below the grid an episode ends in."""
+  return size * (size + 1) // 2 + size
+
+
+def with_positions(summary: dict, base_dir: str) -> dict:
+  """The summary and the distinct positions visited by the end of each iteration (of
+  ITERATION_EPISODES episodes), from the run's metrics.jsonl (runner/coverage.py)."""
+  summary['positions_visited'] = [record['train/positions_visited_total']
+                                  for record in metrics.read_metrics(base_dir)]
+  return summary
+
+
 def run_one(out_dir: str, size: int, agent: str, seed: int, episodes: int,
             psdrl_bindings, force: bool) -> dict:
   base_dir = os.path.join(out_dir, f'size{size}', f'{agent}_seed{seed}')
@@ -53,8 +71,10 @@ def run_one(out_dir: str, size: int, agent: str, seed: int, episodes: int,
   if not force and os.path.exists(summary_path):
     with open(summary_path) as file:
       summary = json.load(file)
-    if summary['episodes'] == episodes:
-      return summary
+    if summary['episodes'] != episodes:
+      raise ValueError(f'{base_dir} ran {summary["episodes"]} episodes, not {episodes}: rerun it '
+                       'with --force, or draw what is there with --report_only')
+    return with_positions(summary, base_dir)
   shutil.rmtree(base_dir, ignore_errors=True)
   bindings = [f'create_deep_sea_environment.size = {size}',
               "create_runner.schedule = 'continuous_train'", f'Runner.seed = {seed}',
@@ -76,13 +96,28 @@ def run_one(out_dir: str, size: int, agent: str, seed: int, episodes: int,
              'bindings': list(psdrl_bindings) if agent == 'psdrl' else []}
   with open(summary_path, 'w') as file:
     json.dump(summary, file)
-  return summary
+  return with_positions(summary, base_dir)
+
+
+def stored_results(out_dir: str, variant: str, sizes, agents, seeds) -> list:
+  """The summaries of the finished runs under out_dir (PSDRL's under out_dir/variant), whatever
+  their budgets."""
+  results = []
+  for size in sizes:
+    for agent in agents:
+      for seed in seeds:
+        base_dir = os.path.join(out_dir, variant if agent == 'psdrl' else '', f'size{size}',
+                                f'{agent}_seed{seed}')
+        if os.path.exists(os.path.join(base_dir, 'summary.json')):
+          with open(os.path.join(base_dir, 'summary.json')) as file:
+            results.append(with_positions(json.load(file), base_dir))
+  return results
 
 
 def table(results, sizes, agents) -> None:
   print('| N | agent | first episode with the treasure | runs that found it | '
-        'episodes with the treasure | minutes per run |')
-  print('|---|---|---|---|---|---|')
+        'episodes with the treasure | distinct positions visited (reachable) | minutes per run |')
+  print('|---|---|---|---|---|---|---|')
   for size in sizes:
     for agent in agents:
       runs = [run for run in results if run['size'] == size and run['agent'] == agent]
@@ -94,14 +129,17 @@ def table(results, sizes, agents) -> None:
       censored = '' if solved == len(runs) else ' (censored)'
       hits = [run['treasure_episodes'][-1] for run in runs]
       minutes = statistics.median(run['wall_s'] for run in runs) / 60
+      positions = [run['positions_visited'][-1] for run in runs]
       print(f'| {size} | {agent} | {statistics.median(first):,.0f}{censored} '
             f'[{min(first):,}-{max(first):,}] | {solved}/{len(runs)} within '
             f'{runs[0]["episodes"]:,} | {statistics.median(hits):,.0f} '
-            f'[{min(hits):,}-{max(hits):,}] | {minutes:.1f} |')
+            f'[{min(hits):,}-{max(hits):,}] | {statistics.median(positions):.0f} '
+            f'[{min(positions):.0f}-{max(positions):.0f}] ({reachable_positions(size)}) | '
+            f'{minutes:.1f} |')
 
 
 def figure(results, sizes, agents, path: str) -> None:
-  fig, axes = plt.subplots(2, len(sizes), figsize=(5 * len(sizes), 7), squeeze=False)
+  fig, axes = plt.subplots(3, len(sizes), figsize=(5 * len(sizes), 10), squeeze=False)
   for column, size in enumerate(sizes):
     for agent in agents:
       runs = [run for run in results if run['size'] == size and run['agent'] == agent]
@@ -114,6 +152,11 @@ def figure(results, sizes, agents, path: str) -> None:
                            label=f'{agent} ({len(runs)} seeds)')
       cumulative = [run['treasure_episodes'][:len(episodes)] for run in runs]
       common.plot_median_band(axes[1, column], episodes, cumulative, COLOURS[agent], agent)
+      iterations = min(len(run['positions_visited']) for run in runs)
+      common.plot_median_band(axes[2, column],
+                              ITERATION_EPISODES * np.arange(1, iterations + 1),
+                              [run['positions_visited'][:iterations] for run in runs],
+                              COLOURS[agent], agent)
     random_policy = 1 - (1 - 2.0 ** -size) ** np.arange(1, axes[0, column].get_xlim()[1])
     axes[0, column].plot(np.arange(1, len(random_policy) + 1), random_policy, color='grey',
                          linestyle='--', label='uniformly random moves')
@@ -121,9 +164,13 @@ def figure(results, sizes, agents, path: str) -> None:
     axes[0, column].set_ylabel('fraction of seeds that found the treasure')
     axes[0, column].set_ylim(-0.02, 1.02)
     axes[0, column].legend()
-    axes[1, column].set_xlabel('episodes')
     axes[1, column].set_ylabel('episodes with the treasure (median, IQR)')
     axes[1, column].legend()
+    axes[2, column].axhline(reachable_positions(size), color='grey', linestyle='--',
+                            label='reachable')
+    axes[2, column].set_xlabel('episodes')
+    axes[2, column].set_ylabel('distinct positions visited (median, IQR)')
+    axes[2, column].legend()
   fig.tight_layout()
   os.makedirs(os.path.dirname(path), exist_ok=True)
   fig.savefig(path, dpi=100)
@@ -144,6 +191,8 @@ def main():
                       help="a name for --psdrl_bindings' runs: kept in out_dir/<variant>")
   parser.add_argument('--parallel', type=int, default=2)
   parser.add_argument('--force', action='store_true', help='rerun runs that have a summary')
+  parser.add_argument('--report_only', action='store_true',
+                      help='run nothing: the table and figure of the finished runs as they are')
   parser.add_argument('--out_dir', default=os.path.join(common.REPO, 'benchmarks', 'out',
                                                         'psdrl_deep_sea'))
   parser.add_argument('--figure', default=os.path.join(common.REPO, 'benchmarks', 'results',
@@ -161,6 +210,8 @@ def main():
 
   jobs = [(out_dir_for(agent), size, agent, seed, episodes_for(size), args.psdrl_bindings,
            args.force) for size in args.sizes for seed in args.seeds for agent in args.agents]
+  if args.report_only:
+    jobs = []
   # The largest runs first, so the pool's last minutes are not one long run alone.
   jobs.sort(key=lambda job: -job[1] * job[4] * (10 if job[2] == 'psdrl' else 1))
   results = []
@@ -172,11 +223,14 @@ def main():
             f'{run["first_episode"]}, {run["treasure_episodes"][-1]} of {run["episodes"]} '
             f'episodes ({run["wall_s"] / 60:.1f} min)', flush=True)
 
+  if args.report_only:
+    results = stored_results(args.out_dir, args.variant, args.sizes, args.agents, args.seeds)
   print(f'\n{datetime.date.today()}, {common.machine_description()}; medians over seeds '
         f'{args.seeds} (range in brackets){"; PSDRL variant " + args.variant if args.variant else ""}'
         '\n')
   table(results, args.sizes, args.agents)
   figure(results, args.sizes, args.agents, args.figure)
+  os.makedirs(args.out_dir, exist_ok=True)
   with open(os.path.join(args.out_dir, f'results{"_" + args.variant if args.variant else ""}'
                          '.json'), 'w') as file:
     json.dump(results, file)
