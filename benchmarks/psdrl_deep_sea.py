@@ -225,9 +225,9 @@ def main():
 
   if args.report_only:
     results = stored_results(args.out_dir, args.variant, args.sizes, args.agents, args.seeds)
+  variant = f'; PSDRL variant {args.variant}' if args.variant else ''
   print(f'\n{datetime.date.today()}, {common.machine_description()}; medians over seeds '
-        f'{args.seeds} (range in brackets){"; PSDRL variant " + args.variant if args.variant else ""}'
-        '\n')
+        f'{args.seeds} (range in brackets){variant}\n')
   table(results, args.sizes, args.agents)
   figure(results, args.sizes, args.agents, args.figure)
   os.makedirs(args.out_dir, exist_ok=True)
