@@ -165,12 +165,15 @@ def main():
   seconds = {name: [] for name in calls}
   rates = []
   for name, (call, _) in calls.items():
-    time_call(call)  # compiles
-  for _ in range(args.repeats):
+    print(f'compiling and warming up: {name}: {time_call(call):.1f} s', file=sys.stderr,
+          flush=True)
+  for repeat in range(args.repeats):
     for name, (call, _) in calls.items():
       repeats = 50 if name == 'acting' else 1
       seconds[name].append(sum(time_call(call) for _ in range(repeats)) / repeats)
       rates.append(matmul_rate())
+      print(f'repeat {repeat + 1}/{args.repeats}: {name}: {seconds[name][-1]:.3g} s',
+            file=sys.stderr, flush=True)
   rate = statistics.median(rates)
 
   print(f'\nPSDRL on Atari settings, {datetime.date.today()}, {common.machine_description()}, '
