@@ -15,7 +15,8 @@ is timed through the agent's own jitted calls, on the agent's own batches:
 - value: the value network's training through the sampled model; measured on `--value_steps`
   sequence steps of one iteration (a scan over steps, so its time is linear in them) and
   projected to 3 iterations x 250 steps;
-- autoencoder and transition (with the terminal network): the other two stages, likewise;
+- autoencoder and transition (with the terminal network): the other two stages, likewise (the
+  autoencoder's steps through `PSDRLAgent.train_autoencoder`, from the host on a CPU);
 - acting: one step's greedy look-ahead (one jitted call).
 
 The floor of a stage is its FLOPs at the measured float32 2048 x 2048 matmul rate (timed
@@ -154,7 +155,7 @@ def main():
       'transition': (lambda: agent._train_transition(
           state.autoencoder, state.transition, state.transition_optimizer, state.terminal,
           state.terminal_optimizer, transition_batch), 3 * 250 / args.value_steps),
-      'autoencoder': (lambda: agent._train_autoencoder(
+      'autoencoder': (lambda: agent.train_autoencoder(
           state.autoencoder, state.autoencoder_optimizer, autoencoder_batch),
                       3 * 125 / args.autoencoder_sequences),
       'acting': (lambda: agent._act_fn(
