@@ -205,6 +205,13 @@ def main():
     steps_per_second = period / (period * projected['acting'] + update)
     print(f'- updates every {period} steps: {steps_per_second:.3f} agent steps/s, '
           f'{1e6 / steps_per_second / 3600:,.0f} h per 1M steps')
+  # The reference's schedule: every 250 steps up to 100k, every 1000 after.
+  updates = 100_000 // 250 + 900_000 // 1000
+  hours = (1e6 * projected['acting'] + updates * update) / 3600
+  floor_hours = (1e6 * floors['acting'] + updates * sum(
+      floors[name] for name in ('autoencoder', 'transition', 'posterior', 'value'))) / rate / 3600
+  print(f'- the reference schedule ({updates:,} updates in 1M steps): {hours:,.0f} h per 1M '
+        f'steps, {floor_hours:,.0f} h at the floor')
 
 
 if __name__ == '__main__':
