@@ -8,8 +8,10 @@ defaults; every size is a constructor argument, so a gin file can shrink them fo
 
 METHODS.md -> here:
 - Autoencoder: `ConvAutoencoder` (64x64 uint8 frames, four 4x4 stride-2 VALID convolutions,
-  48/96/192/384 channels -> 2x2x384 = 1536, mirrored by transposed convolutions) or
-  `MLPAutoencoder` (vector observations); both have `encode` / `decode`, `__call__` reconstructs,
+  48/96/192/384 channels -> 2x2x384 = 1536, mirrored by transposed convolutions; both kinds
+  computed as stride-1 convolutions, `SpaceToDepthConv` and `SubPixelConvTranspose`, whose
+  gradients XLA's CPU backend runs far faster, with flax's parameters) or `MLPAutoencoder`
+  (vector observations); both have `encode` / `decode`, `__call__` reconstructs,
   `reconstruction_loss` is the MSE against the scaled observation.
 - Transition model: `TransitionModel` (GRU over [z, one-hot a], then an MLP whose output is the
   penultimate features; its last layer features -> next latent + reward is kept apart, see
