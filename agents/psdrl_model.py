@@ -69,6 +69,19 @@ DISCOUNT = 0.99
 TERMINAL_THRESHOLD = 0.5
 
 
+# Frames as (batch, height, width, channels), kernels as (height, width, in, out): flax's layout.
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _kernel_and_bias(module: nn.Module, in_channels: int):
+  """The parameters of nn.Conv and nn.ConvTranspose, created in their order: 'kernel'
+  (K, K, in, out) from module.kernel_init, then 'bias' (out,) of zeros."""
+  kernel = module.param('kernel', module.kernel_init,
+                        (module.kernel_size, module.kernel_size, in_channels, module.features),
+                        jnp.float32)
+  return kernel, module.param('bias', nn.initializers.zeros, (module.features,), jnp.float32)
+
+
 class SpaceToDepthConv(nn.Module):
   """nn.Conv with VALID padding and stride S (same parameters: 'kernel' (K, K, in, out) and
   'bias'; same outputs), computed as a stride-1 convolution over S x S blocks of the input
@@ -87,12 +100,10 @@ class SpaceToDepthConv(nn.Module):
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     size, stride = self.kernel_size, self.stride
     channels = x.shape[-1]
-    kernel = self.param('kernel', self.kernel_init, (size, size, channels, self.features),
-                        jnp.float32)
-    bias = self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32)
+    kernel, bias = _kernel_and_bias(self, channels)
     if size % stride:
       y = lax.conv_general_dilated(x, kernel, (stride, stride), 'VALID',
-                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+                                   dimension_numbers=_NHWC)
       return y + bias
     taps = size // stride
     blocks = [(length - size) // stride + taps for length in x.shape[1:3]]
@@ -101,8 +112,7 @@ class SpaceToDepthConv(nn.Module):
     x = x.transpose(0, 1, 3, 2, 4, 5).reshape(x.shape[0], blocks[0], blocks[1], -1)
     kernel = kernel.reshape(taps, stride, taps, stride, channels, self.features)
     kernel = kernel.transpose(0, 2, 1, 3, 4, 5).reshape(taps, taps, -1, self.features)
-    y = lax.conv_general_dilated(x, kernel, (1, 1), 'VALID',
-                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    y = lax.conv_general_dilated(x, kernel, (1, 1), 'VALID', dimension_numbers=_NHWC)
     return y + bias
 
 
@@ -129,13 +139,10 @@ class SubPixelConvTranspose(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     size, stride = self.kernel_size, self.stride
-    kernel = self.param('kernel', self.kernel_init, (size, size, x.shape[-1], self.features),
-                        jnp.float32)
-    bias = self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32)
+    kernel, bias = _kernel_and_bias(self, x.shape[-1])
     standard = all(low == size - 1 and high >= low for low, high in self.padding)
     if size % stride or not standard:
-      y = lax.conv_transpose(x, kernel, (stride, stride), self.padding,
-                             dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+      y = lax.conv_transpose(x, kernel, (stride, stride), self.padding, dimension_numbers=_NHWC)
       return y + bias
     taps = size // stride
     # Phase (a, b)'s kernel: rows S - 1 - a, 2S - 1 - a, ...; stacked on the output channels.
@@ -143,7 +150,7 @@ class SubPixelConvTranspose(nn.Module):
               for a in range(stride) for b in range(stride)]
     x = jnp.pad(x, ((0, 0), (taps - 1, taps - 1), (taps - 1, taps - 1), (0, 0)))
     y = lax.conv_general_dilated(x, jnp.concatenate(phases, -1), (1, 1), 'VALID',
-                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+                                 dimension_numbers=_NHWC)
     batch, height, width, _ = y.shape
     y = y.reshape(batch, height, width, stride, stride, self.features)
     y = y.transpose(0, 1, 3, 2, 4, 5).reshape(batch, height * stride, width * stride,

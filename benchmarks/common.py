@@ -153,8 +153,13 @@ def update_cost(learner) -> Dict[str, float]:
   """XLA's cost analysis of one step of an offline learner (a one-step call of its
   ScannedTrainer: sampling, forward, backward, optimizer): 'flops', 'transcendentals', ..."""
   data, num_rows = learner._training_data.chunk(0)
-  compiled = learner.trainer.call(1).lower(learner.state, data, num_rows, learner._base_key,
-                                           0).compile()
+  return compiled_cost(learner.trainer.call(1).lower(learner.state, data, num_rows,
+                                                     learner._base_key, 0).compile())
+
+
+def compiled_cost(compiled) -> Dict[str, float]:
+  """XLA's cost analysis of a compiled computation ('flops', 'transcendentals', ...); XLA counts
+  a loop's body once, whatever its trip count."""
   analysis = compiled.cost_analysis()
   if isinstance(analysis, (list, tuple)):
     analysis = analysis[0]

@@ -49,6 +49,7 @@ COLOURS = {'psdrl': 'tab:red', 'rainbow': 'tab:blue', 'dqn': 'tab:green'}
 DEFAULT_EPISODES = {10: 1000, 20: 2000, 30: 3000}
 ITERATION_EPISODES = 100
 TREASURE_RETURN = 0.5  # any episode that found it returns 1 minus its costs (at least 0.99)
+SUMMARY_FILE = 'summary.json'
 
 
 def reachable_positions(size: int) -> int:
@@ -64,17 +65,26 @@ def with_positions(summary: dict, base_dir: str) -> dict:
   return summary
 
 
-def run_one(out_dir: str, size: int, agent: str, seed: int, episodes: int,
+def run_directory(out_dir: str, variant: str, size: int, agent: str, seed: int) -> str:
+  """Where a run lives: PSDRL's runs of a --variant apart from the others."""
+  variant_dir = variant if agent == 'psdrl' else ''
+  return os.path.join(out_dir, variant_dir, f'size{size}', f'{agent}_seed{seed}')
+
+
+def load_summary(base_dir: str) -> dict:
+  with open(os.path.join(base_dir, SUMMARY_FILE)) as file:
+    return with_positions(json.load(file), base_dir)
+
+
+def run_one(base_dir: str, size: int, agent: str, seed: int, episodes: int,
             psdrl_bindings, force: bool) -> dict:
-  base_dir = os.path.join(out_dir, f'size{size}', f'{agent}_seed{seed}')
-  summary_path = os.path.join(base_dir, 'summary.json')
+  summary_path = os.path.join(base_dir, SUMMARY_FILE)
   if not force and os.path.exists(summary_path):
-    with open(summary_path) as file:
-      summary = json.load(file)
+    summary = load_summary(base_dir)
     if summary['episodes'] != episodes:
       raise ValueError(f'{base_dir} ran {summary["episodes"]} episodes, not {episodes}: rerun it '
                        'with --force, or draw what is there with --report_only')
-    return with_positions(summary, base_dir)
+    return summary
   shutil.rmtree(base_dir, ignore_errors=True)
   bindings = [f'create_deep_sea_environment.size = {size}',
               "create_runner.schedule = 'continuous_train'", f'Runner.seed = {seed}',
@@ -102,16 +112,10 @@ def run_one(out_dir: str, size: int, agent: str, seed: int, episodes: int,
 def stored_results(out_dir: str, variant: str, sizes, agents, seeds) -> list:
   """The summaries of the finished runs under out_dir (PSDRL's under out_dir/variant), whatever
   their budgets."""
-  results = []
-  for size in sizes:
-    for agent in agents:
-      for seed in seeds:
-        base_dir = os.path.join(out_dir, variant if agent == 'psdrl' else '', f'size{size}',
-                                f'{agent}_seed{seed}')
-        if os.path.exists(os.path.join(base_dir, 'summary.json')):
-          with open(os.path.join(base_dir, 'summary.json')) as file:
-            results.append(with_positions(json.load(file), base_dir))
-  return results
+  directories = [run_directory(out_dir, variant, size, agent, seed)
+                 for size in sizes for agent in agents for seed in seeds]
+  return [load_summary(base_dir) for base_dir in directories
+          if os.path.exists(os.path.join(base_dir, SUMMARY_FILE))]
 
 
 def table(results, sizes, agents) -> None:
@@ -204,27 +208,23 @@ def main():
   if any(episodes_for(size) % ITERATION_EPISODES for size in args.sizes):
     parser.error(f'--episodes must be a multiple of {ITERATION_EPISODES}')
 
-  def out_dir_for(agent):
-    return os.path.join(args.out_dir, args.variant) if agent == 'psdrl' and args.variant \
-        else args.out_dir
-
-  jobs = [(out_dir_for(agent), size, agent, seed, episodes_for(size), args.psdrl_bindings,
-           args.force) for size in args.sizes for seed in args.seeds for agent in args.agents]
-  if args.report_only:
-    jobs = []
-  # The largest runs first, so the pool's last minutes are not one long run alone.
-  jobs.sort(key=lambda job: -job[1] * job[4] * (10 if job[2] == 'psdrl' else 1))
-  results = []
-  with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-    for future in concurrent.futures.as_completed([pool.submit(run_one, *job) for job in jobs]):
-      run = future.result()
-      results.append(run)
-      print(f'N={run["size"]} {run["agent"]} seed {run["seed"]}: first treasure at episode '
-            f'{run["first_episode"]}, {run["treasure_episodes"][-1]} of {run["episodes"]} '
-            f'episodes ({run["wall_s"] / 60:.1f} min)', flush=True)
-
   if args.report_only:
     results = stored_results(args.out_dir, args.variant, args.sizes, args.agents, args.seeds)
+  else:
+    jobs = [(run_directory(args.out_dir, args.variant, size, agent, seed), size, agent, seed,
+             episodes_for(size), args.psdrl_bindings, args.force)
+            for size in args.sizes for seed in args.seeds for agent in args.agents]
+    # The largest runs first, so the pool's last minutes are not one long run alone.
+    jobs.sort(key=lambda job: -job[1] * job[4] * (10 if job[2] == 'psdrl' else 1))
+    results = []
+    with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+      for future in concurrent.futures.as_completed([pool.submit(run_one, *job)
+                                                     for job in jobs]):
+        run = future.result()
+        results.append(run)
+        print(f'N={run["size"]} {run["agent"]} seed {run["seed"]}: first treasure at episode '
+              f'{run["first_episode"]}, {run["treasure_episodes"][-1]} of {run["episodes"]} '
+              f'episodes ({run["wall_s"] / 60:.1f} min)', flush=True)
   variant = f'; PSDRL variant {args.variant}' if args.variant else ''
   print(f'\n{datetime.date.today()}, {common.machine_description()}; medians over seeds '
         f'{args.seeds} (range in brackets){variant}\n')

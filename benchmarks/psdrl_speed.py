@@ -68,11 +68,8 @@ def build_agent(replay: int, seed: int = 0) -> psdrl.PSDRLAgent:
 def flops(function, num_static: int, *arguments) -> float:
   """XLA's FLOP count of jax.jit(function), its first num_static arguments static (the Spec and
   an optimizer)."""
-  analysis = jax.jit(function, static_argnums=tuple(range(num_static))).lower(
-      *arguments).compile().cost_analysis()
-  if isinstance(analysis, (list, tuple)):
-    analysis = analysis[0]
-  return float(analysis['flops'])
+  return common.compiled_cost(jax.jit(function, static_argnums=tuple(range(num_static))).lower(
+      *arguments).compile())['flops']
 
 
 def sequences(agent, fields, batch_size, length):
