@@ -10,6 +10,11 @@ count)` draws the first eigenfunctions, exact above learned, over the grid.
 Both DCEO's offline representation learner (offline/laplacian) and the online DCEO agent
 (agents/dceo.py) evaluate with it.
 
+`eigenoption_values(layout, potential, discount, reachable)` is what an eigenoption should learn:
+the optimal Q-values on the grid for the intrinsic reward potential(s') - potential(s), by value
+iteration, against which a trained option's greedy actions are scored
+(benchmarks/dceo_option_check.py).
+
 `ExactGridRepresentation` is the other direction: the exact eigenvectors as a fixed phi over
 one-hot observations, with no parameters to learn, for DCEO with an oracle representation
 (`DCEOAgent.representation_network = @ExactGridRepresentation`): what its options do when the
@@ -87,6 +92,40 @@ class GridSpectrum:
         axis.set_yticks([])
     figure.tight_layout()
     return figure
+
+
+def eigenoption_values(layout: str, potential: np.ndarray, discount: float,
+                       reachable: Optional[np.ndarray] = None, tolerance: float = 1e-10,
+                       max_sweeps: int = 100_000) -> np.ndarray:
+  """Q*(cell, action), (cells, 4) in the order of free_cells, of the grid world's deterministic
+  moves for the one-step reward potential[s'] - potential[s] (an eigenoption's with potential the
+  eigenfunction over the free cells), discounted by `discount` < 1, by value iteration until the
+  values move less than `tolerance`. A move into a wall stays put (reward 0), and so does a move
+  into a cell outside `reachable` (a boolean mask over the free cells, e.g. those training
+  visited: what an option could have learned from its data); None: every cell."""
+  cells = gridworld.free_cells(layout)
+  potential = np.asarray(potential, np.float64)
+  if potential.shape != (len(cells),):
+    raise errors.InvalidSettingError(f'eigenoption_values: the potential has shape '
+                                     f'{potential.shape}, the layout {len(cells)} free cells')
+  if not 0.0 <= discount < 1.0:
+    raise errors.InvalidSettingError(f'eigenoption_values needs a discount in [0, 1), got '
+                                     f'{discount}')
+  reachable = np.ones(len(cells), bool) if reachable is None else np.asarray(reachable, bool)
+  index = {cell: position for position, cell in enumerate(cells)}
+  successors = np.array([[index.get((row + row_offset, column + column_offset), position)
+                          for row_offset, column_offset in gridworld.MOVES]
+                         for position, (row, column) in enumerate(cells)])
+  successors = np.where(reachable[successors], successors, np.arange(len(cells))[:, None])
+  rewards = potential[successors] - potential[:, None]
+  values = np.zeros(len(cells))
+  for _ in range(max_sweeps):
+    q_values = rewards + discount * values[successors]
+    new_values = q_values.max(axis=1)
+    if np.max(np.abs(new_values - values)) < tolerance:
+      break
+    values = new_values
+  return rewards + discount * new_values[successors]
 
 
 @gin.configurable

@@ -15,6 +15,10 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from tensorboard.backend.event_processing import event_accumulator
 
+from runner import checkpoints
+from runner import coverage
+from runner import run_directory
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OVERALL_RATE = re.compile(r'([\d.]+) training steps/s overall')
 
@@ -59,6 +63,17 @@ def run_train(base_dir: str, gin_files: Sequence[str], bindings: Sequence[str]) 
   match = OVERALL_RATE.search(result['stderr'])
   return {'process_wall_s': result['process_wall_s'], 'peak_rss_mb': result['peak_rss_mb'],
           'run_steps_per_s': float(match.group(1))}
+
+
+def newest_coverage(base_dir: str) -> Tuple[np.ndarray, np.ndarray]:
+  """(positions, visit counts) of a run's training so far, from its newest checkpoint's coverage
+  record (runner/coverage.py): positions (n, k) ints, counts (n,)."""
+  checkpointer = checkpoints.Checkpointer(os.path.join(base_dir, run_directory.CHECKPOINTS_DIR))
+  if not checkpointer.iterations():
+    raise FileNotFoundError(f'{base_dir} has no checkpoint to read its coverage from')
+  newest = checkpointer.path(checkpointer.iterations()[-1])
+  with np.load(os.path.join(newest, coverage.CHECKPOINT_FILE)) as stored:
+    return np.asarray(stored['positions']), np.asarray(stored['counts'])
 
 
 def scalars(base_dir: str, tag: str) -> List[event_accumulator.ScalarEvent]:

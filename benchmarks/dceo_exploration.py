@@ -5,14 +5,22 @@
 Each run is `runner.train` with gin_configs/{dceo,rainbow,dqn}/gridworld.gin (one-hot
 observations, the same epsilon schedule, replay, optimizer and MLP torsos; DCEO and Rainbow differ
 by DCEO's representation and options alone), training only, on each layout of `LAYOUTS`: Sutton's
-four rooms with the goal in the far corner from the start (20 moves), and the zoo's 15 x 15 maze of
-corridors (goal 48 moves from the start, 200-step episodes). What each run's metrics.jsonl says
+four rooms with the goal in the far corner from the start (20 moves), the zoo's 15 x 15 maze of
+corridors (goal 48 moves from the start, 200-step episodes) and its nine rooms (goal 44 moves from
+the start through seven rooms, 200-step episodes). What each run's metrics.jsonl says
 (runner/coverage.py): the distinct cells visited so far, per iteration, and the training step of
 the first reward (censored at the budget when none came).
+
+Also read: how concentrated training's visits are, the share of all training steps spent in the 5
+most visited cells (the run's last coverage checkpoint, runner/coverage.py): a policy that parks
+the agent, or options that end where they always end, show as a high share.
 
 Printed: a Markdown table of medians (and the range) over seeds per layout and agent; drawn:
 benchmarks/results/dceo_exploration.png, the distinct cells visited against training steps
 (median over seeds, interquartile band). Runs are kept under benchmarks/out/dceo_exploration/.
+`--variant NAME --bindings ...` runs every agent with extra gin bindings (the same for all, e.g.
+another epsilon schedule or observation type), kept in benchmarks/out/dceo_exploration/NAME/ and
+drawn to benchmarks/results/dceo_exploration_NAME.png.
 """
 
 import argparse
@@ -40,16 +48,26 @@ LAYOUTS = {
     'four_rooms': ([], 20_000),
     'maze': (["LAYOUT = 'maze'", 'create_gridworld_environment.max_episode_steps = 200',
               'Runner.max_steps_per_episode = 200'], 40_000),
+    'nine_rooms': (["LAYOUT = 'nine_rooms'", 'create_gridworld_environment.max_episode_steps = 200',
+                    'Runner.max_steps_per_episode = 200'], 40_000),
 }
+MOST_VISITED = 5  # the visit concentration is the share of steps in this many cells
 ITERATION_STEPS = 2000
 COLOURS = {'dceo': 'tab:red', 'rainbow': 'tab:blue', 'dqn': 'tab:green'}
 
 
-def run_one(out_dir: str, layout: str, agent: str, seed: int) -> dict:
+def visit_concentration(base_dir: str) -> float:
+  """The share of the run's training steps spent in its MOST_VISITED most visited cells."""
+  counts = np.sort(common.newest_coverage(base_dir)[1])[::-1]
+  return float(counts[:MOST_VISITED].sum() / counts.sum())
+
+
+def run_one(out_dir: str, layout: str, agent: str, seed: int, extra_bindings=()) -> dict:
   bindings, budget = LAYOUTS[layout]
   base_dir = os.path.join(out_dir, layout, f'{agent}_seed{seed}')
   shutil.rmtree(base_dir, ignore_errors=True)
-  common.run_train(base_dir, [f'gin_configs/{agent}/gridworld.gin'], bindings + [
+  common.run_train(base_dir, [f'gin_configs/{agent}/gridworld.gin'], bindings + list(
+      extra_bindings) + [
       "create_runner.schedule = 'continuous_train'", f'Runner.seed = {seed}',
       f'Runner.training_steps = {ITERATION_STEPS}',
       f'Runner.num_iterations = {budget // ITERATION_STEPS}'])
@@ -59,7 +77,8 @@ def run_one(out_dir: str, layout: str, agent: str, seed: int) -> dict:
                        if 'train/first_reward_step' in record), None)
   return {'layout': layout, 'agent': agent, 'seed': seed, 'steps': steps.tolist(),
           'cells_visited': [record['train/positions_visited_total'] for record in records],
-          'first_reward_step': first_reward, 'budget': int(steps[-1])}
+          'first_reward_step': first_reward, 'budget': int(steps[-1]),
+          'visit_concentration': visit_concentration(base_dir)}
 
 
 def summarise(results, layout, agent):
@@ -69,7 +88,8 @@ def summarise(results, layout, agent):
   first = [run['first_reward_step'] if run['first_reward_step'] is not None else run['budget']
            for run in runs]
   rewarded = sum(run['first_reward_step'] is not None for run in runs)
-  return cells, first, rewarded, len(runs)
+  concentration = [run['visit_concentration'] for run in runs]
+  return cells, first, rewarded, len(runs), concentration
 
 
 def main():
@@ -78,37 +98,48 @@ def main():
   parser.add_argument('--layouts', nargs='+', default=list(LAYOUTS), choices=list(LAYOUTS))
   parser.add_argument('--agents', nargs='+', default=list(AGENTS), choices=list(AGENTS))
   parser.add_argument('--parallel', type=int, default=2)
+  parser.add_argument('--bindings', nargs='+', default=[],
+                      help='extra gin bindings for every agent (name them with --variant)')
+  parser.add_argument('--variant', default='',
+                      help="a name for --bindings' runs: kept in out_dir/<variant>, drawn to "
+                           'results/dceo_exploration_<variant>.png')
   parser.add_argument('--out_dir', default=os.path.join(common.REPO, 'benchmarks', 'out',
                                                         'dceo_exploration'))
-  parser.add_argument('--figure', default=os.path.join(common.REPO, 'benchmarks', 'results',
-                                                       'dceo_exploration.png'))
   args = parser.parse_args()
+  if args.bindings and not args.variant:
+    parser.error('--bindings needs a --variant to keep its runs apart')
+  out_dir = os.path.join(args.out_dir, args.variant)
+  figure_path = os.path.join(common.REPO, 'benchmarks', 'results', 'dceo_exploration'
+                             + (f'_{args.variant}' if args.variant else '') + '.png')
 
   jobs = [(layout, agent, seed) for layout in args.layouts for seed in args.seeds
           for agent in args.agents]
   results = []
   with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-    futures = {pool.submit(run_one, args.out_dir, *job): job for job in jobs}
+    futures = {pool.submit(run_one, out_dir, *job, args.bindings): job for job in jobs}
     for future in concurrent.futures.as_completed(futures):
       results.append(future.result())
       run = results[-1]
       print(f'{run["layout"]} {run["agent"]} seed {run["seed"]}: {run["cells_visited"][-1]:.0f} '
             f'cells, first reward at {run["first_reward_step"]}', flush=True)
-  with open(os.path.join(args.out_dir, 'results.json'), 'w') as file:
+  with open(os.path.join(out_dir, 'results.json'), 'w') as file:
     json.dump(results, file)
 
+  variant = f'; variant {args.variant}: {" ".join(args.bindings)}' if args.variant else ''
   print(f'\n{datetime.date.today()}, {common.machine_description()}; medians over seeds '
-        f'{args.seeds} (range in brackets)\n')
+        f'{args.seeds} (range in brackets){variant}\n')
   print('| layout (free cells) | agent | distinct cells visited | steps to the first reward | '
-        'runs rewarded |')
-  print('|---|---|---|---|---|')
+        f'runs rewarded | share of steps in the {MOST_VISITED} most visited cells |')
+  print('|---|---|---|---|---|---|')
   for layout in args.layouts:
     cells_in_layout = len(gridworld.free_cells(layout))
     for agent in args.agents:
-      cells, first, rewarded, total = summarise(results, layout, agent)
+      cells, first, rewarded, total, concentration = summarise(results, layout, agent)
       print(f'| {layout} ({cells_in_layout}) | {agent} | {statistics.median(cells):.0f} '
             f'[{min(cells):.0f}-{max(cells):.0f}] | {statistics.median(first):,.0f} '
-            f'[{min(first):,.0f}-{max(first):,.0f}] | {rewarded}/{total} |')
+            f'[{min(first):,.0f}-{max(first):,.0f}] | {rewarded}/{total} | '
+            f'{statistics.median(concentration):.2f} [{min(concentration):.2f}-'
+            f'{max(concentration):.2f}] |')
 
   figure, axes = plt.subplots(1, len(args.layouts), figsize=(5.5 * len(args.layouts), 4),
                               squeeze=False)
@@ -124,9 +155,9 @@ def main():
     axis.set_title(f'{layout}: median of {len(args.seeds)} seeds, IQR shaded')
     axis.legend()
   figure.tight_layout()
-  os.makedirs(os.path.dirname(args.figure), exist_ok=True)
-  figure.savefig(args.figure, dpi=100)
-  print(f'\nfigure: {args.figure}; runs: {args.out_dir}')
+  os.makedirs(os.path.dirname(figure_path), exist_ok=True)
+  figure.savefig(figure_path, dpi=100)
+  print(f'\nfigure: {figure_path}; runs: {out_dir}')
 
 
 if __name__ == '__main__':

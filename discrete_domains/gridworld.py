@@ -3,7 +3,8 @@
 A layout is rows of characters: '#' a wall, any other character a free cell, 'S' the start cell,
 'G' the goal cell. The edge of the grid is a wall too. Named layouts (`LAYOUTS`): 'four_rooms'
 (Sutton, Precup and Singh, 1999: 104 free cells in 13 x 13 with the outer wall), 'open_5x5',
-'open_10x10' and 'maze'; any other string with a newline is read as a layout itself.
+'open_10x10', 'maze' (one-cell corridors) and 'nine_rooms' (5 x 5 rooms and doorways); any other
+string with a newline is read as a layout itself.
 
 The agent has 4 actions (0 up, 1 right, 2 down, 3 left); a move into a wall leaves it where it is.
 Observations (`observation_type`): 'one_hot' (float32, one entry per free cell in the row-major
@@ -78,6 +79,30 @@ LAYOUTS: Dict[str, str] = {
         '#.#.###.#.###.#.#',
         '#...#.....#...#G#',
         '#################',
+    ]),
+    # Nine 5 x 5 rooms joined by eight one-cell doorways into a tree: the start in the top-left
+    # room, the goal in the bottom-right one, 44 moves apart through seven rooms; two rooms off the
+    # way form a dead end.
+    'nine_rooms': '\n'.join([
+        '###################',
+        '#S....#.....#.....#',
+        '#.....#.....#.....#',
+        '#.....#...........#',
+        '#.....#.....#.....#',
+        '#.....#.....#.....#',
+        '###.#####.#####.###',
+        '#.....#.....#.....#',
+        '#.....#.....#.....#',
+        '#...........#.....#',
+        '#.....#.....#.....#',
+        '#.....#.....#.....#',
+        '###.###########.###',
+        '#.....#.....#.....#',
+        '#.....#.....#.....#',
+        '#...........#.....#',
+        '#.....#.....#.....#',
+        '#.....#.....#....G#',
+        '###################',
     ]),
 }
 

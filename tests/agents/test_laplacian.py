@@ -126,3 +126,31 @@ def test_the_exact_grid_representation_refuses_other_observations_and_sizes():
   with pytest.raises(errors.InvalidSettingError, match='more than the 25 free cells'):
     laplacian_grid.ExactGridRepresentation(layout='open_5x5', dimension=26).init(
         jax.random.PRNGKey(0), np.zeros((1, 25), np.float32))
+
+
+# Three cells in a row, potential 0, 1, 2, discount 1/2. Moving right earns 1 per step until the
+# last cell, where every move but left stays (reward 0): V = 1.5, 1, 0 from left to right.
+UP, RIGHT, DOWN, LEFT = range(4)
+CORRIDOR = '...\n###'
+
+
+def test_eigenoption_values_by_hand_on_a_corridor():
+  q_values = laplacian_grid.eigenoption_values(CORRIDOR, np.array([0.0, 1.0, 2.0]), 0.5)
+  np.testing.assert_allclose(q_values[0], [0.75, 1.5, 0.75, 0.75], atol=1e-9)
+  np.testing.assert_allclose(q_values[1], [0.5, 1.0, 0.5, -1 + 0.5 * 1.5], atol=1e-9)
+  np.testing.assert_allclose(q_values[2], [0.0, 0.0, 0.0, -1 + 0.5 * 1.0], atol=1e-9)
+
+
+def test_eigenoption_values_treat_unreachable_cells_as_walls():
+  # Without the last cell the middle one is the top: V = 1, 0.
+  q_values = laplacian_grid.eigenoption_values(CORRIDOR, np.array([0.0, 1.0, 2.0]), 0.5,
+                                               reachable=np.array([True, True, False]))
+  np.testing.assert_allclose(q_values[0, RIGHT], 1.0, atol=1e-9)
+  np.testing.assert_allclose(q_values[1], [0.0, 0.0, 0.0, -1 + 0.5 * 1.0], atol=1e-9)
+
+
+def test_eigenoption_values_refuse_a_potential_of_another_size_and_a_discount_of_one():
+  with pytest.raises(errors.InvalidSettingError, match='3 free cells'):
+    laplacian_grid.eigenoption_values(CORRIDOR, np.zeros(4), 0.5)
+  with pytest.raises(errors.InvalidSettingError, match='discount'):
+    laplacian_grid.eigenoption_values(CORRIDOR, np.zeros(3), 1.0)

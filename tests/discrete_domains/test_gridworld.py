@@ -37,9 +37,29 @@ def test_l_shape_is_a_path_of_three_nodes():
   np.testing.assert_allclose(gridworld.laplacian_eigen(L_SHAPE)[0], [0, 1, 3], atol=1e-12)
 
 
+def shortest_moves(layout, source, target):
+  """Breadth-first search over the free cells: the fewest moves from `source` to `target`."""
+  free = set(gridworld.free_cells(layout))
+  distance, frontier = {source: 0}, [source]
+  while frontier:
+    next_frontier = []
+    for row, column in frontier:
+      for row_offset, column_offset in gridworld.MOVES:
+        cell = (row + row_offset, column + column_offset)
+        if cell in free and cell not in distance:
+          distance[cell] = distance[(row, column)] + 1
+          next_frontier.append(cell)
+    frontier = next_frontier
+  return distance[target]
+
+
 def test_named_layouts():
   assert len(gridworld.free_cells('four_rooms')) == 104  # Sutton, Precup and Singh's
   assert len(gridworld.free_cells('open_10x10')) == 100
+  # Nine rooms of 25 cells and eight doorways; the goal is the cell farthest from the start.
+  assert len(gridworld.free_cells('nine_rooms')) == 9 * 25 + 8
+  assert shortest_moves('nine_rooms', (1, 1), (17, 17)) == 44
+  assert shortest_moves('maze', (1, 1), (15, 15)) == 48
   for name in gridworld.LAYOUTS:  # every built-in is one connected graph: one zero eigenvalue
     assert np.sum(gridworld.laplacian_eigen(name)[0] < 1e-9) == 1, name
 
