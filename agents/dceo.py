@@ -15,10 +15,14 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, computed with the representation of
   before this update's step (no gradient flows into phi). Each update trains one option, drawn
   uniformly on the host, with Rainbow's own loss (double DQN, projected C51 target, n-step
-  discount); unweighted by the replay's importance weights, which belong to the main loss. The
-  update's call receives that option's parameters, Adam state and target alone (the shell's
-  `extensions_passed`), so the other options are neither read nor written back: a stacked layout
-  with a leading option axis wrote all of them back, a fifth of the whole update's time on Pong.
+  discount), each transition weighted by its importance weight under prioritized replay as the
+  reference weights its options' losses. Each option's target takes the option's parameters on
+  the option's own clock, as the reference's: after its first update and then after every
+  `target_update_period`-th of its own updates (`option_updates` counts them), not on the main
+  network's clock of agent steps. The update's call receives that option's parameters, Adam
+  state and target alone (the shell's `extensions_passed`, `extensions_returned`), so the other
+  options are neither read nor written back: a stacked layout with a leading option axis wrote
+  all of them back, a fifth of the whole update's time on Pong.
 
 The representation, the chosen option and Rainbow's Q-network all learn in the shell's single
 jitted call per update. Every optimizer is the agent's (`DQNAgent.optimizer`, create_optimizer
@@ -56,6 +60,7 @@ import numpy as np
 import optax
 
 from agents import compilation
+from agents import dqn
 from agents import laplacian
 from agents import laplacian_grid
 from agents import networks
@@ -165,6 +170,8 @@ class DCEOAgent(rainbow.RainbowAgent):
         'representation_optimizer_state': self._optimizer.init(representation),
         'options': options,
         'option_optimizer_states': tuple(self._optimizer.init(option) for option in options),
+        # Each option's updates so far, its target's clock; host-side, never passed to a call.
+        'option_updates': np.zeros(self.num_options, np.int64),
     }
     return extensions, {'options': options}
 
@@ -184,17 +191,25 @@ class DCEOAgent(rainbow.RainbowAgent):
   def extensions_returned(self, passed, updated):
     option = int(passed['trained_option'])
     extensions = self.state.extensions
+    targets = self.state.extension_targets['options']
 
     def replaced(options, new):
       return options[:option] + (new,) + options[option + 1:]
 
+    # The reference's clock: an option's target takes its parameters after the option's first
+    # update and then after every `target_update_period`-th of its own updates.
+    option_updates = np.array(extensions['option_updates'], np.int64)  # a copy, host-side
+    if option_updates[option] % self.target_update_period == 0:
+      targets = replaced(targets, updated['option'])
+    option_updates[option] += 1
     return {
         'representation': updated['representation'],
         'representation_optimizer_state': updated['representation_optimizer_state'],
         'options': replaced(extensions['options'], updated['option']),
         'option_optimizer_states': replaced(extensions['option_optimizer_states'],
                                             updated['option_optimizer_state']),
-    }
+        'option_updates': option_updates,
+    }, {'options': targets}
 
   def extension_update(self, extensions, state, batch, key):
     pairs_key, loss_key = jax.random.split(key)
@@ -221,10 +236,12 @@ class DCEOAgent(rainbow.RainbowAgent):
                                              - phi_state[:, eigenfunction])
     option_batch = dict(batch, reward=intrinsic_reward)
 
+    weights = dqn.replay_weights(batch, self.importance_exponent)
+
     def option_loss(params):
       per_transition, _ = self._per_transition_loss(params, state.extension_targets['option'],
                                                     option_batch, loss_key)
-      return jnp.mean(per_transition)
+      return jnp.mean(weights * per_transition)
 
     option_loss_value, option_gradients = jax.value_and_grad(option_loss)(extensions['option'])
     option_updates, option_optimizer_state = self._optimizer.update(
@@ -236,10 +253,6 @@ class DCEOAgent(rainbow.RainbowAgent):
         option_optimizer_state=option_optimizer_state)
     return extensions, {'representation_loss': representation_loss_value,
                         'option_loss': option_loss_value}
-
-  def sync_targets(self, state):
-    state = super().sync_targets(state)
-    return state._replace(extension_targets={'options': state.extensions['options']})
 
   def policy_action(self, state, observation, key, deterministic, policy):
     def main_action():

@@ -15,8 +15,9 @@ runs on the target clock; `policy_action` maps a policy index to an action, and 
 and `explores` decide on the host, per step, which policy acts and whether the action is random.
 `extensions_passed` and `extensions_returned` let a method pass a jitted call only the part of its
 extensions that the call reads and trains, picked on the host (DCEO: one option of several), so
-the rest is neither read nor written back. The checkpoint holds the whole train state, extensions
-included.
+the rest is neither read nor written back; `extensions_returned` may also sync extension targets
+on a clock of the method's own (DCEO: each option's, counted in its own updates). The checkpoint
+holds the whole train state, extensions included.
 
 The agent's TensorBoard histograms (`write_summaries`), over each iteration's updates: the online
 Q-values of the replayed actions (`agent/q_values`), the loss of each transition (`agent/td_loss`)
@@ -81,6 +82,14 @@ class ValueTrainState(NamedTuple):
   extension_targets: Any
 
 
+def replay_weights(batch: Dict[str, jnp.ndarray], importance_exponent: float) -> jnp.ndarray:
+  """Each replayed transition's loss weight: its importance weight under prioritized replay (the
+  batch has `sampling_probability`), else 1."""
+  if 'sampling_probability' in batch:
+    return importance_weights(batch['sampling_probability'], importance_exponent)
+  return jnp.ones_like(batch['reward'])
+
+
 def td_update(per_transition_loss, optimizer, importance_exponent: float, state: ValueTrainState,
               batch: Dict[str, jnp.ndarray], key: jnp.ndarray):
   """One gradient step of the Q-network on the batch's mean loss.
@@ -90,10 +99,7 @@ def td_update(per_transition_loss, optimizer, importance_exponent: float, state:
   `sampling_probability`) each transition's loss is weighted by its importance weight. Returns
   (state with new params and optimizer_state, mean loss, per-transition losses, their Q-values).
   """
-  if 'sampling_probability' in batch:
-    weights = importance_weights(batch['sampling_probability'], importance_exponent)
-  else:
-    weights = jnp.ones_like(batch['reward'])
+  weights = replay_weights(batch, importance_exponent)
 
   def weighted_loss(online_params):
     per_transition, chosen_q = per_transition_loss(online_params, state.target_params, batch, key)
@@ -195,6 +201,7 @@ class DQNAgent(base.ReplayAgent):
     self.min_replay_history = min_replay_history
     self.update_period = update_period
     self.target_update_period = target_update_period
+    self.importance_exponent = importance_exponent
     # The schedule receives all four of its arguments on every call, so no gin binding can apply
     # to it; calling the undecorated function skips gin's per-call wrapper (about 5 us a step).
     self.epsilon_fn = inspect.unwrap(epsilon_fn)
@@ -326,11 +333,12 @@ class DQNAgent(base.ReplayAgent):
     del policy, updating
     return self.state.extensions, self.state.extension_targets
 
-  def extensions_returned(self, passed: Any, updated: Any) -> Any:
-    """The train state's extensions after an update that received `passed` (from
-    `extensions_passed`) and returned `updated`: by default `updated` itself."""
+  def extensions_returned(self, passed: Any, updated: Any) -> Tuple[Any, Any]:
+    """(extensions, extension_targets) of the train state after an update that received `passed`
+    (from `extensions_passed`) and returned `updated`: by default `updated` itself and the
+    targets unchanged (they sync on the shell's clock, `sync_targets`)."""
     del passed
-    return updated
+    return updated, self.state.extension_targets
 
   def _acting_state(self, policy: int = 0) -> ValueTrainState:
     """The train state as the acting call for `policy` takes it, without the targets and the
@@ -419,8 +427,9 @@ class DQNAgent(base.ReplayAgent):
             self.state.params, self.state.target_params, self.state.optimizer_state, extensions,
             extension_targets, batch, observation, self._base_key, self.action_count, policy)
         params, optimizer_state, updated = trained
+        extensions, extension_targets = self.extensions_returned(extensions, updated)
         self.state = self.state._replace(params=params, optimizer_state=optimizer_state,
-                                         extensions=self.extensions_returned(extensions, updated))
+                                         extensions=extensions, extension_targets=extension_targets)
         histograms = {'agent/q_values': chosen_q, 'agent/td_loss': per_transition}
         if isinstance(self.replay, PrioritizedReplayBuffer):
           # Dopamine's full Rainbow: priority = sqrt(loss + 1e-10) for exponent 0.5.

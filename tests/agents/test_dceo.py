@@ -235,8 +235,8 @@ def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward
       passed, state._replace(extensions=passed, extension_targets=passed_targets), batch,
       jax.random.PRNGKey(3))
   # Only that option's parameters and Adam state change in the train state's extensions.
-  assert option_slices_changed(state.extensions, agent.extensions_returned(passed, extensions),
-                               agent.num_options) == [option]
+  returned, _ = agent.extensions_returned(passed, extensions)
+  assert option_slices_changed(state.extensions, returned, agent.num_options) == [option]
 
   # By hand: phi_e(s') - phi_e(s) = W[s', e] - W[s, e] (the biases cancel), read off the
   # representation's weights from before this update.
@@ -249,14 +249,17 @@ def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward
   assert np.ptp(intrinsic_reward) > 0
 
   # Then one Adam step of Rainbow's own (tested) loss for that option, against its own target,
-  # unweighted by the replay's importance weights.
+  # each transition weighted by its importance weight, (1 / p)^0.5 scaled to a largest of 1.
   take = lambda options: options[option]  # noqa: E731
   option_batch = dict(batch, reward=jax.numpy.asarray(intrinsic_reward, np.float32))
+  weights = (1 / batch['sampling_probability']) ** agent.importance_exponent
+  weights = weights / weights.max()
+  assert np.ptp(weights) > 0
 
   def loss(params):
     per_transition, _ = agent._per_transition_loss(
         params, take(state.extension_targets['options']), option_batch, jax.random.PRNGKey(0))
-    return jax.numpy.mean(per_transition)
+    return jax.numpy.mean(weights * per_transition)
 
   params = take(state.extensions['options'])
   gradients = jax.grad(loss)(params)
@@ -367,3 +370,32 @@ def test_option_action_is_the_options_greedy_action():
     assert agent.option_action(observation, option) == int(np.argmax(q_values[0]))
   with pytest.raises(errors.InvalidSettingError, match='options 0..2'):
     agent.option_action(observation, 3)
+
+
+def test_an_options_target_takes_its_parameters_on_the_options_own_clock():
+  # As the reference's: after the option's first update, then after every target_update_period-th
+  # (10 here) of its own updates; the main network's sync leaves the options' targets alone.
+  env = grid()
+  agent = make_agent(env)
+  option, other = 2, 0
+  other_target = jax.tree.leaves(agent.state.extension_targets['options'][other])[0]
+  synced_after = []
+  for update in range(25):
+    extensions = agent.state.extensions
+    marked = jax.tree.map(lambda leaf, shift=update + 1: leaf + shift,
+                          extensions['options'][option])
+    updated = {'representation': extensions['representation'],
+               'representation_optimizer_state': extensions['representation_optimizer_state'],
+               'option': marked,
+               'option_optimizer_state': extensions['option_optimizer_states'][option]}
+    new_extensions, targets = agent.extensions_returned({'trained_option': np.int32(option)},
+                                                        updated)
+    agent.state = agent.sync_targets(agent.state._replace(extensions=new_extensions,
+                                                          extension_targets=targets))
+    if np.array_equal(jax.tree.leaves(agent.state.extension_targets['options'][option])[0],
+                      jax.tree.leaves(marked)[0]):
+      synced_after.append(update)
+  assert synced_after == [0, 10, 20]
+  assert list(agent.state.extensions['option_updates']) == [0, 0, 25]  # 3 options
+  np.testing.assert_array_equal(
+      jax.tree.leaves(agent.state.extension_targets['options'][other])[0], other_target)
