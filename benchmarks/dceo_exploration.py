@@ -18,9 +18,10 @@ the agent, or options that end where they always end, show as a high share.
 Printed: a Markdown table of medians (and the range) over seeds per layout and agent; drawn:
 benchmarks/results/dceo_exploration.png, the distinct cells visited against training steps
 (median over seeds, interquartile band). Runs are kept under benchmarks/out/dceo_exploration/.
-`--variant NAME --bindings ...` runs every agent with extra gin bindings (the same for all, e.g.
-another epsilon schedule or observation type), kept in benchmarks/out/dceo_exploration/NAME/ and
-drawn to benchmarks/results/dceo_exploration_NAME.png.
+`--report_only` runs nothing and reports the finished runs (e.g. after rerunning one agent alone
+with `--agents`). `--variant NAME --bindings ...` runs every agent with extra gin bindings (the
+same for all, e.g. another epsilon schedule or observation type), kept in
+benchmarks/out/dceo_exploration/NAME/ and drawn to benchmarks/results/dceo_exploration_NAME.png.
 """
 
 import argparse
@@ -62,17 +63,30 @@ def visit_concentration(base_dir: str) -> float:
   return float(counts[:MOST_VISITED].sum() / counts.sum())
 
 
+def run_directory(out_dir: str, layout: str, agent: str, seed: int) -> str:
+  return os.path.join(out_dir, layout, f'{agent}_seed{seed}')
+
+
 def run_one(out_dir: str, layout: str, agent: str, seed: int, extra_bindings=()) -> dict:
   bindings, budget = LAYOUTS[layout]
-  base_dir = os.path.join(out_dir, layout, f'{agent}_seed{seed}')
+  base_dir = run_directory(out_dir, layout, agent, seed)
   shutil.rmtree(base_dir, ignore_errors=True)
   common.run_train(base_dir, [f'gin_configs/{agent}/gridworld.gin'], bindings + list(
       extra_bindings) + [
       "create_runner.schedule = 'continuous_train'", f'Runner.seed = {seed}',
       f'Runner.training_steps = {ITERATION_STEPS}',
       f'Runner.num_iterations = {budget // ITERATION_STEPS}'])
+  return read_run(out_dir, layout, agent, seed)
+
+
+def read_run(out_dir: str, layout: str, agent: str, seed: int) -> dict:
+  """What a finished run says: cells visited per iteration, the first reward, the concentration."""
+  base_dir = run_directory(out_dir, layout, agent, seed)
   records = metrics.read_metrics(base_dir)
   steps = np.cumsum([record['train/steps'] for record in records])
+  if not len(steps) or steps[-1] < LAYOUTS[layout][1]:
+    raise SystemExit(f'{base_dir} has not run its {LAYOUTS[layout][1]:,} steps: run it first '
+                     '(without --report_only)')
   first_reward = next((record['train/first_reward_step'] for record in records
                        if 'train/first_reward_step' in record), None)
   return {'layout': layout, 'agent': agent, 'seed': seed, 'steps': steps.tolist(),
@@ -105,6 +119,8 @@ def main():
                            'results/dceo_exploration_<variant>.png')
   parser.add_argument('--out_dir', default=os.path.join(common.REPO, 'benchmarks', 'out',
                                                         'dceo_exploration'))
+  parser.add_argument('--report_only', action='store_true',
+                      help='run nothing: report the finished runs of these layouts, agents, seeds')
   args = parser.parse_args()
   if args.bindings and not args.variant:
     parser.error('--bindings needs a --variant to keep its runs apart')
@@ -114,14 +130,18 @@ def main():
 
   jobs = [(layout, agent, seed) for layout in args.layouts for seed in args.seeds
           for agent in args.agents]
-  results = []
-  with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-    futures = {pool.submit(run_one, out_dir, *job, args.bindings): job for job in jobs}
-    for future in concurrent.futures.as_completed(futures):
-      results.append(future.result())
-      run = results[-1]
-      print(f'{run["layout"]} {run["agent"]} seed {run["seed"]}: {run["cells_visited"][-1]:.0f} '
-            f'cells, first reward at {run["first_reward_step"]}', flush=True)
+  if args.report_only:
+    results = [read_run(out_dir, *job) for job in jobs]
+  else:
+    results = []
+    with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
+      futures = {pool.submit(run_one, out_dir, *job, args.bindings): job for job in jobs}
+      for future in concurrent.futures.as_completed(futures):
+        results.append(future.result())
+        run = results[-1]
+        print(f'{run["layout"]} {run["agent"]} seed {run["seed"]}: '
+              f'{run["cells_visited"][-1]:.0f} cells, first reward at {run["first_reward_step"]}',
+              flush=True)
   with open(os.path.join(out_dir, 'results.json'), 'w') as file:
     json.dump(results, file)
 
