@@ -32,6 +32,7 @@ import os
 import shutil
 import statistics
 import sys
+from typing import Optional
 
 import matplotlib
 matplotlib.use('Agg')
@@ -67,8 +68,10 @@ def run_directory(out_dir: str, layout: str, agent: str, seed: int) -> str:
   return os.path.join(out_dir, layout, f'{agent}_seed{seed}')
 
 
-def run_one(out_dir: str, layout: str, agent: str, seed: int, extra_bindings=()) -> dict:
+def run_one(out_dir: str, layout: str, agent: str, seed: int, extra_bindings=(),
+            steps: Optional[int] = None) -> dict:
   bindings, budget = LAYOUTS[layout]
+  budget = steps or budget
   base_dir = run_directory(out_dir, layout, agent, seed)
   shutil.rmtree(base_dir, ignore_errors=True)
   common.run_train(base_dir, [f'gin_configs/{agent}/gridworld.gin'], bindings + list(
@@ -76,17 +79,19 @@ def run_one(out_dir: str, layout: str, agent: str, seed: int, extra_bindings=())
       "create_runner.schedule = 'continuous_train'", f'Runner.seed = {seed}',
       f'Runner.training_steps = {ITERATION_STEPS}',
       f'Runner.num_iterations = {budget // ITERATION_STEPS}'])
-  return read_run(out_dir, layout, agent, seed)
+  return read_run(out_dir, layout, agent, seed, budget)
 
 
-def read_run(out_dir: str, layout: str, agent: str, seed: int) -> dict:
+def read_run(out_dir: str, layout: str, agent: str, seed: int, budget: Optional[int] = None
+             ) -> dict:
   """What a finished run says: cells visited per iteration, the first reward, the concentration."""
   base_dir = run_directory(out_dir, layout, agent, seed)
+  budget = budget or LAYOUTS[layout][1]
   records = metrics.read_metrics(base_dir)
   steps = np.cumsum([record['train/steps'] for record in records])
-  if not len(steps) or steps[-1] < LAYOUTS[layout][1]:
-    raise SystemExit(f'{base_dir} has not run its {LAYOUTS[layout][1]:,} steps: run it first '
-                     '(without --report_only)')
+  if not len(steps) or steps[-1] < budget:
+    raise SystemExit(f'{base_dir} has not run its {budget:,} steps: run it first (without '
+                     '--report_only)')
   first_reward = next((record['train/first_reward_step'] for record in records
                        if 'train/first_reward_step' in record), None)
   return {'layout': layout, 'agent': agent, 'seed': seed, 'steps': steps.tolist(),
@@ -119,6 +124,8 @@ def main():
                            'results/dceo_exploration_<variant>.png')
   parser.add_argument('--out_dir', default=os.path.join(common.REPO, 'benchmarks', 'out',
                                                         'dceo_exploration'))
+  parser.add_argument('--steps', type=int, default=None,
+                      help="training steps per run for every layout, instead of each layout's own")
   parser.add_argument('--report_only', action='store_true',
                       help='run nothing: report the finished runs of these layouts, agents, seeds')
   args = parser.parse_args()
@@ -131,11 +138,12 @@ def main():
   jobs = [(layout, agent, seed) for layout in args.layouts for seed in args.seeds
           for agent in args.agents]
   if args.report_only:
-    results = [read_run(out_dir, *job) for job in jobs]
+    results = [read_run(out_dir, *job, args.steps) for job in jobs]
   else:
     results = []
     with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-      futures = {pool.submit(run_one, out_dir, *job, args.bindings): job for job in jobs}
+      futures = {pool.submit(run_one, out_dir, *job, args.bindings, args.steps): job
+                 for job in jobs}
       for future in concurrent.futures.as_completed(futures):
         results.append(future.result())
         run = results[-1]
