@@ -72,9 +72,10 @@ class ValueTrainState(NamedTuple):
   (its own networks' parameters and optimizer states) and `extension_targets` (their target
   copies). DQN and Rainbow have no extensions: both are {}.
 
-  Targets are kept apart from what the update trains because only `sync_targets`, on the target
-  clock, changes them: the jitted update never hands them back (which would copy them every
-  update), and between syncs they share the trained parameters' buffers."""
+  Targets are kept apart from what the update trains because only the host changes them
+  (`sync_targets` on the target clock, a method's `extensions_returned` on its own): the jitted
+  update never hands them back (which would copy them every update), and between syncs they share
+  the trained parameters' buffers."""
   params: Any
   target_params: Any
   optimizer_state: Any
