@@ -112,10 +112,7 @@ def eigenoption_values(layout: str, potential: np.ndarray, discount: float,
     raise errors.InvalidSettingError(f'eigenoption_values needs a discount in [0, 1), got '
                                      f'{discount}')
   reachable = np.ones(len(cells), bool) if reachable is None else np.asarray(reachable, bool)
-  index = {cell: position for position, cell in enumerate(cells)}
-  successors = np.array([[index.get((row + row_offset, column + column_offset), position)
-                          for row_offset, column_offset in gridworld.MOVES]
-                         for position, (row, column) in enumerate(cells)])
+  successors = gridworld.successors(layout)
   successors = np.where(reachable[successors], successors, np.arange(len(cells))[:, None])
   rewards = potential[successors] - potential[:, None]
   values = np.zeros(len(cells))

@@ -75,11 +75,10 @@ def main():
       random = [walk_gain(environment, cells, cell_observations, phi_e, start, args.steps,
                           lambda observation: int(rng.integers(environment.action_space.n)))
                 for start in starts]
-      optimal = laplacian_grid.eigenoption_values(layout, phi_e, agent.gamma, visited)
+      optimal = laplacian_grid.eigenoption_values(layout, phi_e, agent.gamma, visited)[visited]
       chosen = np.array([agent.option_action(observation, option)
                          for observation in cell_observations[visited]])
-      optimal_actions = optimal[visited] >= optimal[visited].max(axis=1, keepdims=True) - (
-          OPTIMAL_WITHIN)
+      optimal_actions = optimal >= optimal.max(axis=1, keepdims=True) - OPTIMAL_WITHIN
       optimal_share = np.mean(optimal_actions[np.arange(len(chosen)), chosen])
       # A uniformly random action is optimal this often: the floor to read the option's share by.
       random_share = np.mean(optimal_actions.mean(axis=1))

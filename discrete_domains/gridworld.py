@@ -162,6 +162,16 @@ def _move(walls: np.ndarray, cell: Tuple[int, int], action: int) -> Tuple[int, i
   return cell
 
 
+def successors(layout: str) -> np.ndarray:
+  """(cells, 4) ints: for each free cell (in the order of `free_cells`) and action, the index of
+  the cell the move leads to; the cell itself when a wall or the edge blocks the move."""
+  walls = _walls(layout_rows(layout))
+  cells = free_cells(layout)
+  index = {cell: position for position, cell in enumerate(cells)}
+  return np.array([[index[_move(walls, cell, action)] for action in range(len(MOVES))]
+                   for cell in cells])
+
+
 def laplacian_eigen(layout: str) -> Tuple[np.ndarray, np.ndarray]:
   """(eigenvalues ascending, eigenvectors as columns) of L = D - A over the free cells, rows in
   the order of `free_cells`.
@@ -173,14 +183,9 @@ def laplacian_eigen(layout: str) -> Tuple[np.ndarray, np.ndarray]:
   P = A / 4 symmetric, so its stationary distribution is uniform over the cells and I - P = L / 4:
   the graph a uniform random walk's transitions sample, and what the representation loss sees.
   """
-  rows = layout_rows(layout)
-  walls = _walls(rows)
-  cells = free_cells(layout)
-  index = {cell: position for position, cell in enumerate(cells)}
-  adjacency = np.zeros((len(cells), len(cells)))
-  for cell in cells:
-    for action in range(len(MOVES)):
-      adjacency[index[cell], index[_move(walls, cell, action)]] += 1.0
+  following = successors(layout)
+  adjacency = np.zeros((len(following), len(following)))
+  np.add.at(adjacency, (np.repeat(np.arange(len(following)), len(MOVES)), following.ravel()), 1.0)
   laplacian = np.diag(adjacency.sum(axis=1)) - adjacency
   eigenvalues, eigenvectors = np.linalg.eigh(laplacian)
   return eigenvalues, eigenvectors

@@ -64,6 +64,13 @@ def test_named_layouts():
     assert np.sum(gridworld.laplacian_eigen(name)[0] < 1e-9) == 1, name
 
 
+def test_successors_by_hand():
+  # From (0, 0): up, down and left are blocked (edge, wall, edge), right reaches (0, 1); from
+  # (0, 1) down reaches the goal (1, 1); from (1, 1) only up leaves it.
+  np.testing.assert_array_equal(gridworld.successors(L_SHAPE),
+                                [[0, 1, 0, 0], [1, 1, 2, 0], [1, 2, 2, 2]])
+
+
 def test_free_cells_are_in_row_major_order():
   assert gridworld.free_cells(L_SHAPE) == [(0, 0), (0, 1), (1, 1)]
 
