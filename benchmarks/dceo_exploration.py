@@ -21,7 +21,9 @@ benchmarks/results/dceo_exploration.png, the distinct cells visited against trai
 `--report_only` runs nothing and reports the finished runs (e.g. after rerunning one agent alone
 with `--agents`). `--variant NAME --bindings ...` runs every agent with extra gin bindings (the
 same for all, e.g. another epsilon schedule or observation type), kept in
-benchmarks/out/dceo_exploration/NAME/ and drawn to benchmarks/results/dceo_exploration_NAME.png.
+benchmarks/out/dceo_exploration/NAME/ and drawn to benchmarks/results/dceo_exploration_NAME.png;
+`--dceo_bindings ...` adds bindings for DCEO alone (e.g. an oracle representation: the exact
+Laplacian eigenvectors, `DCEOAgent.representation_network = @ExactGridRepresentation`).
 """
 
 import argparse
@@ -69,13 +71,14 @@ def run_directory(out_dir: str, layout: str, agent: str, seed: int) -> str:
 
 
 def run_one(out_dir: str, layout: str, agent: str, seed: int, extra_bindings=(),
-            steps: Optional[int] = None) -> dict:
+            steps: Optional[int] = None, dceo_bindings=()) -> dict:
   bindings, budget = LAYOUTS[layout]
   budget = steps or budget
   base_dir = run_directory(out_dir, layout, agent, seed)
   shutil.rmtree(base_dir, ignore_errors=True)
+  agent_bindings = list(dceo_bindings) if agent == 'dceo' else []
   common.run_train(base_dir, [f'gin_configs/{agent}/gridworld.gin'], bindings + list(
-      extra_bindings) + [
+      extra_bindings) + agent_bindings + [
       "create_runner.schedule = 'continuous_train'", f'Runner.seed = {seed}',
       f'Runner.training_steps = {ITERATION_STEPS}',
       f'Runner.num_iterations = {budget // ITERATION_STEPS}'])
@@ -119,6 +122,9 @@ def main():
   parser.add_argument('--parallel', type=int, default=2)
   parser.add_argument('--bindings', nargs='+', default=[],
                       help='extra gin bindings for every agent (name them with --variant)')
+  parser.add_argument('--dceo_bindings', nargs='+', default=[],
+                      help='extra gin bindings for DCEO alone, e.g. the exact Laplacian as its '
+                           'representation (name them with --variant)')
   parser.add_argument('--variant', default='',
                       help="a name for --bindings' runs: kept in out_dir/<variant>, drawn to "
                            'results/dceo_exploration_<variant>.png')
@@ -129,8 +135,8 @@ def main():
   parser.add_argument('--report_only', action='store_true',
                       help='run nothing: report the finished runs of these layouts, agents, seeds')
   args = parser.parse_args()
-  if args.bindings and not args.variant:
-    parser.error('--bindings needs a --variant to keep its runs apart')
+  if (args.bindings or args.dceo_bindings) and not args.variant:
+    parser.error('--bindings and --dceo_bindings need a --variant to keep their runs apart')
   out_dir = os.path.join(args.out_dir, args.variant)
   figure_path = os.path.join(common.REPO, 'benchmarks', 'results', 'dceo_exploration'
                              + (f'_{args.variant}' if args.variant else '') + '.png')
@@ -142,7 +148,8 @@ def main():
   else:
     results = []
     with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
-      futures = {pool.submit(run_one, out_dir, *job, args.bindings, args.steps): job
+      futures = {pool.submit(run_one, out_dir, *job, args.bindings, args.steps,
+                             args.dceo_bindings): job
                  for job in jobs}
       for future in concurrent.futures.as_completed(futures):
         results.append(future.result())
@@ -153,7 +160,9 @@ def main():
   with open(os.path.join(out_dir, 'results.json'), 'w') as file:
     json.dump(results, file)
 
-  variant = f'; variant {args.variant}: {" ".join(args.bindings)}' if args.variant else ''
+  dceo_only = (f'; DCEO alone: {" ".join(args.dceo_bindings)}' if args.dceo_bindings else '')
+  variant = (f'; variant {args.variant}: {" ".join(args.bindings)}{dceo_only}' if args.variant
+             else '')
   print(f'\n{datetime.date.today()}, {common.machine_description()}; medians over seeds '
         f'{args.seeds} (range in brackets){variant}\n')
   print('| layout (free cells) | agent | distinct cells visited | steps to the first reward | '
