@@ -9,7 +9,11 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   states each, drawn independently and uniformly, with replacement, from the replayed batch's
   own states (its observations and next observations pooled): no second replay sample. On a grid
   world, `representation_network = @ExactGridRepresentation` (agents/laplacian_grid.py) gives the
-  options the exact eigenvectors instead, an oracle with nothing to learn;
+  options the exact eigenvectors instead, an oracle with nothing to learn, and
+  `@VisitedGridRepresentation` the exact eigenvectors of the cells the replay holds, refit on the
+  host every `refresh_period` training steps (as is any representation with a `refresh_period`
+  and a `refreshed(params, observations)` method), an oracle that knows only what the agent has
+  seen;
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, computed with the representation of
@@ -295,6 +299,17 @@ class DCEOAgent(rainbow.RainbowAgent):
     if self.eval_mode or self._current_option is not None:
       return super().explores()  # epsilon-greedy: the main policy in evaluation, or the option
     return self._random_action
+
+  def _train_step(self, observation, policy):
+    refresh_period = getattr(self.representation, 'refresh_period', 0)
+    if refresh_period and self.training_steps % refresh_period == 0 and len(self.replay):
+      # A representation fitted on the host (an oracle) refits to every observation in replay.
+      extensions = self.state.extensions
+      representation = self.representation.refreshed(
+          extensions['representation'], self.replay.stacks(np.arange(len(self.replay))))
+      self.state = self.state._replace(extensions={**extensions,
+                                                   'representation': representation})
+    return super()._train_step(observation, policy)
 
   # -- host bookkeeping ---------------------------------------------------------------------------
 

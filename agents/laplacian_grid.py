@@ -18,7 +18,10 @@ iteration, against which a trained option's greedy actions are scored
 `ExactGridRepresentation` is the other direction: the exact eigenvectors as a fixed phi over
 one-hot observations, with no parameters to learn, for DCEO with an oracle representation
 (`DCEOAgent.representation_network = @ExactGridRepresentation`): what its options do when the
-representation is exactly right, apart from how well it is learned.
+representation is exactly right, apart from how well it is learned. It knows the whole grid,
+unvisited cells included. `VisitedGridRepresentation` knows only what the agent has seen: the
+exact eigenvectors of the cells its replay holds (`visited_eigenvectors`), refit by DCEO every
+`refresh_period` training steps: the best a representation learned from the replay can do.
 """
 
 from typing import Optional
@@ -26,8 +29,10 @@ from typing import Optional
 import flax.linen as nn
 import gin
 import gymnasium
+import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.optimize
 
 from agents import laplacian
 from discrete_domains import gridworld
@@ -144,9 +149,103 @@ class ExactGridRepresentation(nn.Module):
     self.table = jnp.asarray(eigenvectors[:, :self.dimension] * scale, jnp.float32)
 
   def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
-    if observations.shape[-1] != self.table.shape[0] or observations.ndim != 2:
-      raise errors.BadInputError(
-          f'ExactGridRepresentation needs one-hot observations of the layout\'s '
-          f'{self.table.shape[0]} free cells, (batch, {self.table.shape[0]}); got '
-          f'{observations.shape}')
+    _one_hot_cells('ExactGridRepresentation', observations, self.table.shape[0])
     return observations.astype(jnp.float32) @ self.table
+
+
+def _one_hot_cells(owner: str, observations, cell_count: int) -> None:
+  """BadInputError naming `owner` unless `observations` are (batch, cell_count)."""
+  if observations.ndim != 2 or observations.shape[-1] != cell_count:
+    raise errors.BadInputError(
+        f"{owner} needs one-hot observations of the layout's {cell_count} free cells, "
+        f'(batch, {cell_count}); got {observations.shape}')
+
+
+def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
+                         previous: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+  """The `dimension` smallest eigenvectors of the graph Laplacian of `layout`'s visited cells
+  (visit_counts > 0, over the free cells in the order of free_cells): L = D - A of the graph
+  the visited cells and the moves between them make, each vector scaled to a mean square of 1
+  over the visited cells. Returns (cells, dimension) float32, or None while `dimension` or fewer
+  cells are visited.
+
+  Every unvisited cell takes the value of its nearest visited cell (breadth first over the
+  grid's moves; cells no visited cell reaches stay 0), so that stepping into a new cell neither
+  rewards nor punishes an option. Given `previous` (cells, dimension), e.g. the table of the
+  last refit, the new vectors are matched to its columns, in order and sign, over the visited
+  cells (the assignment maximising the summed |inner products|): eigh's signs and the order of
+  near-equal eigenvalues are arbitrary, and an option must keep following the same function.
+  """
+  following = gridworld.successors(layout)
+  visit_counts = np.asarray(visit_counts)
+  if visit_counts.shape != (len(following),):
+    raise errors.InvalidSettingError(f'visited_eigenvectors: visit counts of shape '
+                                     f'{visit_counts.shape} for {len(following)} free cells')
+  visited = np.flatnonzero(visit_counts > 0)
+  if len(visited) <= dimension:
+    return None
+  position = np.full(len(following), -1)
+  position[visited] = np.arange(len(visited))
+  rows = np.repeat(np.arange(len(visited)), following.shape[1])
+  columns = position[following[visited].ravel()]
+  kept = columns >= 0  # moves between visited cells (a blocked move is a self-loop: cancels)
+  adjacency = np.zeros((len(visited), len(visited)))
+  np.add.at(adjacency, (rows[kept], columns[kept]), 1.0)
+  _, eigenvectors = np.linalg.eigh(np.diag(adjacency.sum(axis=1)) - adjacency)
+  vectors = eigenvectors[:, :dimension] * np.sqrt(len(visited))
+  if previous is not None:
+    inner = np.asarray(previous, np.float64)[visited].T @ vectors  # (old column, new column)
+    old_columns, new_columns = scipy.optimize.linear_sum_assignment(-np.abs(inner))
+    signs = np.where(inner[old_columns, new_columns] < 0, -1.0, 1.0)
+    matched = np.empty_like(vectors)
+    matched[:, old_columns] = vectors[:, new_columns] * signs
+    vectors = matched
+  table = np.zeros((len(following), dimension))
+  table[visited] = vectors
+  nearest = np.full(len(following), -1)
+  nearest[visited] = visited
+  frontier = visited
+  while len(frontier):
+    # One breadth-first layer: each newly reached cell copies the cell it was reached from.
+    sources = np.repeat(frontier, following.shape[1])
+    reached = following[frontier].ravel()
+    new = nearest[reached] < 0
+    reached, sources = reached[new], sources[new]
+    reached, first = np.unique(reached, return_index=True)
+    nearest[reached] = nearest[sources[first]]
+    frontier = reached
+  filled = nearest >= 0
+  table[filled] = table[nearest[filled]]
+  return table.astype(np.float32)
+
+
+@gin.configurable
+class VisitedGridRepresentation(nn.Module):
+  """phi(s) = the exact eigenvectors of the visited cells' graph (`visited_eigenvectors`) at s,
+  for one-hot observations of `layout`'s free cells: an oracle of the visited set, which knows
+  nothing of the cells not yet seen. Its table is a parameter (zeros at first) that no gradient
+  moves; DCEO replaces it every `refresh_period` training steps with `refreshed`, from the
+  observations its replay holds, each refit matched to the last."""
+  layout: str
+  dimension: int
+  refresh_period: int = 250
+
+  @nn.compact
+  def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
+    cell_count = len(gridworld.free_cells(self.layout))
+    _require_dimension('VisitedGridRepresentation', self.dimension, cell_count)
+    _one_hot_cells('VisitedGridRepresentation', observations, cell_count)
+    table = self.param('table', nn.initializers.zeros, (cell_count, self.dimension))
+    return observations.astype(jnp.float32) @ jax.lax.stop_gradient(table)
+
+  @nn.nowrap
+  def refreshed(self, params, observations: np.ndarray):
+    """`params` with the table refit to the cells `observations` (one-hot, e.g. the replay's)
+    visit; unchanged while too few cells are visited."""
+    previous = np.asarray(params['params']['table'])
+    _one_hot_cells('VisitedGridRepresentation', observations, previous.shape[0])
+    table = visited_eigenvectors(self.layout, np.asarray(observations).sum(axis=0),
+                                 self.dimension, previous)
+    if table is None:
+      return params
+    return {**params, 'params': {**params['params'], 'table': jnp.asarray(table)}}

@@ -4,12 +4,14 @@ learning on a grid world's replay, checkpoints, and evaluation with the main pol
 
 import functools
 
+import flax.linen as nn
 import jax
 import numpy as np
 import pytest
 
 from agents import dceo
 from agents import laplacian
+from agents import laplacian_grid
 from agents import losses
 from agents import networks
 from discrete_domains import gridworld
@@ -399,3 +401,33 @@ def test_an_options_target_takes_its_parameters_on_the_options_own_clock():
   assert list(agent.state.extensions['option_updates']) == [0, 0, 25]  # 3 options
   np.testing.assert_array_equal(
       jax.tree.leaves(agent.state.extension_targets['options'][other])[0], other_target)
+
+
+def test_a_representation_fitted_on_the_host_is_refit_from_the_replay_every_refresh_period():
+  refits = []  # (the table passed in, the observations, the table returned)
+
+  class RecordedVisitedRepresentation(laplacian_grid.VisitedGridRepresentation):
+
+    @nn.nowrap
+    def refreshed(self, params, observations):
+      new = super().refreshed(params, observations)
+      refits.append((params['params']['table'], observations, new['params']['table']))
+      return new
+
+  env = grid()
+  representation = functools.partial(RecordedVisitedRepresentation, layout='open_5x5',
+                                     refresh_period=7)
+  agent = make_agent(env, representation_network=representation)
+  run_episodes(agent, env, 3, seed=0)
+  # Before each training step that is a multiple of 7, once the replay holds a row: every
+  # observation the replay holds, and the table the last refit left.
+  assert len(refits) == (agent.training_steps - 1) // 7 > 5
+  np.testing.assert_array_equal(refits[0][0], 0.0)
+  for (_, _, returned), (passed, _, _) in zip(refits, refits[1:]):
+    np.testing.assert_array_equal(passed, returned)
+  for (_, earlier, _), (_, later, _) in zip(refits, refits[1:]):
+    assert 7 <= len(later) - len(earlier) <= 9  # a row per step, and one per episode's end
+    np.testing.assert_array_equal(later[:len(earlier)], earlier)
+  np.testing.assert_array_equal(agent.state.extensions['representation']['params']['table'],
+                                refits[-1][2])
+  assert np.any(refits[-1][2] != 0)

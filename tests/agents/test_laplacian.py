@@ -154,3 +154,65 @@ def test_eigenoption_values_refuse_a_potential_of_another_size_and_a_discount_of
     laplacian_grid.eigenoption_values(CORRIDOR, np.zeros(4), 0.5)
   with pytest.raises(errors.InvalidSettingError, match='discount'):
     laplacian_grid.eigenoption_values(CORRIDOR, np.zeros(3), 1.0)
+
+
+ROW_OF_FIVE = '\n'.join(['#######', '#.....#', '#######'])  # five cells in a row
+
+
+def test_visited_eigenvectors_are_the_visited_paths_scaled_and_fill_the_unvisited_cells():
+  # The first three cells visited: the path graph of 3 nodes, L = [[1,-1,0],[-1,2,-1],[0,-1,1]],
+  # eigenvalues 0, 1, 3 with eigenvectors (1,1,1)/sqrt3, (1,0,-1)/sqrt2, (1,-2,1)/sqrt6.
+  table = laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, np.array([4, 1, 2, 0, 0]), 2)
+  assert table.shape == (5, 2) and table.dtype == np.float32
+  scale = math.sqrt(3)  # a mean square of 1 over the 3 visited cells
+  np.testing.assert_allclose(np.abs(table[:3, 0]), np.full(3, 1 / math.sqrt(3)) * scale,
+                             rtol=1e-6)
+  np.testing.assert_allclose(np.abs(table[:3, 1]), np.array([1, 0, 1]) / math.sqrt(2) * scale,
+                             rtol=1e-6, atol=1e-6)
+  assert table[0, 1] == pytest.approx(-table[2, 1], rel=1e-6)
+  # The unvisited cells 3 and 4 take the value of their nearest visited cell, 2.
+  np.testing.assert_array_equal(table[3], table[2])
+  np.testing.assert_array_equal(table[4], table[2])
+  # Too few cells visited for the dimension: nothing to fit yet.
+  assert laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, np.array([1, 1, 0, 0, 0]), 2) is None
+
+
+def test_visited_eigenvectors_keep_the_previous_columns_order_and_sign():
+  counts = np.array([1, 1, 1, 0, 0])
+  table = laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, counts, 2)
+  previous = np.stack([-table[:, 1], table[:, 0]], axis=1)  # swapped, one negated
+  matched = laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, counts, 2, previous)
+  np.testing.assert_allclose(matched, previous, rtol=1e-6, atol=1e-6)
+  # One more cell visited: the path of 4 nodes' vectors, matched to the path of 3's.
+  grown = laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, np.array([1, 1, 1, 1, 0]), 2, previous)
+  path4 = np.cos(np.pi * (np.arange(4) + 0.5) / 4) * math.sqrt(2)  # its Fiedler vector, unit
+  np.testing.assert_allclose(np.abs(grown[:4, 0]), np.abs(path4), rtol=1e-5)
+  assert np.sign(grown[0, 0]) == np.sign(previous[0, 0])  # decreasing along the corridor, as before
+  np.testing.assert_allclose(np.abs(grown[:4, 1]), 1.0, rtol=1e-6)
+
+
+def test_visited_eigenvectors_leave_cells_no_visited_cell_reaches_at_zero():
+  layout = '\n'.join(['########', '#...#..#', '########'])  # two rooms without a door
+  table = laplacian_grid.visited_eigenvectors(layout, np.array([1, 1, 1, 0, 0]), 1)
+  np.testing.assert_allclose(np.abs(table[:3, 0]), 1.0, rtol=1e-6)
+  np.testing.assert_array_equal(table[3:], 0.0)
+  with pytest.raises(errors.InvalidSettingError, match='5 free cells'):
+    laplacian_grid.visited_eigenvectors(layout, np.ones(4), 1)
+
+
+def test_the_visited_grid_representation_learns_nothing_and_refits_to_its_observations():
+  representation = laplacian_grid.VisitedGridRepresentation(layout=ROW_OF_FIVE, dimension=2)
+  cells = gridworld.cell_observations(ROW_OF_FIVE, 'one_hot')
+  params = representation.init(jax.random.PRNGKey(0), cells)
+  np.testing.assert_array_equal(representation.apply(params, cells), 0.0)
+  seen = cells[[0, 1, 1, 2, 0]]
+  refit = representation.refreshed(params, seen)
+  expected = laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, seen.sum(axis=0), 2,
+                                                 np.zeros((5, 2)))
+  np.testing.assert_allclose(representation.apply(refit, cells), expected, rtol=1e-6)
+  # No gradient moves the table.
+  gradient = jax.grad(lambda p: representation.apply(p, cells).sum())(refit)
+  np.testing.assert_array_equal(gradient['params']['table'], 0.0)
+  assert representation.refreshed(params, cells[:2]) is params  # too few cells yet
+  with pytest.raises(errors.BadInputError, match='one-hot observations'):
+    representation.refreshed(params, np.zeros((3, 4), np.float32))
