@@ -23,7 +23,8 @@ with `--agents`). `--variant NAME --bindings ...` runs every agent with extra gi
 same for all, e.g. another epsilon schedule or observation type), kept in
 benchmarks/out/dceo_exploration/NAME/ and drawn to benchmarks/results/dceo_exploration_NAME.png;
 `--dceo_bindings ...` adds bindings for DCEO alone (e.g. an oracle representation: the exact
-Laplacian eigenvectors, `DCEOAgent.representation_network = @ExactGridRepresentation`).
+Laplacian eigenvectors, `DCEOAgent.representation_network = @ExactGridRepresentation`, or those of
+the cells visited so far, `@VisitedGridRepresentation`).
 """
 
 import argparse
