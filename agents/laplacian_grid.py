@@ -184,14 +184,9 @@ def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
   visited = np.flatnonzero(visit_counts > 0)
   if len(visited) <= dimension:
     return None
-  position = np.full(len(following), -1)
-  position[visited] = np.arange(len(visited))
-  rows = np.repeat(np.arange(len(visited)), following.shape[1])
-  columns = position[following[visited].ravel()]
-  kept = columns >= 0  # moves between visited cells (a blocked move is a self-loop: cancels)
-  adjacency = np.zeros((len(visited), len(visited)))
-  np.add.at(adjacency, (rows[kept], columns[kept]), 1.0)
-  _, eigenvectors = np.linalg.eigh(np.diag(adjacency.sum(axis=1)) - adjacency)
+  # The moves between visited cells; self-loops sit in D and A alike and cancel in D - A.
+  moves = gridworld.adjacency(layout)[np.ix_(visited, visited)]
+  _, eigenvectors = np.linalg.eigh(np.diag(moves.sum(axis=1)) - moves)
   vectors = eigenvectors[:, :dimension] * np.sqrt(len(visited))
   if previous is not None:
     inner = np.asarray(previous, np.float64)[visited].T @ vectors  # (old column, new column)

@@ -172,6 +172,15 @@ def successors(layout: str) -> np.ndarray:
                    for cell in cells])
 
 
+def adjacency(layout: str) -> np.ndarray:
+  """(cells, cells): A[i, j] counts the moves from free cell i to free cell j (order of
+  `free_cells`), a move into a wall or the edge counting as a self-loop, so every row sums to 4."""
+  following = successors(layout)
+  counts = np.zeros((len(following), len(following)))
+  np.add.at(counts, (np.repeat(np.arange(len(following)), len(MOVES)), following.ravel()), 1.0)
+  return counts
+
+
 def laplacian_eigen(layout: str) -> Tuple[np.ndarray, np.ndarray]:
   """(eigenvalues ascending, eigenvectors as columns) of L = D - A over the free cells, rows in
   the order of `free_cells`.
@@ -183,10 +192,8 @@ def laplacian_eigen(layout: str) -> Tuple[np.ndarray, np.ndarray]:
   P = A / 4 symmetric, so its stationary distribution is uniform over the cells and I - P = L / 4:
   the graph a uniform random walk's transitions sample, and what the representation loss sees.
   """
-  following = successors(layout)
-  adjacency = np.zeros((len(following), len(following)))
-  np.add.at(adjacency, (np.repeat(np.arange(len(following)), len(MOVES)), following.ravel()), 1.0)
-  laplacian = np.diag(adjacency.sum(axis=1)) - adjacency
+  moves = adjacency(layout)
+  laplacian = np.diag(moves.sum(axis=1)) - moves
   eigenvalues, eigenvectors = np.linalg.eigh(laplacian)
   return eigenvalues, eigenvectors
 
