@@ -7,7 +7,10 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   outputs) trained with agents/laplacian.laplacian_loss: positive pairs (s, s'), s' the n-step
   next state of the replayed transition; negative pairs (u, v) of `representation_batch_size`
   states each, drawn independently and uniformly, with replacement, from the replayed batch's
-  own states (its observations and next observations pooled): no second replay sample. On a grid
+  own states (its observations and next observations pooled): no second replay sample.
+  `representation_steps` > 1 (1 is the reference's) takes that many Adam steps of phi per update
+  in the same call, on the same positive pairs, each with its own negative pairs: phi then keeps
+  pace with a replay that grows into new states (the grid worlds' exploration benchmark). On a grid
   world, `representation_network = @ExactGridRepresentation` (agents/laplacian_grid.py) gives the
   options the exact eigenvectors instead, an oracle with nothing to learn, and
   `@VisitedGridRepresentation` the exact eigenvectors of the cells the replay holds, refit on the
@@ -120,6 +123,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                norm_transform: str = 'log1p',
                representation_network: Callable[..., nn.Module] = RepresentationNetwork,
                representation_batch_size: int = 32,
+               representation_steps: int = 1,
                grid_layout: Optional[str] = None,
                plotted_eigenfunctions: int = 4,
                **rainbow_arguments):
@@ -137,6 +141,9 @@ class DCEOAgent(rainbow.RainbowAgent):
                               ('option_termination', option_termination)):
       if not 0.0 <= probability <= 1.0:
         raise errors.InvalidSettingError(f'DCEOAgent: {name} must be in [0, 1], got {probability}')
+    if representation_steps < 1:
+      raise errors.InvalidSettingError(
+          f'DCEOAgent needs representation_steps >= 1, got {representation_steps}')
     laplacian.norm_transform(norm_transform, representation_dimension)  # refuses unknown names
     self.representation_dimension = representation_dimension
     self.num_options = num_options
@@ -145,6 +152,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.option_termination = option_termination
     self.norm_transform = norm_transform
     self.representation_batch_size = representation_batch_size
+    self.representation_steps = representation_steps
     self.representation = representation_network(dimension=representation_dimension)
     # Host-side option bookkeeping; the running option is checkpointed (`_replay_state`).
     self._current_option = None
@@ -218,9 +226,8 @@ class DCEOAgent(rainbow.RainbowAgent):
   def extension_update(self, extensions, state, batch, key):
     pairs_key, loss_key = jax.random.split(key)
     pooled = jnp.concatenate([batch['observation'], batch['next_observation']])
-    picks = jax.random.randint(pairs_key, (2, self.representation_batch_size), 0, len(pooled))
 
-    def representation_loss(params):
+    def representation_loss(params, picks):
       # u and v are states of the batch itself, so their phi is gathered from the batch's one
       # forward pass: the same values and gradients as passing them through the network again,
       # at half the representation's cost.
@@ -230,10 +237,25 @@ class DCEOAgent(rainbow.RainbowAgent):
                                          phi_pooled[picks[1]], self.norm_transform)
       return loss, (phi_state, phi_next)
 
-    (representation_loss_value, (phi_state, phi_next)), gradients = jax.value_and_grad(
-        representation_loss, has_aux=True)(extensions['representation'])
-    updates, representation_optimizer_state = self._optimizer.update(
-        gradients, extensions['representation_optimizer_state'], extensions['representation'])
+    def representation_step(carry, step_key):
+      params, optimizer_state = carry
+      picks = jax.random.randint(step_key, (2, self.representation_batch_size), 0, len(pooled))
+      (loss, phis), gradients = jax.value_and_grad(representation_loss, has_aux=True)(params,
+                                                                                     picks)
+      updates, optimizer_state = self._optimizer.update(gradients, optimizer_state, params)
+      return (optax.apply_updates(params, updates), optimizer_state), (loss, phis)
+
+    # `representation_steps` Adam steps on the same positive pairs, each with its own negative
+    # pairs. The options' reward is phi before the first of them, as with one step.
+    start = (extensions['representation'], extensions['representation_optimizer_state'])
+    if self.representation_steps == 1:  # the reference's: its key and numbers, no scan
+      (representation, representation_optimizer_state), (representation_loss_value, (
+          phi_state, phi_next)) = representation_step(start, pairs_key)
+    else:
+      (representation, representation_optimizer_state), (losses, (phi_states, phi_nexts)) = (
+          jax.lax.scan(representation_step, start,
+                       jax.random.split(pairs_key, self.representation_steps)))
+      representation_loss_value, phi_state, phi_next = losses[0], phi_states[0], phi_nexts[0]
 
     eigenfunction = jnp.asarray(self.option_eigenfunctions)[extensions['trained_option']]
     intrinsic_reward = jax.lax.stop_gradient(phi_next[:, eigenfunction]
@@ -251,7 +273,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     option_updates, option_optimizer_state = self._optimizer.update(
         option_gradients, extensions['option_optimizer_state'], extensions['option'])
     extensions = dict(
-        extensions, representation=optax.apply_updates(extensions['representation'], updates),
+        extensions, representation=representation,
         representation_optimizer_state=representation_optimizer_state,
         option=optax.apply_updates(extensions['option'], option_updates),
         option_optimizer_state=option_optimizer_state)

@@ -32,6 +32,7 @@ import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg
 import scipy.optimize
 
 from agents import laplacian
@@ -162,7 +163,8 @@ def _one_hot_cells(owner: str, observations, cell_count: int) -> None:
 
 
 def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
-                         previous: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+                         previous: Optional[np.ndarray] = None,
+                         move_counts: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
   """The `dimension` smallest eigenvectors of the graph Laplacian of `layout`'s visited cells
   (visit_counts > 0, over the free cells in the order of free_cells): L = D - A of the graph
   the visited cells and the moves between them make, each vector scaled to a mean square of 1
@@ -175,6 +177,12 @@ def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
   last refit, the new vectors are matched to its columns, in order and sign, over the visited
   cells (the assignment maximising the summed |inner products|): eigh's signs and the order of
   near-equal eigenvalues are arbitrary, and an option must keep following the same function.
+
+  Given `move_counts` (cells, cells), how often each move between free cells was made, the graph
+  is weighted as a learner of the Laplacian objective sees it from its data: each edge by its
+  moves' count (both ways), and the vectors solve the generalised problem L v = lambda D_rho v
+  with rho the visit counts, scaled to a mean square of 1 under rho. That is what the
+  representation loss (agents/laplacian.py) converges to over the same data.
   """
   following = gridworld.successors(layout)
   visit_counts = np.asarray(visit_counts)
@@ -186,8 +194,17 @@ def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
     return None
   # The moves between visited cells; self-loops sit in D and A alike and cancel in D - A.
   moves = gridworld.adjacency(layout)[np.ix_(visited, visited)]
-  _, eigenvectors = np.linalg.eigh(np.diag(moves.sum(axis=1)) - moves)
-  vectors = eigenvectors[:, :dimension] * np.sqrt(len(visited))
+  if move_counts is None:
+    _, eigenvectors = np.linalg.eigh(np.diag(moves.sum(axis=1)) - moves)
+    vectors = eigenvectors[:, :dimension] * np.sqrt(len(visited))
+  else:
+    made = np.asarray(move_counts, np.float64)[np.ix_(visited, visited)] * (moves > 0)
+    made = made + made.T
+    np.fill_diagonal(made, 0.0)
+    rho = visit_counts[visited].astype(np.float64)
+    # eigh's generalised eigenvectors have v^T D_rho v = 1; scaled to mean square 1 under rho.
+    _, eigenvectors = scipy.linalg.eigh(np.diag(made.sum(axis=1)) - made, np.diag(rho))
+    vectors = eigenvectors[:, :dimension] * np.sqrt(rho.sum())
   if previous is not None:
     inner = np.asarray(previous, np.float64)[visited].T @ vectors  # (old column, new column)
     old_columns, new_columns = scipy.optimize.linear_sum_assignment(-np.abs(inner))
@@ -220,10 +237,13 @@ class VisitedGridRepresentation(nn.Module):
   for one-hot observations of `layout`'s free cells: an oracle of the visited set, which knows
   nothing of the cells not yet seen. Its table is a parameter (zeros at first) that no gradient
   moves; DCEO replaces it every `refresh_period` training steps with `refreshed`, from the
-  observations its replay holds, each refit matched to the last."""
+  observations its replay holds, each refit matched to the last. `weighted_by_replay` weighs the
+  graph as the replay does (`visited_eigenvectors`' `move_counts`, consecutive observations
+  counted as moves): the oracle of what DCEO's learned phi converges to on the same replay."""
   layout: str
   dimension: int
   refresh_period: int = 250
+  weighted_by_replay: bool = False
 
   @nn.compact
   def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
@@ -239,8 +259,16 @@ class VisitedGridRepresentation(nn.Module):
     visit; unchanged while too few cells are visited."""
     previous = np.asarray(params['params']['table'])
     _one_hot_cells('VisitedGridRepresentation', observations, previous.shape[0])
-    table = visited_eigenvectors(self.layout, np.asarray(observations).sum(axis=0),
-                                 self.dimension, previous)
+    observations = np.asarray(observations)
+    move_counts = None
+    if self.weighted_by_replay:
+      # Consecutive rows are the replay's moves (an episode's end and the next one's start are
+      # rarely one move apart; the adjacency in visited_eigenvectors drops the rest).
+      cells = np.argmax(observations, axis=1)
+      move_counts = np.zeros((previous.shape[0],) * 2)
+      np.add.at(move_counts, (cells[:-1], cells[1:]), 1.0)
+    table = visited_eigenvectors(self.layout, observations.sum(axis=0), self.dimension, previous,
+                                 move_counts)
     if table is None:
       return params
     return {**params, 'params': {**params['params'], 'table': jnp.asarray(table)}}

@@ -273,6 +273,58 @@ def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward
   assert float(statistics['option_loss']) == pytest.approx(float(loss(params)), rel=1e-5)
 
 
+def test_representation_steps_are_adam_steps_on_the_same_positives_with_fresh_negatives():
+  env = grid()
+  steps = 3
+  agent = make_agent(env, representation_network=table_representation(),
+                     representation_steps=steps)
+  run_episodes(agent, env, 3, seed=0)
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  key = jax.random.PRNGKey(3)
+  results = {}
+  for count in (1, steps):  # the same state, batch, key and trained option
+    agent.representation_steps = count
+    agent._rng = np.random.default_rng(11)
+    passed, passed_targets = agent.extensions_passed(0, updating=True)
+    results[count] = agent.extension_update(
+        passed, agent.state._replace(extensions=passed, extension_targets=passed_targets), batch,
+        key)
+
+  # By hand: `steps` Adam steps of the Laplacian loss, each on the batch's positive pairs and
+  # negatives drawn from the pooled states with its own key.
+  pooled = np.concatenate([batch['observation'], batch['next_observation']])
+  pairs_key, _ = jax.random.split(key)
+  params = agent.state.extensions['representation']
+  optimizer_state = agent.state.extensions['representation_optimizer_state']
+  first_loss = None
+  for step_key in jax.random.split(pairs_key, steps):
+    picks = np.asarray(jax.random.randint(step_key, (2, agent.representation_batch_size), 0,
+                                          len(pooled)))
+
+    def loss(params, picks=picks):
+      phi = agent.representation.apply(params, pooled)
+      state_phi, next_phi = np.split(np.arange(len(pooled)), 2)
+      return laplacian.laplacian_loss(phi[state_phi], phi[next_phi], phi[picks[0]],
+                                      phi[picks[1]], agent.norm_transform)[0]
+
+    value, gradients = jax.value_and_grad(loss)(params)
+    first_loss = value if first_loss is None else first_loss
+    updates, optimizer_state = agent._optimizer.update(gradients, optimizer_state, params)
+    params = jax.tree.map(lambda p, u: p + u, params, updates)
+  extensions, statistics = results[steps]
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               extensions['representation'], params)
+  assert float(statistics['representation_loss']) == pytest.approx(float(first_loss), rel=1e-5)
+  # The options' reward is phi from before the first step: the option learns as with one step.
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               extensions['option'], results[1][0]['option'])
+  assert not np.allclose(jax.tree.leaves(extensions['representation'])[-1],
+                         jax.tree.leaves(results[1][0]['representation'])[-1])
+  with pytest.raises(errors.InvalidSettingError, match='representation_steps'):
+    make_agent(env, representation_steps=0)
+
+
 def test_an_updates_call_acts_with_the_acting_option_as_updated_if_it_was_the_one_trained():
   env = grid()
   agent = make_agent(env)

@@ -200,6 +200,41 @@ def test_visited_eigenvectors_leave_cells_no_visited_cell_reaches_at_zero():
     laplacian_grid.visited_eigenvectors(layout, np.ones(4), 1)
 
 
+def test_visited_eigenvectors_weighted_by_moves_and_visits_by_hand():
+  # Visits rho = (1, 2, 1) over the first three cells and one move along each of their two edges
+  # (the count of 5 from cell 2 to cell 0 is no move, a jump such as an episode's reset, and is
+  # dropped): L = [[1,-1,0],[-1,2,-1],[0,-1,1]], D_rho = diag(1, 2, 1). L v = lambda D_rho v has
+  # lambda 0 with v constant, then lambda 1 with v = (1, 0, -1) (lambda 2: (1, -1, 1)). Scaled
+  # to sum rho v^2 / sum rho = 1: 1 everywhere, and (sqrt2, 0, -sqrt2).
+  moves = np.zeros((5, 5))
+  moves[0, 1] = moves[1, 2] = 1.0
+  moves[2, 0] = 5.0
+  table = laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, np.array([1, 2, 1, 0, 0]), 2,
+                                              move_counts=moves)
+  np.testing.assert_allclose(np.abs(table[:3, 0]), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(np.abs(table[:3, 1]), [math.sqrt(2), 0.0, math.sqrt(2)], rtol=1e-6,
+                             atol=1e-6)
+  assert table[0, 1] == pytest.approx(-table[2, 1], rel=1e-6)
+  np.testing.assert_array_equal(table[3:], table[[2, 2]])  # the unvisited fill, as unweighted
+  # Unweighted, the same cells give (1, 0, -1) * sqrt(3 / 2): the weights change the vectors.
+  uniform = laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, np.array([1, 2, 1, 0, 0]), 2)
+  assert abs(uniform[0, 1]) == pytest.approx(math.sqrt(1.5), rel=1e-6)
+
+
+def test_the_replay_weighted_grid_representation_counts_consecutive_observations_as_moves():
+  representation = laplacian_grid.VisitedGridRepresentation(layout=ROW_OF_FIVE, dimension=2,
+                                                            weighted_by_replay=True)
+  cells = gridworld.cell_observations(ROW_OF_FIVE, 'one_hot')
+  params = representation.init(jax.random.PRNGKey(0), cells)
+  seen = cells[[0, 1, 2, 1, 1, 0, 2]]  # moves 0-1 twice, 1-2 twice; 1 -> 1 and 0 -> 2 are none
+  moves = np.zeros((5, 5))
+  moves[0, 1] = moves[1, 2] = moves[2, 1] = moves[1, 0] = 1.0
+  expected = laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, np.array([2, 3, 2, 0, 0]), 2,
+                                                 np.zeros((5, 2)), moves)
+  np.testing.assert_allclose(representation.apply(representation.refreshed(params, seen), cells),
+                             expected, rtol=1e-6)
+
+
 def test_the_visited_grid_representation_learns_nothing_and_refits_to_its_observations():
   representation = laplacian_grid.VisitedGridRepresentation(layout=ROW_OF_FIVE, dimension=2)
   cells = gridworld.cell_observations(ROW_OF_FIVE, 'one_hot')
