@@ -182,7 +182,9 @@ def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
   is weighted as a learner of the Laplacian objective sees it from its data: each edge by its
   moves' count (both ways), and the vectors solve the generalised problem L v = lambda D_rho v
   with rho the visit counts, scaled to a mean square of 1 under rho. That is what the
-  representation loss (agents/laplacian.py) converges to over the same data.
+  representation loss (agents/laplacian.py) converges to over the same data with one-step
+  positive pairs; DCEO's n-step pairs give the n-step walk's graph, with the same eigenvectors
+  when the walk is the same at every step.
   """
   following = gridworld.successors(layout)
   visit_counts = np.asarray(visit_counts)
