@@ -17,6 +17,16 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   host every `refresh_period` training steps (as is any representation with a `refresh_period`
   and a `refreshed(params, observations)` method), an oracle that knows only what the agent has
   seen;
+- `state_weighting`: what the objective's expectations weigh. 'replay' (the reference's) takes
+  the batch as drawn, so a state weighs as often as the agent stood in it (and, under prioritized
+  replay, by its priority), and phi converges to the eigenvectors of the visited graph under that
+  visit distribution, which bend towards where the agent stays. 'inverse_visits' (a departure from
+  the reference) weighs every visited state alike: each positive pair's term is weighted by
+  1 / (P(i) n(s)) (P(i) the transition's sampling probability, 1 under uniform replay; n(s) the
+  visits of s, agents/visit_density.py, counted as transitions are stored: exact observations by
+  default, SimHash keys with `visit_hash_bits`), and the negative states are drawn from the pooled
+  states in proportion to the same weights. phi then converges to the Laplacian of the graph of
+  visited states, each alike: what `@VisitedGridRepresentation` solves exactly on a grid;
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, computed with the representation of
@@ -72,12 +82,14 @@ from agents import laplacian
 from agents import laplacian_grid
 from agents import networks
 from agents import rainbow
+from agents import visit_density
 from runner import errors
 from runner import metrics
 
 NO_OPTION = -1  # the running option's value, in checkpoints, when none runs
 EIGENFUNCTIONS_FILE = 'eigenfunctions.png'
 DESCRIBED_BATCH = 256  # observations per forward pass when describing visited states
+STATE_WEIGHTINGS = ('replay', 'inverse_visits')
 
 
 @gin.configurable
@@ -124,6 +136,8 @@ class DCEOAgent(rainbow.RainbowAgent):
                representation_network: Callable[..., nn.Module] = RepresentationNetwork,
                representation_batch_size: int = 32,
                representation_steps: int = 1,
+               state_weighting: str = 'replay',
+               visit_hash_bits: int = 0,
                grid_layout: Optional[str] = None,
                plotted_eigenfunctions: int = 4,
                **rainbow_arguments):
@@ -144,6 +158,10 @@ class DCEOAgent(rainbow.RainbowAgent):
     if representation_steps < 1:
       raise errors.InvalidSettingError(
           f'DCEOAgent needs representation_steps >= 1, got {representation_steps}')
+    if state_weighting not in STATE_WEIGHTINGS:
+      raise errors.InvalidSettingError(
+          f'DCEOAgent: unknown state_weighting {state_weighting!r}: choose one of '
+          f'{", ".join(STATE_WEIGHTINGS)}')
     laplacian.norm_transform(norm_transform, representation_dimension)  # refuses unknown names
     self.representation_dimension = representation_dimension
     self.num_options = num_options
@@ -153,6 +171,9 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.norm_transform = norm_transform
     self.representation_batch_size = representation_batch_size
     self.representation_steps = representation_steps
+    self.state_weighting = state_weighting
+    self.visits = (visit_density.VisitCounter(visit_hash_bits, seed, 'DCEOAgent')
+                   if state_weighting == 'inverse_visits' else None)
     self.representation = representation_network(dimension=representation_dimension)
     # Host-side option bookkeeping; the running option is checkpointed (`_replay_state`).
     self._current_option = None
@@ -223,9 +244,33 @@ class DCEOAgent(rainbow.RainbowAgent):
         'option_updates': option_updates,
     }, {'options': targets}
 
+  def extension_batch(self, batch):
+    if self.visits is None:
+      return {}
+    # A final observation is never stored as a transition's start: it counts as visited once.
+    return {name: np.maximum(self.visits.counts(batch[observations]), 1).astype(np.float32)
+            for name, observations in (('state_visits', 'observation'),
+                                       ('next_state_visits', 'next_observation'))}
+
   def extension_update(self, extensions, state, batch, key):
     pairs_key, loss_key = jax.random.split(key)
     pooled = jnp.concatenate([batch['observation'], batch['next_observation']])
+    negatives_shape = (2, self.representation_batch_size)
+    if self.visits is None:
+      positive_weights = None
+
+      def draw_negatives(step_key):
+        return jax.random.randint(step_key, negatives_shape, 0, len(pooled))
+    else:
+      # Each visited state alike: importance weights 1 / (P(i) n(s)) (the module docstring).
+      sampling = batch.get('sampling_probability', jnp.ones_like(batch['reward']))
+      positive_weights = 1.0 / (sampling * batch['state_visits'])
+      pooled_weights = jnp.concatenate([positive_weights,
+                                        1.0 / (sampling * batch['next_state_visits'])])
+
+      def draw_negatives(step_key):
+        return jax.random.choice(step_key, len(pooled), negatives_shape,
+                                 p=pooled_weights / jnp.sum(pooled_weights))
 
     def representation_loss(params, picks):
       # u and v are states of the batch itself, so their phi is gathered from the batch's one
@@ -234,12 +279,13 @@ class DCEOAgent(rainbow.RainbowAgent):
       phi_pooled = self.representation.apply(params, pooled)
       phi_state, phi_next = jnp.split(phi_pooled, 2)
       loss, _ = laplacian.laplacian_loss(phi_state, phi_next, phi_pooled[picks[0]],
-                                         phi_pooled[picks[1]], self.norm_transform)
+                                         phi_pooled[picks[1]], self.norm_transform,
+                                         positive_weights)
       return loss, (phi_state, phi_next)
 
     def representation_step(carry, step_key):
       params, optimizer_state = carry
-      picks = jax.random.randint(step_key, (2, self.representation_batch_size), 0, len(pooled))
+      picks = draw_negatives(step_key)
       (loss, phis), gradients = jax.value_and_grad(representation_loss, has_aux=True)(params,
                                                                                      picks)
       updates, optimizer_state = self._optimizer.update(gradients, optimizer_state, params)
@@ -333,6 +379,11 @@ class DCEOAgent(rainbow.RainbowAgent):
                                                    'representation': representation})
     return super()._train_step(observation, policy)
 
+  def _store(self, reward, terminated):
+    if self.visits is not None:
+      self.visits.add(self._observation)
+    super()._store(reward, terminated)
+
   # -- host bookkeeping ---------------------------------------------------------------------------
 
   def _end_option_run(self):
@@ -355,6 +406,8 @@ class DCEOAgent(rainbow.RainbowAgent):
         statistics[f'option_{option}_share'] = float(steps / self._policy_steps)
     if self._option_runs_ended:
       statistics['option_mean_duration'] = self._option_durations_sum / self._option_runs_ended
+    if self.visits is not None:
+      statistics['visited_keys'] = float(len(self.visits))
     if self.grid is not None:
       statistics['subspace_overlap'] = self.grid.subspace_overlap(
           self.representation_values(self.grid.cell_observations))
@@ -398,11 +451,18 @@ class DCEOAgent(rainbow.RainbowAgent):
     return {**super()._replay_state(),
             'current_option': np.int64(NO_OPTION if self._current_option is None
                                        else self._current_option),
-            'option_run_length': np.int64(self._option_run_length)}
+            'option_run_length': np.int64(self._option_run_length),
+            **({} if self.visits is None else {'visits': self.visits.state_dict()})}
 
   def _load_replay_state(self, bundle: Dict[str, Any]) -> None:
     super()._load_replay_state(bundle)
     current_option = int(bundle['current_option'])
     self._current_option = None if current_option == NO_OPTION else current_option
     self._option_run_length = int(bundle['option_run_length'])
+    if self.visits is not None:
+      if 'visits' not in bundle:
+        raise errors.BadInputError(
+            "DCEOAgent: the checkpoint has no visit counts (its run weighed states with "
+            "state_weighting 'replay'); this agent's 'inverse_visits' needs them")
+      self.visits.load_state_dict(bundle['visits'])
     self._reset_option_counters()

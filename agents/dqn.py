@@ -16,8 +16,10 @@ and `explores` decide on the host, per step, which policy acts and whether the a
 `extensions_passed` and `extensions_returned` let a method pass a jitted call only the part of its
 extensions that the call reads and trains, picked on the host (DCEO: one option of several), so
 the rest is neither read nor written back; `extensions_returned` may also sync extension targets
-on a clock of the method's own (DCEO: each option's, counted in its own updates). The checkpoint
-holds the whole train state, extensions included.
+on a clock of the method's own (DCEO: each option's, counted in its own updates).
+`extension_batch` adds arrays of the method's own, computed on the host, to each sampled batch
+(DCEO: the visit counts of the batch's states). The checkpoint holds the whole train state,
+extensions included.
 
 The agent's TensorBoard histograms (`write_summaries`), over each iteration's updates: the online
 Q-values of the replayed actions (`agent/q_values`), the loss of each transition (`agent/td_loss`)
@@ -298,6 +300,13 @@ class DQNAgent(base.ReplayAgent):
     del state, batch, key
     return extensions, {}
 
+  def extension_batch(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Arrays, one row per transition, to add to a sampled batch before the update's call, which
+    `extension_update` then reads (the same names every update: a new name compiles anew). None
+    here."""
+    del batch
+    return {}
+
   def sync_targets(self, state: ValueTrainState) -> ValueTrainState:
     """The state with its targets synchronised, on Dopamine's target clock (on the host, after
     that step's update). Subclasses with extension targets extend it to sync those as well."""
@@ -423,6 +432,7 @@ class DQNAgent(base.ReplayAgent):
       if self.training_steps % self.update_period == 0:
         batch = self.replay.sample(self.batch_size, self._rng)
         indices = batch.pop('indices')
+        batch.update(self.extension_batch(batch))
         extensions, extension_targets = self.extensions_passed(policy, updating=True)
         trained, statistics, per_transition, chosen_q, greedy = self._update_and_act(
             self.state.params, self.state.target_params, self.state.optimizer_state, extensions,

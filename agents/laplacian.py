@@ -17,7 +17,7 @@ orthonormality constraint, E[phi(u)[:k] phi(u)[:k]^T] = I / d at its minimum, an
 tabular phi exact).
 """
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -63,11 +63,18 @@ def negative_term(phi_u: jnp.ndarray, phi_v: jnp.ndarray,
 
 
 def laplacian_loss(phi_state: jnp.ndarray, phi_next_state: jnp.ndarray, phi_u: jnp.ndarray,
-                   phi_v: jnp.ndarray,
-                   transform: str = 'log1p') -> Tuple[jnp.ndarray, Dict[str, jnp.ndarray]]:
+                   phi_v: jnp.ndarray, transform: str = 'log1p',
+                   positive_weights: Optional[jnp.ndarray] = None,
+                   ) -> Tuple[jnp.ndarray, Dict[str, jnp.ndarray]]:
   """The batch mean of positive + negative, and statistics: 'loss', 'positive_loss',
-  'negative_loss' (their batch means)."""
-  positive = jnp.mean(positive_term(phi_state, phi_next_state))
+  'negative_loss' (their batch means). With `positive_weights` (batch,), the positive term's mean
+  is weighted by them, sum_b w_b positive_b / sum_b w_b: an importance-weighted estimate under
+  another distribution of the states s than the batch's."""
+  positives = positive_term(phi_state, phi_next_state)
+  if positive_weights is None:
+    positive = jnp.mean(positives)
+  else:
+    positive = jnp.sum(positive_weights * positives) / jnp.sum(positive_weights)
   negative = jnp.mean(negative_term(phi_u, phi_v, transform))
   loss = positive + negative
   return loss, {'loss': loss, 'positive_loss': positive, 'negative_loss': negative}

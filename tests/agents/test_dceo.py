@@ -31,7 +31,7 @@ def host_only_agent(epsilon, num_options=4, option_prob=0.9, option_termination=
       _rng=np.random.default_rng(seed), epsilon_fn=losses.identity_epsilon,
       epsilon_train=epsilon, epsilon_eval=0.0, epsilon_decay_period=1, training_steps=0,
       min_replay_history=0, _statistics=[], _current_option=None, _option_run_length=0,
-      _random_action=False, grid=None)
+      _random_action=False, grid=None, visits=None)
   agent._reset_option_counters()
   return agent
 
@@ -323,6 +323,70 @@ def test_representation_steps_are_adam_steps_on_the_same_positives_with_fresh_ne
                          jax.tree.leaves(results[1][0]['representation'])[-1])
   with pytest.raises(errors.InvalidSettingError, match='representation_steps'):
     make_agent(env, representation_steps=0)
+
+
+def test_inverse_visits_weigh_every_visited_state_alike_in_the_representation_step(tmp_path):
+  env = grid()
+  agent = make_agent(env, representation_network=table_representation(),
+                     state_weighting='inverse_visits')
+  run_episodes(agent, env, 3, seed=0)
+  # The counts are the transitions stored from each cell.
+  replay_rows = agent.replay.row_arrays()
+  written = slice(0, len(agent.replay))
+  stored = replay_rows['observation'][written][replay_rows['kind'][written] == 0]
+  cells = np.eye(env.observation_space.shape[0], dtype=np.float32)
+  np.testing.assert_array_equal(agent.visits.counts(cells),
+                                [np.sum(np.all(stored == cell, axis=1)) for cell in cells])
+
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  batch.update(agent.extension_batch(batch))
+  key = jax.random.PRNGKey(3)
+  passed, passed_targets = agent.extensions_passed(0, updating=True)
+  extensions, statistics = agent.extension_update(
+      passed, agent.state._replace(extensions=passed, extension_targets=passed_targets), batch,
+      key)
+
+  # By hand: weights 1 / (P(i) n(s)) from the counts of each state, positives weighted by them,
+  # negatives drawn from the pooled states in proportion to them.
+  counts = np.maximum(agent.visits.counts(np.concatenate([batch['observation'],
+                                                          batch['next_observation']])), 1)
+  sampling = np.tile(batch['sampling_probability'], 2)
+  weights = 1.0 / (sampling * counts)
+  np.testing.assert_allclose(np.concatenate([batch['state_visits'], batch['next_state_visits']]),
+                             counts)
+  pooled = np.concatenate([batch['observation'], batch['next_observation']])
+  pairs_key, _ = jax.random.split(key)
+  picks = np.asarray(jax.random.choice(pairs_key, len(pooled), (2, agent.representation_batch_size),
+                                       p=weights / weights.sum()))
+
+  def loss(params):
+    phi = agent.representation.apply(params, pooled)
+    phi_state, phi_next = np.split(phi, 2)
+    return laplacian.laplacian_loss(phi_state, phi_next, phi[picks[0]], phi[picks[1]],
+                                    agent.norm_transform,
+                                    positive_weights=weights[:len(weights) // 2])[0]
+
+  params = agent.state.extensions['representation']
+  value, gradients = jax.value_and_grad(loss)(params)
+  updates, _ = agent._optimizer.update(
+      gradients, agent.state.extensions['representation_optimizer_state'], params)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               extensions['representation'], jax.tree.map(lambda p, u: p + u, params, updates))
+  assert float(statistics['representation_loss']) == pytest.approx(float(value), rel=1e-5)
+  assert len(set(counts.tolist())) > 1  # the weights are not uniform: the check tells them apart
+
+  # The counts go into the checkpoint with the replay.
+  directory, bundle = save_and_load(agent, tmp_path)
+  restored = make_agent(env, representation_network=table_representation(),
+                        state_weighting='inverse_visits', seed=1)
+  assert restored.unbundle(directory, 0, bundle)
+  np.testing.assert_array_equal(restored.visits.counts(cells), agent.visits.counts(cells))
+  with pytest.raises(errors.BadInputError, match='no visit counts'):
+    restored._load_replay_state({name: value for name, value in bundle.items()
+                                 if name != 'visits'})
+  with pytest.raises(errors.InvalidSettingError, match='state_weighting'):
+    make_agent(env, state_weighting='uniform')
 
 
 def test_an_updates_call_acts_with_the_acting_option_as_updated_if_it_was_the_one_trained():

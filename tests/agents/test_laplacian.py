@@ -60,6 +60,18 @@ def test_loss_is_the_batch_mean_of_both_terms():
   assert statistics['loss'] == loss
 
 
+def test_positive_weights_weigh_the_positive_mean_alone():
+  # Weights (1, 3): positive (1 * 3 + 3 * 9) / 4 = 7.5; the negative mean stays (3 + 0) / 2.
+  loss, statistics = laplacian.laplacian_loss(STATES, NEXT_STATES, U, V, 'squared',
+                                              positive_weights=jnp.array([1.0, 3.0]))
+  np.testing.assert_allclose([loss, statistics['positive_loss'], statistics['negative_loss']],
+                             [9.0, 7.5, 1.5], rtol=1e-6)
+  # Only the weights' ratios count.
+  scaled, _ = laplacian.laplacian_loss(STATES, NEXT_STATES, U, V, 'squared',
+                                       positive_weights=jnp.array([10.0, 30.0]))
+  np.testing.assert_allclose(scaled, 9.0, rtol=1e-6)
+
+
 def test_one_dimension_has_a_single_prefix():
   # d = 1: c = [1, 0]; positive (2 - 0)^2 = 4; negative (1 * 3)^2 - 1^2 / 1 - 3^2 / 1 = -1.
   loss, _ = laplacian.laplacian_loss(jnp.array([[2.0]]), jnp.array([[0.0]]), jnp.array([[1.0]]),
