@@ -110,9 +110,10 @@ def option_slices_changed(before, after, num_options):
   return changed
 
 
-def test_each_update_trains_one_option_in_the_one_jitted_call_of_the_step():
+@pytest.mark.parametrize('state_weighting', dceo.STATE_WEIGHTINGS)
+def test_each_update_trains_one_option_in_the_one_jitted_call_of_the_step(state_weighting):
   env = grid()
-  agent = make_agent(env)
+  agent = make_agent(env, state_weighting=state_weighting)
   states_before = []
   sample = agent.replay.sample
 
@@ -132,6 +133,9 @@ def test_each_update_trains_one_option_in_the_one_jitted_call_of_the_step():
   assert calls_per_step.count((1, 0)) == updates
   assert set(calls_per_step) <= {(1, 0), (0, 1), (0, 0)}
   assert {'representation_loss', 'option_loss'} <= set(statistics)
+  # With inverse visits, the visit counts ride in every batch and the distinct states counted
+  # are reported: the 25 cells of the open grid, or some of them.
+  assert (0 < statistics.get('visited_keys', 0) <= 25) == (state_weighting == 'inverse_visits')
   assert all(np.isfinite(statistics[name]) for name in ('representation_loss', 'option_loss'))
   after = [state.extensions for state in states_before[1:]] + [agent.state.extensions]
   trained = [option_slices_changed(before.extensions, extensions, agent.num_options)
