@@ -29,7 +29,8 @@ EXTRAS = {
     # arrays whole, where Minari's Arrow reader stacks Box rows one by one.
     'offline': ['minari[hdf5]>=0.5.0'],
     'sweep': ['ray[default]>=2.40'],
-    'dev': ['pytest>=8.0', 'pytest-timeout>=2.3'],
+    # pytest-xdist: `make test` runs the suite on TEST_WORKERS processes (see the Makefile).
+    'dev': ['pytest>=8.0', 'pytest-timeout>=2.3', 'pytest-xdist>=3.5'],
 }
 EXTRAS['all'] = sorted({dep for deps in EXTRAS.values() for dep in deps})
 
