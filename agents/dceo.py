@@ -25,10 +25,10 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   weighted by 1 / (P(i) n(s)) (P(i) the transition's sampling probability, 1 under uniform
   replay; n(s) the visits of s, agents/visit_density.py, counted as transitions are stored: exact
   observations by default, SimHash keys with `visit_hash_bits`), and the negative states are
-  drawn from the pooled states in proportion to the same weights. The minimiser is then the Laplacian's of the graph of
-  visited states, each alike: what `@VisitedGridRepresentation` solves exactly on a grid. (On the
-  grid worlds' budget a learned phi reaches neither minimiser, and this weighting covers no more:
-  benchmarks/RESULTS.md, "Weighing every visited state alike".)
+  drawn from the pooled states in proportion to the same weights. The minimiser is then the
+  Laplacian's of the graph of visited states, each alike: what `@VisitedGridRepresentation` solves
+  exactly on a grid. (On the grid worlds' budget a learned phi reaches neither minimiser, and this
+  weighting covers no more: benchmarks/RESULTS.md, "Weighing every visited state alike".)
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, computed with the representation of
