@@ -233,6 +233,16 @@ def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
   return table.astype(np.float32)
 
 
+def consecutive_moves(observations: np.ndarray, cell_count: int) -> np.ndarray:
+  """(cells, cells) counts of the moves between consecutive one-hot observations (e.g. a replay's
+  rows in storage order), for `visited_eigenvectors`' `move_counts`. An episode's end and the next
+  one's start are rarely one move apart; the adjacency there drops such jumps."""
+  cells = np.argmax(observations, axis=1)
+  move_counts = np.zeros((cell_count, cell_count))
+  np.add.at(move_counts, (cells[:-1], cells[1:]), 1.0)
+  return move_counts
+
+
 @gin.configurable
 class VisitedGridRepresentation(nn.Module):
   """phi(s) = the exact eigenvectors of the visited cells' graph (`visited_eigenvectors`) at s,
@@ -262,13 +272,8 @@ class VisitedGridRepresentation(nn.Module):
     previous = np.asarray(params['params']['table'])
     _one_hot_cells('VisitedGridRepresentation', observations, previous.shape[0])
     observations = np.asarray(observations)
-    move_counts = None
-    if self.weighted_by_replay:
-      # Consecutive rows are the replay's moves (an episode's end and the next one's start are
-      # rarely one move apart; the adjacency in visited_eigenvectors drops the rest).
-      cells = np.argmax(observations, axis=1)
-      move_counts = np.zeros((previous.shape[0],) * 2)
-      np.add.at(move_counts, (cells[:-1], cells[1:]), 1.0)
+    move_counts = (consecutive_moves(observations, previous.shape[0]) if self.weighted_by_replay
+                   else None)
     table = visited_eigenvectors(self.layout, observations.sum(axis=0), self.dimension, previous,
                                  move_counts)
     if table is None:

@@ -30,13 +30,12 @@ from offline import components  # noqa: E402
 
 def replay_cells(agent, cell_count: int):
   """(visit counts per free cell, one-step move counts) of the cells the agent's replay holds, in
-  storage order (one-hot observations: a cell is its observation's argmax)."""
+  storage order (one-hot observations)."""
   replay = agent.replay
   rows = (replay.oldest_row + np.arange(len(replay))) % replay.capacity
-  cells = np.argmax(replay.stacks(rows), axis=1)
-  moves = np.zeros((cell_count, cell_count))
-  np.add.at(moves, (cells[:-1], cells[1:]), 1.0)
-  return np.bincount(cells, minlength=cell_count).astype(np.float64), moves
+  observations = replay.stacks(rows)
+  return (observations.sum(axis=0, dtype=np.float64),
+          laplacian_grid.consecutive_moves(observations, cell_count))
 
 
 def unit(column: np.ndarray) -> np.ndarray:
