@@ -164,7 +164,8 @@ def _one_hot_cells(owner: str, observations, cell_count: int) -> None:
 
 def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
                          previous: Optional[np.ndarray] = None,
-                         move_counts: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+                         move_counts: Optional[np.ndarray] = None,
+                         fill_unvisited: bool = True) -> Optional[np.ndarray]:
   """The `dimension` smallest eigenvectors of the graph Laplacian of `layout`'s visited cells
   (visit_counts > 0, over the free cells in the order of free_cells): L = D - A of the graph
   the visited cells and the moves between them make, each vector scaled to a mean square of 1
@@ -173,7 +174,7 @@ def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
 
   Every unvisited cell takes the value of its nearest visited cell (breadth first over the
   grid's moves; cells no visited cell reaches stay 0), so that stepping into a new cell neither
-  rewards nor punishes an option. Given `previous` (cells, dimension), e.g. the table of the
+  rewards nor punishes an option; with `fill_unvisited` False they stay 0. Given `previous` (cells, dimension), e.g. the table of the
   last refit, the new vectors are matched to its columns, in order and sign, over the visited
   cells (the assignment maximising the summed |inner products|): eigh's signs and the order of
   near-equal eigenvalues are arbitrary, and an option must keep following the same function.
@@ -216,6 +217,8 @@ def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
     vectors = matched
   table = np.zeros((len(following), dimension))
   table[visited] = vectors
+  if not fill_unvisited:
+    return table.astype(np.float32)
   nearest = np.full(len(following), -1)
   nearest[visited] = visited
   frontier = visited
@@ -251,19 +254,46 @@ class VisitedGridRepresentation(nn.Module):
   moves; DCEO replaces it every `refresh_period` training steps with `refreshed`, from the
   observations its replay holds, each refit matched to the last. `weighted_by_replay` weighs the
   graph as the replay does (`visited_eigenvectors`' `move_counts`, consecutive observations
-  counted as moves): the oracle of what DCEO's learned phi converges to on the same replay."""
+  counted as moves): the oracle of what DCEO's learned phi converges to on the same replay.
+
+  Two switches take one property of the oracle away at a time, to tell which a learned phi lacks:
+  - `unvisited_values = 'random'`: each cell not yet visited keeps a fixed standard normal value
+    per function (drawn from `diagnostic_seed`), as a learned phi over one-hot observations keeps
+    its initial output there, instead of its nearest visited cell's ('nearest');
+  - `mixed = True`: phi's functions are mixed by a fixed random rotation (from
+    `diagnostic_seed`): the same span, as a learned phi that has not separated the eigenvectors,
+    but no function an eigenvector.
+  """
   layout: str
   dimension: int
   refresh_period: int = 250
   weighted_by_replay: bool = False
+  unvisited_values: str = 'nearest'
+  mixed: bool = False
+  diagnostic_seed: int = 0
 
-  @nn.compact
-  def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
+  def setup(self):
+    if self.unvisited_values not in ('nearest', 'random'):
+      raise errors.InvalidSettingError(
+          f"VisitedGridRepresentation.unvisited_values must be 'nearest' or 'random'; got "
+          f'{self.unvisited_values!r}')
     cell_count = len(gridworld.free_cells(self.layout))
     _require_dimension('VisitedGridRepresentation', self.dimension, cell_count)
-    _one_hot_cells('VisitedGridRepresentation', observations, cell_count)
-    table = self.param('table', nn.initializers.zeros, (cell_count, self.dimension))
-    return observations.astype(jnp.float32) @ jax.lax.stop_gradient(table)
+    self.table = self.param('table', nn.initializers.zeros, (cell_count, self.dimension))
+    rotation = np.eye(self.dimension)
+    if self.mixed:
+      # QR of a Gaussian matrix: a uniformly random orthogonal matrix (sign-corrected).
+      q, r = np.linalg.qr(self._diagnostic_rng().standard_normal((self.dimension,) * 2))
+      rotation = q * np.sign(np.diag(r))
+    self.rotation = jnp.asarray(rotation, jnp.float32)
+
+  def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
+    _one_hot_cells('VisitedGridRepresentation', observations, self.table.shape[0])
+    return observations.astype(jnp.float32) @ jax.lax.stop_gradient(self.table) @ self.rotation
+
+  @nn.nowrap
+  def _diagnostic_rng(self) -> np.random.Generator:
+    return np.random.default_rng(self.diagnostic_seed)
 
   @nn.nowrap
   def refreshed(self, params, observations: np.ndarray):
@@ -274,8 +304,16 @@ class VisitedGridRepresentation(nn.Module):
     observations = np.asarray(observations)
     move_counts = (consecutive_moves(observations, previous.shape[0]) if self.weighted_by_replay
                    else None)
-    table = visited_eigenvectors(self.layout, observations.sum(axis=0), self.dimension, previous,
-                                 move_counts)
+    visit_counts = observations.sum(axis=0)
+    nearest = self.unvisited_values == 'nearest'
+    table = visited_eigenvectors(self.layout, visit_counts, self.dimension, previous,
+                                 move_counts, fill_unvisited=nearest)
     if table is None:
       return params
+    if not nearest:
+      # Drawn after the rotation's numbers, so the two switches combine reproducibly.
+      rng = self._diagnostic_rng()
+      rng.standard_normal((self.dimension,) * 2)
+      unvisited = visit_counts == 0
+      table[unvisited] = rng.standard_normal(table.shape).astype(np.float32)[unvisited]
     return {**params, 'params': {**params['params'], 'table': jnp.asarray(table)}}

@@ -263,3 +263,32 @@ def test_the_visited_grid_representation_learns_nothing_and_refits_to_its_observ
   assert representation.refreshed(params, cells[:2]) is params  # too few cells yet
   with pytest.raises(errors.BadInputError, match='one-hot observations'):
     representation.refreshed(params, np.zeros((3, 4), np.float32))
+
+
+def test_the_visited_grid_representation_can_leave_unvisited_cells_random_and_mix_its_functions():
+  cells = gridworld.cell_observations(ROW_OF_FIVE, 'one_hot')
+  seen = cells[[0, 1, 1, 2, 0]]
+  exact = laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, seen.sum(axis=0), 2, np.zeros((5, 2)))
+  random_unseen = laplacian_grid.VisitedGridRepresentation(
+      layout=ROW_OF_FIVE, dimension=2, unvisited_values='random', diagnostic_seed=3)
+  params = random_unseen.init(jax.random.PRNGKey(0), cells)
+  first = np.asarray(random_unseen.apply(random_unseen.refreshed(params, seen), cells))
+  np.testing.assert_allclose(first[:3], exact[:3], rtol=1e-6)  # the visited cells: the oracle's
+  rng = np.random.default_rng(3)
+  rng.standard_normal((2, 2))
+  np.testing.assert_allclose(first[3:], rng.standard_normal((5, 2))[3:], rtol=1e-6)
+  again = random_unseen.apply(random_unseen.refreshed(params, cells[[0, 1, 2, 3]]), cells)
+  np.testing.assert_allclose(again[4], first[4], rtol=1e-6)  # still unvisited: the same draw
+  assert not np.allclose(again[3], first[3])  # visited now: the oracle's value
+
+  mixed = laplacian_grid.VisitedGridRepresentation(layout=ROW_OF_FIVE, dimension=2, mixed=True,
+                                                   diagnostic_seed=3)
+  values = np.asarray(mixed.apply(mixed.refreshed(params, seen), cells))
+  q, r = np.linalg.qr(np.random.default_rng(3).standard_normal((2, 2)))
+  np.testing.assert_allclose(values, exact @ (q * np.sign(np.diag(r))), rtol=1e-5, atol=1e-6)
+  # A rotation: every pair of cells' inner product, hence the span, is the oracle's.
+  np.testing.assert_allclose(values @ values.T, exact @ exact.T, rtol=1e-5, atol=1e-5)
+  with pytest.raises(errors.InvalidSettingError, match='unvisited_values'):
+    laplacian_grid.VisitedGridRepresentation(layout=ROW_OF_FIVE, dimension=2,
+                                             unvisited_values='zero').init(
+                                                 jax.random.PRNGKey(0), cells)
