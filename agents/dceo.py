@@ -29,6 +29,13 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   Laplacian's of the graph of visited states, each alike: what `@VisitedGridRepresentation` solves
   exactly on a grid. (On the grid worlds' budget a learned phi reaches neither minimiser, and this
   weighting covers no more: benchmarks/RESULTS.md, "Weighing every visited state alike".)
+- `representation_objective`: 'generalized' (the reference's, laplacian.laplacian_loss with
+  `norm_transform`) or 'allo' (a departure: laplacian.allo_loss, the augmented Lagrangian objective
+  that the reference's README recommends, whose equilibrium is each eigenvector on its own rather
+  than a rotation of them). ALLO's duals, a (d, d) lower-triangular array, live beside phi in the
+  extension state and climb their gradient (`allo_dual_learning_rate`) after each of phi's steps;
+  `allo_barrier` weighs the squared constraints. The negative states u and v are ALLO's two
+  independent estimates of each constraint.
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, computed with the representation of
@@ -139,6 +146,9 @@ class DCEOAgent(rainbow.RainbowAgent):
                representation_batch_size: int = 32,
                representation_steps: int = 1,
                state_weighting: str = 'replay',
+               representation_objective: str = 'generalized',
+               allo_barrier: float = 2.0,
+               allo_dual_learning_rate: float = 1e-2,
                visit_hash_bits: int = 0,
                grid_layout: Optional[str] = None,
                plotted_eigenfunctions: int = 4,
@@ -165,6 +175,10 @@ class DCEOAgent(rainbow.RainbowAgent):
           f'DCEOAgent: unknown state_weighting {state_weighting!r}: choose one of '
           f'{", ".join(STATE_WEIGHTINGS)}')
     laplacian.norm_transform(norm_transform, representation_dimension)  # refuses unknown names
+    laplacian.require_objective('DCEOAgent', representation_objective)
+    self.representation_objective = representation_objective
+    self.allo_barrier = float(allo_barrier)
+    self.allo_dual_learning_rate = float(allo_dual_learning_rate)
     self.representation_dimension = representation_dimension
     self.num_options = num_options
     self.option_eigenfunctions = option_eigenfunctions
@@ -208,6 +222,9 @@ class DCEOAgent(rainbow.RainbowAgent):
         # Each option's updates so far, its target's clock; host-side, never passed to a call.
         'option_updates': np.zeros(self.num_options, np.int64),
     }
+    if self.representation_objective == 'allo':
+      dimension = self.representation_dimension
+      extensions['representation_duals'] = jnp.zeros((dimension, dimension), jnp.float32)
     return extensions, {'options': options}
 
   def extensions_passed(self, policy, updating):
@@ -221,6 +238,8 @@ class DCEOAgent(rainbow.RainbowAgent):
                   representation_optimizer_state=extensions['representation_optimizer_state'],
                   trained_option=np.int32(option), option=extensions['options'][option],
                   option_optimizer_state=extensions['option_optimizer_states'][option])
+    if 'representation_duals' in extensions:
+      passed['representation_duals'] = extensions['representation_duals']
     return passed, {'option': self.state.extension_targets['options'][option]}
 
   def extensions_returned(self, passed, updated):
@@ -237,14 +256,17 @@ class DCEOAgent(rainbow.RainbowAgent):
     if option_updates[option] % self.target_update_period == 0:
       targets = replaced(targets, updated['option'])
     option_updates[option] += 1
-    return {
+    returned = {
         'representation': updated['representation'],
         'representation_optimizer_state': updated['representation_optimizer_state'],
         'options': replaced(extensions['options'], updated['option']),
         'option_optimizer_states': replaced(extensions['option_optimizer_states'],
                                             updated['option_optimizer_state']),
         'option_updates': option_updates,
-    }, {'options': targets}
+    }
+    if 'representation_duals' in updated:
+      returned['representation_duals'] = updated['representation_duals']
+    return returned, {'options': targets}
 
   def extension_batch(self, batch):
     if self.visits is None:
@@ -274,35 +296,43 @@ class DCEOAgent(rainbow.RainbowAgent):
         return jax.random.choice(step_key, len(pooled), negatives_shape,
                                  p=pooled_weights / jnp.sum(pooled_weights))
 
-    def representation_loss(params, picks):
+    def representation_loss(params, picks, duals):
       # u and v are states of the batch itself, so their phi is gathered from the batch's one
       # forward pass: the same values and gradients as passing them through the network again,
       # at half the representation's cost.
       phi_pooled = self.representation.apply(params, pooled)
       phi_state, phi_next = jnp.split(phi_pooled, 2)
-      loss, _ = laplacian.laplacian_loss(phi_state, phi_next, phi_pooled[picks[0]],
-                                         phi_pooled[picks[1]], self.norm_transform,
-                                         positive_weights)
-      return loss, (phi_state, phi_next)
+      phi_u, phi_v = phi_pooled[picks[0]], phi_pooled[picks[1]]
+      if duals is None:
+        loss, _ = laplacian.laplacian_loss(phi_state, phi_next, phi_u, phi_v,
+                                           self.norm_transform, positive_weights)
+        return loss, (phi_state, phi_next, None)
+      loss, _, constraints = laplacian.allo_loss(phi_state, phi_next, phi_u, phi_v, duals,
+                                                 self.allo_barrier, positive_weights)
+      return loss, (phi_state, phi_next, constraints)
 
     def representation_step(carry, step_key):
-      params, optimizer_state = carry
+      params, optimizer_state, duals = carry
       picks = draw_negatives(step_key)
-      (loss, phis), gradients = jax.value_and_grad(representation_loss, has_aux=True)(params,
-                                                                                     picks)
+      (loss, (phi_state, phi_next, constraints)), gradients = jax.value_and_grad(
+          representation_loss, has_aux=True)(params, picks, duals)
       updates, optimizer_state = self._optimizer.update(gradients, optimizer_state, params)
-      return (optax.apply_updates(params, updates), optimizer_state), (loss, phis)
+      if duals is not None:
+        duals = laplacian.allo_dual_step(duals, constraints, self.allo_dual_learning_rate)
+      return (optax.apply_updates(params, updates), optimizer_state, duals), (
+          loss, (phi_state, phi_next))
 
     # `representation_steps` Adam steps on the same positive pairs, each with its own negative
     # pairs. The options' reward is phi before the first of them, as with one step.
-    start = (extensions['representation'], extensions['representation_optimizer_state'])
+    start = (extensions['representation'], extensions['representation_optimizer_state'],
+             extensions.get('representation_duals'))
     if self.representation_steps == 1:  # the reference's: its key and numbers, no scan
-      (representation, representation_optimizer_state), (representation_loss_value, (
+      (representation, representation_optimizer_state, duals), (representation_loss_value, (
           phi_state, phi_next)) = representation_step(start, pairs_key)
     else:
-      (representation, representation_optimizer_state), (losses, (phi_states, phi_nexts)) = (
-          jax.lax.scan(representation_step, start,
-                       jax.random.split(pairs_key, self.representation_steps)))
+      (representation, representation_optimizer_state, duals), (losses, (
+          phi_states, phi_nexts)) = jax.lax.scan(
+              representation_step, start, jax.random.split(pairs_key, self.representation_steps))
       representation_loss_value, phi_state, phi_next = losses[0], phi_states[0], phi_nexts[0]
 
     eigenfunction = jnp.asarray(self.option_eigenfunctions)[extensions['trained_option']]
@@ -325,6 +355,8 @@ class DCEOAgent(rainbow.RainbowAgent):
         representation_optimizer_state=representation_optimizer_state,
         option=optax.apply_updates(extensions['option'], option_updates),
         option_optimizer_state=option_optimizer_state)
+    if duals is not None:
+      extensions['representation_duals'] = duals
     return extensions, {'representation_loss': representation_loss_value,
                         'option_loss': option_loss_value}
 

@@ -15,16 +15,36 @@ itself, not its square, as the reference does: 'log1p' is f(x) = log(1 + x) (the
 default: steadier with a deep network), 'squared' is f(x) = x^2 / d (the earlier work's soft
 orthonormality constraint, E[phi(u)[:k] phi(u)[:k]^T] = I / d at its minimum, and what makes a
 tabular phi exact).
+
+`allo_loss` is the other objective, the augmented Lagrangian Laplacian objective (ALLO; Gomez,
+Bowling and Machado 2024, "Proper Laplacian Representation Learning", which the DCEO reference's
+README recommends as more robust). With <f, g> = E_u[f(u) g(u)] over the state distribution and
+[[.]] a stop-gradient:
+
+  graph drawing   = E_(s, s') sum_i (phi_i(s) - phi_i(s'))^2
+  constraint j, k = <phi_j, [[phi_k]]> - delta_jk                  (k <= j: the lower triangle)
+  loss            = graph drawing + sum_{k <= j} [[beta_jk]] constraint_jk
+                    + barrier * sum_{k <= j} constraint_jk^2
+
+minimised over phi while the duals beta climb their gradient, beta += rate * constraint
+(`allo_dual_step`). The stop-gradients make function j answer only to the functions before it, so
+the stable equilibrium is each eigenvector on its own, in order, not a rotation of them; and no
+norm transform or coefficient needs tuning. Each constraint's inner product is estimated twice,
+on the u states and on the v states: the dual term takes their mean and the barrier their product,
+an unbiased estimate of the square. At the equilibrium beta_jj = -4 lambda_j of the walk's I - P
+for one-step pairs (the grid worlds' -lambda_j of L = D - A, `allo_eigenvalues`).
 """
 
 from typing import Dict, Optional, Tuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from runner import errors
 
 NORM_TRANSFORMS = ('log1p', 'squared')
+OBJECTIVES = ('generalized', 'allo')
 
 
 def coefficients(dimension: int) -> jnp.ndarray:
@@ -78,6 +98,54 @@ def laplacian_loss(phi_state: jnp.ndarray, phi_next_state: jnp.ndarray, phi_u: j
   negative = jnp.mean(negative_term(phi_u, phi_v, transform))
   loss = positive + negative
   return loss, {'loss': loss, 'positive_loss': positive, 'negative_loss': negative}
+
+
+def require_objective(owner: str, objective: str) -> None:
+  """InvalidSettingError naming `owner` unless `objective` is one of OBJECTIVES."""
+  if objective not in OBJECTIVES:
+    raise errors.InvalidSettingError(f'{owner}: unknown representation objective {objective!r}: '
+                                     f'choose one of {", ".join(OBJECTIVES)}')
+
+
+def _constraint_errors(phi: jnp.ndarray) -> jnp.ndarray:
+  """(d, d) lower triangle of <phi_j, [[phi_k]]> - delta_jk, estimated over the batch's rows."""
+  inner = phi.T @ jax.lax.stop_gradient(phi) / phi.shape[0]
+  return jnp.tril(inner - jnp.eye(phi.shape[-1], dtype=phi.dtype))
+
+
+def allo_loss(phi_state: jnp.ndarray, phi_next_state: jnp.ndarray, phi_u: jnp.ndarray,
+              phi_v: jnp.ndarray, duals: jnp.ndarray, barrier: float,
+              positive_weights: Optional[jnp.ndarray] = None,
+              ) -> Tuple[jnp.ndarray, Dict[str, jnp.ndarray], jnp.ndarray]:
+  """ALLO's loss (the module docstring) for (batch, d) representations and (d, d) duals, its
+  statistics ('loss', 'positive_loss' the graph drawing term, 'negative_loss' the constraints'
+  terms, 'constraint_error' the squared constraints' sum) and the (d, d) lower-triangular
+  constraint estimate, gradient-free, for `allo_dual_step`. `positive_weights` as in
+  laplacian_loss."""
+  drawn = jnp.sum((phi_state - phi_next_state) ** 2, axis=-1)
+  if positive_weights is None:
+    graph = jnp.mean(drawn)
+  else:
+    graph = jnp.sum(positive_weights * drawn) / jnp.sum(positive_weights)
+  errors_u, errors_v = _constraint_errors(phi_u), _constraint_errors(phi_v)
+  constraints = (jnp.sum(jax.lax.stop_gradient(duals) * (errors_u + errors_v) / 2)
+                 + barrier * jnp.sum(errors_u * errors_v))
+  loss = graph + constraints
+  estimate = jax.lax.stop_gradient((errors_u + errors_v) / 2)
+  return loss, {'loss': loss, 'positive_loss': graph, 'negative_loss': constraints,
+                'constraint_error': jnp.sum(estimate ** 2)}, estimate
+
+
+def allo_dual_step(duals: jnp.ndarray, constraint_estimate: jnp.ndarray,
+                   learning_rate: float) -> jnp.ndarray:
+  """The duals' gradient ascent step: beta + rate * constraint, kept lower triangular."""
+  return jnp.tril(duals + learning_rate * constraint_estimate)
+
+
+def allo_eigenvalues(duals: jnp.ndarray) -> jnp.ndarray:
+  """The eigenvalues ALLO's duals estimate, -diag(beta) / 4, of the walk's I - P for one-step pairs
+  (multiply by 4 for a grid world's L = D - A, whose walk has I - P = L / 4)."""
+  return -jnp.diagonal(duals) / 4
 
 
 def subspace_overlap(phi: np.ndarray, eigenvectors: np.ndarray, dimension: int) -> float:

@@ -41,6 +41,15 @@ FIGURE_FILE = 'laplacian_eigenfunctions.png'
 class LaplacianState(NamedTuple):
   params: Any
   optimizer_state: Any
+  duals: Any = None  # ALLO's (d, d) duals; None under the generalised objective
+
+
+class Objective(NamedTuple):
+  """Which loss phi minimises (agents/laplacian.py) and its settings."""
+  name: str = 'generalized'
+  norm_transform: str = 'log1p'
+  barrier: float = 2.0
+  dual_learning_rate: float = 1e-2
 
 
 def network_inputs(observations: jnp.ndarray) -> jnp.ndarray:
@@ -50,21 +59,31 @@ def network_inputs(observations: jnp.ndarray) -> jnp.ndarray:
   return observations.astype(jnp.float32)
 
 
-def laplacian_update(network: Any, optimizer: optax.GradientTransformation, transform: str,
+def laplacian_update(network: Any, optimizer: optax.GradientTransformation, objective: Objective,
                      state: LaplacianState, batch: Dict[str, jnp.ndarray], key: jax.Array):
-  """One gradient step on the Laplacian loss of the batch's (s, s') pairs and (u, v) states."""
+  """One gradient step on the Laplacian loss of the batch's (s, s') pairs and (u, v) states (and,
+  under ALLO, the duals' step after it)."""
   del key  # the loss needs no sampling
   parts = ('state', 'pair', 'u', 'v')
 
-  def objective(params):
+  def loss(params):
     # One forward pass over the four parts: one matrix product per layer instead of four.
     inputs = jnp.concatenate([network_inputs(batch[part]) for part in parts])
-    phi_state, phi_pair, phi_u, phi_v = jnp.split(network.apply(params, inputs), len(parts))
-    return laplacian.laplacian_loss(phi_state, phi_pair, phi_u, phi_v, transform)
+    phis = jnp.split(network.apply(params, inputs), len(parts))
+    if objective.name == 'allo':
+      value, statistics, constraints = laplacian.allo_loss(*phis, state.duals, objective.barrier)
+      return value, (statistics, constraints)
+    value, statistics = laplacian.laplacian_loss(*phis, objective.norm_transform)
+    return value, (statistics, None)
 
-  (_, statistics), gradients = jax.value_and_grad(objective, has_aux=True)(state.params)
+  (_, (statistics, constraints)), gradients = jax.value_and_grad(loss, has_aux=True)(
+      state.params)
   updates, optimizer_state = optimizer.update(gradients, state.optimizer_state, state.params)
-  return LaplacianState(optax.apply_updates(state.params, updates), optimizer_state), statistics
+  duals = state.duals
+  if objective.name == 'allo':
+    duals = laplacian.allo_dual_step(duals, constraints, objective.dual_learning_rate)
+  return LaplacianState(optax.apply_updates(state.params, updates), optimizer_state,
+                        duals), statistics
 
 
 def pair_batch(data: Dict[str, jax.Array], rows: jax.Array,
@@ -111,7 +130,10 @@ class LaplacianLearner(base.StateLearner):
   and one-hot observations make it a table). The optimizer is `optimizer` (the zoo's
   create_optimizer) called with Adam, `learning_rate` and `adam_eps` (the reference's: Dopamine's
   Adam, 6.25e-5 and 1.5e-4). `norm_transform`: 'log1p' (the reference's default) or 'squared'
-  (x^2 / d), agents/laplacian.py.
+  (x^2 / d), agents/laplacian.py. `objective`: 'generalized' (the reference's loss, with
+  `norm_transform`) or 'allo' (laplacian.allo_loss, with `allo_barrier` and
+  `allo_dual_learning_rate`; `norm_transform` unused), whose duals are checkpointed with phi and
+  give the eigenvalues, reported by `evaluate` as `eigenvalue_<i>`.
   """
 
   def __init__(self,
@@ -123,6 +145,9 @@ class LaplacianLearner(base.StateLearner):
                dimension: int = 20,
                hidden_sizes: Sequence[int] = (256, 256),
                norm_transform: str = 'log1p',
+               objective: str = 'generalized',
+               allo_barrier: float = 2.0,
+               allo_dual_learning_rate: float = 1e-2,
                pair_horizon: int = 1,
                batch_size: int = 32,
                steps_per_call: int = 100,
@@ -139,6 +164,9 @@ class LaplacianLearner(base.StateLearner):
         raise errors.InvalidSettingError(f'{name}.{setting} must be a whole number >= 1, got '
                                          f'{value!r}')
     laplacian.norm_transform(norm_transform, dimension)  # an unknown name is reported here
+    laplacian.require_objective(name, objective)
+    self.objective = Objective(objective, norm_transform, float(allo_barrier),
+                               float(allo_dual_learning_rate))
     self.dimension = int(dimension)
     self.pair_horizon = int(pair_horizon)
     self.plotted_eigenfunctions = int(plotted_eigenfunctions)
@@ -148,9 +176,11 @@ class LaplacianLearner(base.StateLearner):
     init_key, self._base_key = jax.random.split(jax.random.PRNGKey(seed))
     dummy = jnp.zeros((1, *observation_space.shape), jnp.float32)
     params = jax.jit(self.network.init)(init_key, dummy)
-    self.state = LaplacianState(params, self.optimizer.init(params))
+    duals = (jnp.zeros((self.dimension, self.dimension), jnp.float32) if objective == 'allo'
+             else None)
+    self.state = LaplacianState(params, self.optimizer.init(params), duals)
     self.trainer = device_data.ScannedTrainer(
-        functools.partial(laplacian_update, self.network, self.optimizer, norm_transform),
+        functools.partial(laplacian_update, self.network, self.optimizer, self.objective),
         3 * batch_size, steps_per_call, pair_batch)
     self._phi = compilation.jit(lambda params, x: self.network.apply(params, network_inputs(x)))
     self.grid = (None if layout is None else
@@ -186,11 +216,16 @@ class LaplacianLearner(base.StateLearner):
     return np.asarray(self._phi(self.state.params, self.grid.cell_observations), np.float64)
 
   def evaluate(self, iteration: int) -> Dict[str, float]:
-    """`subspace_overlap` with the exact Laplacian's eigenvectors (nothing without `layout`)."""
+    """`subspace_overlap` with the exact Laplacian's eigenvectors (with `layout`) and, under ALLO,
+    `eigenvalue_<i>`: the duals' estimates of the walk's I - P (laplacian.allo_eigenvalues)."""
     del iteration
-    if self.grid is None:
-      return {}
-    return {'subspace_overlap': self.grid.subspace_overlap(self.cell_values())}
+    results = {}
+    if self.state.duals is not None:
+      results.update({f'eigenvalue_{index}': float(value) for index, value in
+                      enumerate(np.asarray(laplacian.allo_eigenvalues(self.state.duals)))})
+    if self.grid is not None:
+      results['subspace_overlap'] = self.grid.subspace_overlap(self.cell_values())
+    return results
 
   def write_summaries(self, iteration: int) -> None:
     """The first `plotted_eigenfunctions` exact and learned eigenfunctions over the grid

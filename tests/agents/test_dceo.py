@@ -329,6 +329,61 @@ def test_representation_steps_are_adam_steps_on_the_same_positives_with_fresh_ne
     make_agent(env, representation_steps=0)
 
 
+def test_allo_steps_phi_and_climbs_its_duals_in_the_update(tmp_path):
+  env = grid()
+  steps, barrier, dual_rate = 2, 1.5, 0.25
+  agent = make_agent(env, representation_network=table_representation(),
+                     representation_steps=steps, representation_objective='allo',
+                     allo_barrier=barrier, allo_dual_learning_rate=dual_rate)
+  run_episodes(agent, env, 3, seed=0)
+  duals_so_far = np.asarray(agent.state.extensions['representation_duals'])
+  assert np.any(duals_so_far != 0) and np.all(np.triu(duals_so_far, 1) == 0)
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  key = jax.random.PRNGKey(3)
+  passed, passed_targets = agent.extensions_passed(0, updating=True)
+  extensions, statistics = agent.extension_update(
+      passed, agent.state._replace(extensions=passed, extension_targets=passed_targets), batch,
+      key)
+
+  # By hand: each step is an Adam step on ALLO's loss at the current duals, then the duals' step.
+  pooled = np.concatenate([batch['observation'], batch['next_observation']])
+  pairs_key, _ = jax.random.split(key)
+  params = agent.state.extensions['representation']
+  optimizer_state = agent.state.extensions['representation_optimizer_state']
+  duals = agent.state.extensions['representation_duals']
+  first_loss = None
+  for step_key in jax.random.split(pairs_key, steps):
+    picks = np.asarray(jax.random.randint(step_key, (2, agent.representation_batch_size), 0,
+                                          len(pooled)))
+
+    def loss(params, picks=picks, duals=duals):
+      phi = agent.representation.apply(params, pooled)
+      phi_state, phi_next = np.split(phi, 2)
+      value, _, constraints = laplacian.allo_loss(phi_state, phi_next, phi[picks[0]],
+                                                  phi[picks[1]], duals, barrier)
+      return value, constraints
+
+    (value, constraints), gradients = jax.value_and_grad(loss, has_aux=True)(params)
+    first_loss = value if first_loss is None else first_loss
+    updates, optimizer_state = agent._optimizer.update(gradients, optimizer_state, params)
+    params = jax.tree.map(lambda p, u: p + u, params, updates)
+    duals = laplacian.allo_dual_step(duals, constraints, dual_rate)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               extensions['representation'], params)
+  np.testing.assert_allclose(extensions['representation_duals'], duals, rtol=1e-5, atol=1e-7)
+  assert float(statistics['representation_loss']) == pytest.approx(float(first_loss), rel=1e-5)
+
+  # The duals go into the checkpoint with the rest of the train state.
+  directory, bundle = save_and_load(agent, tmp_path)
+  restored = make_agent(env, representation_network=table_representation(),
+                        representation_objective='allo', seed=1)
+  assert restored.unbundle(directory, 0, bundle)
+  np.testing.assert_array_equal(restored.state.extensions['representation_duals'], duals_so_far)
+  with pytest.raises(errors.InvalidSettingError, match='representation objective'):
+    make_agent(env, representation_objective='proper')
+
+
 def test_inverse_visits_weigh_every_visited_state_alike_in_the_representation_step(tmp_path):
   env = grid()
   agent = make_agent(env, representation_network=table_representation(),

@@ -7,6 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from agents import laplacian
@@ -292,3 +293,74 @@ def test_the_visited_grid_representation_can_leave_unvisited_cells_random_and_mi
     laplacian_grid.VisitedGridRepresentation(layout=ROW_OF_FIVE, dimension=2,
                                              unvisited_values='zero').init(
                                                  jax.random.PRNGKey(0), cells)
+
+
+def test_allo_loss_and_dual_step_by_hand():
+  phi_state = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+  phi_next = jnp.zeros((2, 2))  # graph drawing: (1 + 1) / 2 = 1
+  phi_u = jnp.array([[2.0, 0.0], [0.0, 1.0]])  # inner products diag(2, 0.5): errors diag(1, -0.5)
+  phi_v = jnp.array([[2.0, 0.0], [0.0, 0.0]])  # diag(2, 0): errors diag(1, -1)
+  duals = jnp.array([[0.5, 0.0], [0.25, -1.0]])
+  loss, statistics, estimate = laplacian.allo_loss(phi_state, phi_next, phi_u, phi_v, duals, 2.0)
+  # duals . mean errors: 0.5 * 1 + 0.25 * 0 - 1 * -0.75 = 1.25; barrier 2 * (1 * 1 + -0.5 * -1) = 3
+  assert float(statistics['positive_loss']) == pytest.approx(1.0)
+  assert float(statistics['negative_loss']) == pytest.approx(4.25)
+  assert float(loss) == pytest.approx(5.25)
+  np.testing.assert_allclose(estimate, [[1.0, 0.0], [0.0, -0.75]])
+  assert float(statistics['constraint_error']) == pytest.approx(1.5625)
+  np.testing.assert_allclose(laplacian.allo_dual_step(duals, estimate, 0.1),
+                             [[0.6, 0.0], [0.25, -1.075]], rtol=1e-6)
+  np.testing.assert_allclose(laplacian.allo_eigenvalues(duals), [-0.125, 0.25])
+  # Weighted positive pairs: (3 * 1 + 1 * 1) / 4 is still 1; (3 * 2 + 0) / 4 with a moved pair.
+  weighted, _, _ = laplacian.allo_loss(phi_state, phi_state.at[0, 0].set(1 - math.sqrt(2)), phi_u,
+                                       phi_v, duals, 2.0, jnp.array([3.0, 1.0]))
+  assert float(weighted) == pytest.approx(1.5 + 4.25)
+
+
+def test_allo_lets_each_function_answer_only_to_those_before_it():
+  duals = jnp.array([[0.3, 0.0], [0.7, -0.2]])
+  phi_u = jnp.array([[1.0, 2.0], [0.5, -1.0], [0.0, 3.0]])
+
+  def first_column_gradient(second_column):
+    def constraints(first):
+      phi = jnp.stack([first, second_column], axis=1)
+      return laplacian.allo_loss(phi[:1], phi[:1], phi, phi, duals, 2.0)[0]
+    return jax.grad(constraints)(phi_u[:, 0])
+
+  np.testing.assert_allclose(first_column_gradient(phi_u[:, 1]),
+                             first_column_gradient(phi_u[:, 1] * 5.0 - 2.0), rtol=1e-6)
+
+
+def test_allo_finds_each_eigenvector_and_its_eigenvalue_on_a_layout_of_ours():
+  layout = '\n'.join(['#######', '#S....#', '#.#####', '#...G.#', '#######'])  # an S corridor
+  successors = gridworld.successors(layout)
+  eigenvalues, eigenvectors = gridworld.laplacian_eigen(layout)
+  starts = np.repeat(np.arange(len(successors)), successors.shape[1])
+  ends = successors.ravel()  # every move from every cell: the uniform random walk, exactly
+  dimension = 4
+  optimizer = optax.adam(1e-2)
+
+  def step(carry, _):
+    table, optimizer_state, duals = carry
+
+    def loss(table):
+      value, _, estimate = laplacian.allo_loss(table[starts], table[ends], table, table, duals,
+                                               2.0)
+      return value, estimate
+
+    (_, estimate), gradients = jax.value_and_grad(loss, has_aux=True)(table)
+    updates, optimizer_state = optimizer.update(gradients, optimizer_state)
+    return (optax.apply_updates(table, updates), optimizer_state,
+            laplacian.allo_dual_step(duals, estimate, 1e-2)), None
+
+  table = jax.random.normal(jax.random.PRNGKey(0), (len(successors), dimension))
+  (table, _, duals), _ = jax.lax.scan(
+      step, (table, optimizer.init(table), jnp.zeros((dimension, dimension))), None, length=20000)
+  table = np.asarray(table)
+  # Each column its own eigenvector (not a rotation: these eigenvalues are distinct), in order.
+  cosines = np.abs(np.sum(table * eigenvectors[:, :dimension], axis=0)
+                   / np.linalg.norm(table, axis=0))
+  np.testing.assert_array_less(0.999, cosines)
+  np.testing.assert_allclose(np.mean(table ** 2, axis=0), 1.0, rtol=1e-2)
+  np.testing.assert_allclose(4 * np.asarray(laplacian.allo_eigenvalues(duals)),
+                             eigenvalues[:dimension], atol=1e-3)

@@ -62,13 +62,32 @@ def test_tabular_phi_spans_the_exact_eigenvectors(random_walk):
   assert learner.evaluate(0)['subspace_overlap'] >= 0.95
 
 
-def test_training_resumes_bit_for_bit_however_it_is_split(random_walk):
-  whole = make_learner(random_walk, steps_per_call=50)
+def test_allo_finds_each_eigenvector_and_its_eigenvalue(random_walk):
+  learner = make_learner(random_walk, objective='allo', allo_barrier=2.0,
+                         allo_dual_learning_rate=1e-2)
+  statistics = learner.train(8000)
+  assert {'loss', 'positive_loss', 'negative_loss', 'constraint_error'} <= set(statistics)
+  results = learner.evaluate(0)
+  assert results['subspace_overlap'] >= 0.99
+  # The duals estimate the walk's eigenvalues, L / 4: 0, .382, .382, .764 over 4.
+  eigenvalues, eigenvectors = gridworld.laplacian_eigen(LAYOUT)
+  np.testing.assert_allclose([4 * results[f'eigenvalue_{index}'] for index in range(4)],
+                             eigenvalues[:4], atol=0.03)
+  # The functions of distinct eigenvalues are those eigenvectors themselves, not mixtures.
+  values = learner.cell_values()
+  for column in (0, 3):
+    cosine = values[:, column] @ eigenvectors[:, column] / np.linalg.norm(values[:, column])
+    assert abs(cosine) >= 0.95, (column, cosine)
+
+
+@pytest.mark.parametrize('objective', ['generalized', 'allo'])
+def test_training_resumes_bit_for_bit_however_it_is_split(random_walk, objective):
+  whole = make_learner(random_walk, steps_per_call=50, objective=objective)
   whole.train(100)
-  first = make_learner(random_walk, steps_per_call=50)
+  first = make_learner(random_walk, steps_per_call=50, objective=objective)
   first.train(50)
   bundle = jax.device_get(first.bundle_and_checkpoint('unused', 0))
-  resumed = make_learner(random_walk, steps_per_call=50)
+  resumed = make_learner(random_walk, steps_per_call=50, objective=objective)
   assert resumed.unbundle('unused', 0, bundle)
   resumed.train(25)
   resumed.train(25)
@@ -123,6 +142,7 @@ def test_summaries_draw_learned_and_exact_eigenfunctions(tmp_path):
     (dict(dimension=0), errors.InvalidSettingError, 'dimension'),
     (dict(pair_horizon=0), errors.InvalidSettingError, 'pair_horizon'),
     (dict(norm_transform='cube'), errors.InvalidSettingError, "'cube'"),
+    (dict(objective='proper'), errors.InvalidSettingError, "objective 'proper'"),
     (dict(layout='five_rooms'), errors.InvalidSettingError, 'unknown grid-world layout'),
 ])
 def test_bad_settings_are_named(settings, error, problem):
