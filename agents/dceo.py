@@ -29,6 +29,12 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   Laplacian's of the graph of visited states, each alike: what `@VisitedGridRepresentation` solves
   exactly on a grid. (On the grid worlds' budget a learned phi reaches neither minimiser, and this
   weighting covers no more: benchmarks/RESULTS.md, "Weighing every visited state alike".)
+  'uniform_visited' (a departure too) reaches the same minimiser by sampling rather than
+  weighting: phi's positive pairs come from a batch of their own (`batch_size` transitions, as the
+  reference draws phi's batches apart from the main one), drawn uniformly over the distinct states
+  the replay holds and then uniformly among each state's transitions
+  (visit_density.VisitedStateSampler, keys as for 'inverse_visits'); the negatives are that
+  batch's pooled states. No weight varies, so no sample is wasted.
 - `representation_objective`: 'generalized' (the reference's, laplacian.laplacian_loss with
   `norm_transform`) or 'allo' (a departure: laplacian.allo_loss, the augmented Lagrangian objective
   that the reference's README recommends, whose equilibrium is each eigenvector on its own rather
@@ -98,7 +104,7 @@ from runner import metrics
 NO_OPTION = -1  # the running option's value, in checkpoints, when none runs
 EIGENFUNCTIONS_FILE = 'eigenfunctions.png'
 DESCRIBED_BATCH = 256  # observations per forward pass when describing visited states
-STATE_WEIGHTINGS = ('replay', 'inverse_visits')
+STATE_WEIGHTINGS = ('replay', 'inverse_visits', 'uniform_visited')
 
 
 @gin.configurable
@@ -190,6 +196,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.state_weighting = state_weighting
     self.visits = (visit_density.VisitCounter(visit_hash_bits, seed, 'DCEOAgent')
                    if state_weighting == 'inverse_visits' else None)
+    self.visited_sampler = None  # 'uniform_visited''s, made with the replay below
     self.representation = representation_network(dimension=representation_dimension)
     # Host-side option bookkeeping; the running option is checkpointed (`_replay_state`).
     self._current_option = None
@@ -197,6 +204,9 @@ class DCEOAgent(rainbow.RainbowAgent):
     self._random_action = False
     self._reset_option_counters()
     super().__init__(observation_space, action_space, seed, summary_writer, **rainbow_arguments)
+    if state_weighting == 'uniform_visited':
+      self.visited_sampler = visit_density.VisitedStateSampler(
+          self.replay.capacity, visit_hash_bits, seed, 'DCEOAgent')
     self.plotted_eigenfunctions = plotted_eigenfunctions
     self.grid = (None if grid_layout is None else laplacian_grid.GridSpectrum(
         grid_layout, observation_space, representation_dimension, 'DCEOAgent.grid_layout'))
@@ -269,6 +279,12 @@ class DCEOAgent(rainbow.RainbowAgent):
     return returned, {'options': targets}
 
   def extension_batch(self, batch):
+    if self.visited_sampler is not None:
+      # phi's own batch, each state the replay holds alike.
+      own = self.replay.gather(self.visited_sampler.draw_starts(self.replay, self.batch_size,
+                                                                self._rng))
+      return {'representation_observation': own['observation'],
+              'representation_next_observation': own['next_observation']}
     if self.visits is None:
       return {}
     # A final observation is never stored as a transition's start: it counts as visited once.
@@ -278,7 +294,8 @@ class DCEOAgent(rainbow.RainbowAgent):
 
   def extension_update(self, extensions, state, batch, key):
     pairs_key, loss_key = jax.random.split(key)
-    pooled = jnp.concatenate([batch['observation'], batch['next_observation']])
+    prefix = 'representation_' if 'representation_observation' in batch else ''
+    pooled = jnp.concatenate([batch[prefix + 'observation'], batch[prefix + 'next_observation']])
     negatives_shape = (2, self.representation_batch_size)
     if self.visits is None:
       positive_weights = None
@@ -335,6 +352,10 @@ class DCEOAgent(rainbow.RainbowAgent):
               representation_step, start, jax.random.split(pairs_key, self.representation_steps))
       representation_loss_value, phi_state, phi_next = losses[0], phi_states[0], phi_nexts[0]
 
+    if prefix:  # phi learned on a batch of its own: the options' reward is the main batch's
+      phi_state, phi_next = jnp.split(self.representation.apply(
+          extensions['representation'],
+          jnp.concatenate([batch['observation'], batch['next_observation']])), 2)
     eigenfunction = jnp.asarray(self.option_eigenfunctions)[extensions['trained_option']]
     intrinsic_reward = jax.lax.stop_gradient(phi_next[:, eigenfunction]
                                              - phi_state[:, eigenfunction])
@@ -442,6 +463,8 @@ class DCEOAgent(rainbow.RainbowAgent):
       statistics['option_mean_duration'] = self._option_durations_sum / self._option_runs_ended
     if self.visits is not None:
       statistics['visited_keys'] = float(len(self.visits))
+    if self.visited_sampler is not None:
+      statistics['visited_keys'] = float(len(self.visited_sampler))
     if self.grid is not None:
       statistics['subspace_overlap'] = self.grid.subspace_overlap(
           self.representation_values(self.grid.cell_observations))
@@ -486,7 +509,9 @@ class DCEOAgent(rainbow.RainbowAgent):
             'current_option': np.int64(NO_OPTION if self._current_option is None
                                        else self._current_option),
             'option_run_length': np.int64(self._option_run_length),
-            **({} if self.visits is None else {'visits': self.visits.state_dict()})}
+            **({} if self.visits is None else {'visits': self.visits.state_dict()}),
+            **({} if self.visited_sampler is None
+               else {'visited_rows': self.visited_sampler.state_dict()})}
 
   def _load_replay_state(self, bundle: Dict[str, Any]) -> None:
     super()._load_replay_state(bundle)
@@ -499,4 +524,10 @@ class DCEOAgent(rainbow.RainbowAgent):
             "DCEOAgent: the checkpoint has no visit counts (its run weighed states with "
             "state_weighting 'replay'); this agent's 'inverse_visits' needs them")
       self.visits.load_state_dict(bundle['visits'])
+    if self.visited_sampler is not None:
+      if 'visited_rows' not in bundle:
+        raise errors.BadInputError(
+            "DCEOAgent: the checkpoint has no visited-state index (its run weighed states "
+            "otherwise); this agent's 'uniform_visited' needs it")
+      self.visited_sampler.load_state_dict(bundle['visited_rows'])
     self._reset_option_counters()

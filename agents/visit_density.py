@@ -15,6 +15,11 @@ Observations are counted under a 64-bit key:
 
 `add(observation)` counts one visit; `counts(observations)` reads a batch's counts (0 for a key
 never added); `state_dict` / `load_state_dict` checkpoint the table as two arrays.
+
+`VisitedStateSampler` draws replay rows uniformly over the distinct keys the replay holds, then
+uniformly among each key's rows (`DCEOAgent.state_weighting = 'uniform_visited'`): the same
+expectation as weighting by inverse visits, sampled instead of weighted, so a batch keeps all its
+samples and a rarely visited state is drawn as often as any other.
 """
 
 import hashlib
@@ -25,6 +30,8 @@ import numpy as np
 from runner import errors
 
 MAX_HASH_BITS = 64
+UNKEYED = -1  # a row's key id when it starts no transition (unwritten, or an episode's end)
+MAX_DRAW_ROUNDS = 1000
 
 
 class VisitCounter:
@@ -86,3 +93,95 @@ class VisitCounter:
       raise errors.BadInputError(f'VisitCounter: the checkpoint has {keys.size} keys and '
                                  f'{counts.size} counts')
     self._counts = dict(zip(keys.tolist(), counts.tolist()))
+
+
+class VisitedStateSampler:
+  """Replay rows drawn uniformly over the keys (a `VisitCounter`'s, `hash_bits` as there) of the
+  transitions the replay holds, then uniformly among each key's rows.
+
+  The sampler follows the replay's writes (`sync`, at every draw): each written row's key gets a
+  dense id, and rows that start no transition (an episode's final observation) none. A draw takes
+  rows uniformly and keeps each with probability 1 / (the rows its key has), redrawing until
+  `count` valid starts are kept: every key is then equally likely, exactly, and the draw is
+  vectorised (about rows / keys candidates per kept row). The row ids, the key table and the
+  rows followed so far are checkpointed; a restored sampler continues bit for bit.
+  """
+
+  def __init__(self, capacity: int, hash_bits: int = 0, seed: int = 0,
+               owner: str = 'VisitedStateSampler'):
+    self.owner = owner
+    self._keys = VisitCounter(hash_bits, seed, owner)
+    self._row_ids = np.full(capacity, UNKEYED, np.int64)
+    self._ids: Dict[int, int] = {}  # key -> dense id, in order of first sight
+    self._rows_per_id = np.zeros(0, np.int64)
+    self._followed = 0  # the replay's add_count when last synced
+
+  def __len__(self) -> int:
+    """The distinct keys among the rows the replay holds."""
+    return int(np.count_nonzero(self._rows_per_id))
+
+  def sync(self, replay) -> None:
+    """Follow the rows `replay` (agents/replay/circular.py) wrote since the last sync."""
+    if replay.capacity != len(self._row_ids):
+      raise errors.BadInputError(f'{self.owner}: a replay of {replay.capacity} rows, for a sampler '
+                                 f'of {len(self._row_ids)}')
+    first = max(self._followed, replay.add_count - replay.capacity)
+    rows = np.arange(first, replay.add_count) % replay.capacity
+    self._followed = replay.add_count
+    if not len(rows):
+      return
+    old = self._row_ids[rows]
+    np.subtract.at(self._rows_per_id, old[old != UNKEYED], 1)
+    starts = replay.row_arrays()['kind'][rows] == 0  # circular.STEP
+    ids = np.full(len(rows), UNKEYED, np.int64)
+    for position, key in zip(np.flatnonzero(starts),
+                             self._keys.keys(replay.stacks(rows[starts])).tolist()):
+      ids[position] = self._ids.setdefault(key, len(self._ids))
+    if len(self._ids) > len(self._rows_per_id):
+      self._rows_per_id = np.concatenate(
+          [self._rows_per_id, np.zeros(len(self._ids) - len(self._rows_per_id), np.int64)])
+    self._row_ids[rows] = ids
+    np.add.at(self._rows_per_id, ids[ids != UNKEYED], 1)
+
+  def draw_starts(self, replay, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` rows of `replay` that start valid transitions, each key equally likely."""
+    self.sync(replay)
+    kept = []
+    needed = count
+    for _ in range(MAX_DRAW_ROUNDS):
+      # Enough candidates to keep about `needed` rows at the current rows-per-key ratio.
+      keys_held = max(len(self), 1)
+      candidates = rng.integers(0, len(replay), size=needed * (len(replay) // keys_held + 1))
+      ids = self._row_ids[candidates]
+      keyed = ids != UNKEYED
+      accept = np.zeros(len(candidates), bool)
+      accept[keyed] = rng.random(int(keyed.sum())) * self._rows_per_id[ids[keyed]] < 1.0
+      rows = candidates[accept]
+      rows = rows[replay.is_valid_start(rows)][:needed]
+      kept.append(rows)
+      needed -= len(rows)
+      if needed == 0:
+        return np.concatenate(kept)
+    raise ValueError(f'{self.owner}: drew no valid transition start in {MAX_DRAW_ROUNDS} rounds')
+
+  def state_dict(self) -> Dict[str, np.ndarray]:
+    keys = np.fromiter(self._ids.keys(), np.uint64, len(self._ids))
+    return {'row_ids': self._row_ids.copy(), 'keys': keys, 'followed': np.int64(self._followed),
+            'hash_bits': np.int64(self._keys.hash_bits)}
+
+  def load_state_dict(self, state: Mapping) -> None:
+    if int(state['hash_bits']) != self._keys.hash_bits:
+      raise errors.BadInputError(
+          f'{self.owner}: the checkpoint keyed states with {int(state["hash_bits"])} hash bits, '
+          f'this agent with {self._keys.hash_bits}')
+    row_ids = np.asarray(state['row_ids'], np.int64)
+    keys = np.asarray(state['keys'])
+    if row_ids.shape != self._row_ids.shape or (row_ids.size and row_ids.max() >= len(keys)):
+      raise errors.BadInputError(f'{self.owner}: the checkpoint\'s rows ({row_ids.shape}) and '
+                                 f'keys ({keys.size}) do not fit a replay of '
+                                 f'{len(self._row_ids)} rows')
+    self._row_ids = row_ids.copy()
+    self._ids = {key: index for index, key in enumerate(keys.tolist())}
+    self._rows_per_id = np.bincount(row_ids[row_ids != UNKEYED], minlength=len(keys)).astype(
+        np.int64)
+    self._followed = int(state['followed'])

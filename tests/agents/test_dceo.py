@@ -133,9 +133,10 @@ def test_each_update_trains_one_option_in_the_one_jitted_call_of_the_step(state_
   assert calls_per_step.count((1, 0)) == updates
   assert set(calls_per_step) <= {(1, 0), (0, 1), (0, 0)}
   assert {'representation_loss', 'option_loss'} <= set(statistics)
-  # With inverse visits, the visit counts ride in every batch and the distinct states counted
+  # Weighing visited states alike, the visit counts (or phi's own batch) ride in every batch and the
+  # distinct states counted
   # are reported: the 25 cells of the open grid, or some of them.
-  assert (0 < statistics.get('visited_keys', 0) <= 25) == (state_weighting == 'inverse_visits')
+  assert (0 < statistics.get('visited_keys', 0) <= 25) == (state_weighting != 'replay')
   assert all(np.isfinite(statistics[name]) for name in ('representation_loss', 'option_loss'))
   after = [state.extensions for state in states_before[1:]] + [agent.state.extensions]
   trained = [option_slices_changed(before.extensions, extensions, agent.num_options)
