@@ -133,9 +133,8 @@ def test_each_update_trains_one_option_in_the_one_jitted_call_of_the_step(state_
   assert calls_per_step.count((1, 0)) == updates
   assert set(calls_per_step) <= {(1, 0), (0, 1), (0, 0)}
   assert {'representation_loss', 'option_loss'} <= set(statistics)
-  # Weighing visited states alike, the visit counts (or phi's own batch) ride in every batch and the
-  # distinct states counted
-  # are reported: the 25 cells of the open grid, or some of them.
+  # Weighing visited states alike, the visit counts (or phi's own batch) ride in every batch, and
+  # the distinct states counted are reported: the 25 cells of the open grid, or some of them.
   assert (0 < statistics.get('visited_keys', 0) <= 25) == (state_weighting != 'replay')
   assert all(np.isfinite(statistics[name]) for name in ('representation_loss', 'option_loss'))
   after = [state.extensions for state in states_before[1:]] + [agent.state.extensions]
@@ -447,6 +446,73 @@ def test_inverse_visits_weigh_every_visited_state_alike_in_the_representation_st
                                  if name != 'visits'})
   with pytest.raises(errors.InvalidSettingError, match='state_weighting'):
     make_agent(env, state_weighting='uniform')
+
+
+def test_uniform_visited_learns_phi_on_its_own_batch_and_rewards_options_on_the_main_one(
+    tmp_path):
+  env = grid()
+  agent = make_agent(env, representation_network=table_representation(),
+                     state_weighting='uniform_visited')
+  run_episodes(agent, env, 3, seed=0)
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  agent._rng = np.random.default_rng(5)
+  own_rows = agent.visited_sampler.draw_starts(agent.replay, agent.batch_size,
+                                               np.random.default_rng(5))
+  batch.update(agent.extension_batch(batch))  # draws with the agent's generator, as seeded
+  own = agent.replay.gather(own_rows)
+  np.testing.assert_array_equal(batch['representation_observation'], own['observation'])
+  np.testing.assert_array_equal(batch['representation_next_observation'],
+                                own['next_observation'])
+  key = jax.random.PRNGKey(3)
+  agent._rng = np.random.default_rng(11)
+  passed, passed_targets = agent.extensions_passed(0, updating=True)
+  extensions, _ = agent.extension_update(
+      passed, agent.state._replace(extensions=passed, extension_targets=passed_targets), batch,
+      key)
+
+  # By hand: phi's Adam step on the Laplacian loss of its own batch, negatives from its states.
+  pooled = np.concatenate([own['observation'], own['next_observation']])
+  pairs_key, _ = jax.random.split(key)
+  picks = np.asarray(jax.random.randint(pairs_key, (2, agent.representation_batch_size), 0,
+                                        len(pooled)))
+
+  def loss(params):
+    phi = agent.representation.apply(params, pooled)
+    phi_state, phi_next = np.split(phi, 2)
+    return laplacian.laplacian_loss(phi_state, phi_next, phi[picks[0]], phi[picks[1]],
+                                    agent.norm_transform)[0]
+
+  params = agent.state.extensions['representation']
+  gradients = jax.grad(loss)(params)
+  updates, _ = agent._optimizer.update(
+      gradients, agent.state.extensions['representation_optimizer_state'], params)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               extensions['representation'], jax.tree.map(lambda p, u: p + u, params, updates))
+  # The option learns from the main batch's transitions: the same step as under the reference's
+  # weighting, whose phi comes from that batch.
+  reference = make_agent(env, representation_network=table_representation())
+  reference.state = agent.state
+  reference._rng = np.random.default_rng(11)
+  passed, passed_targets = reference.extensions_passed(0, updating=True)
+  plain = {name: value for name, value in batch.items() if not name.startswith('representation')}
+  expected, _ = reference.extension_update(
+      passed, reference.state._replace(extensions=passed, extension_targets=passed_targets),
+      plain, key)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               extensions['option'], expected['option'])
+
+  # The index of visited states goes into the checkpoint with the replay.
+  directory, bundle = save_and_load(agent, tmp_path)
+  restored = make_agent(env, representation_network=table_representation(),
+                        state_weighting='uniform_visited', seed=1)
+  assert restored.unbundle(directory, 0, bundle)
+  np.testing.assert_array_equal(
+      restored.visited_sampler.draw_starts(restored.replay, 20, np.random.default_rng(3)),
+      agent.visited_sampler.draw_starts(agent.replay, 20, np.random.default_rng(3)))
+  with pytest.raises(errors.BadInputError, match='no visited-state index'):
+    restored._load_replay_state({name: value for name, value in bundle.items()
+                                 if name != 'visited_rows'})
 
 
 def test_an_updates_call_acts_with_the_acting_option_as_updated_if_it_was_the_one_trained():
