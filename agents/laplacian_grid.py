@@ -256,13 +256,17 @@ class VisitedGridRepresentation(nn.Module):
   graph as the replay does (`visited_eigenvectors`' `move_counts`, consecutive observations
   counted as moves): the oracle of what DCEO's learned phi converges to on the same replay.
 
-  Two switches take one property of the oracle away at a time, to tell which a learned phi lacks:
+  Three switches take one property of the oracle away at a time, to tell which a learned phi
+  lacks:
   - `unvisited_values = 'random'`: each cell not yet visited keeps a fixed standard normal value
     per function (drawn from `diagnostic_seed`), as a learned phi over one-hot observations keeps
     its initial output there, instead of its nearest visited cell's ('nearest');
   - `mixed = True`: phi's functions are mixed by a fixed random rotation (from
     `diagnostic_seed`): the same span, as a learned phi that has not separated the eigenvectors,
-    but no function an eigenvector.
+    but no function an eigenvector;
+  - `remixed = True`: the same, with a new random rotation at every refit (the k-th from
+    (`diagnostic_seed`, k)): each option's function jumps within the span every
+    `refresh_period` steps, as a learned phi's may drift within it.
   """
   layout: str
   dimension: int
@@ -270,6 +274,7 @@ class VisitedGridRepresentation(nn.Module):
   weighted_by_replay: bool = False
   unvisited_values: str = 'nearest'
   mixed: bool = False
+  remixed: bool = False
   diagnostic_seed: int = 0
 
   def setup(self):
@@ -280,16 +285,18 @@ class VisitedGridRepresentation(nn.Module):
     cell_count = len(gridworld.free_cells(self.layout))
     _require_dimension('VisitedGridRepresentation', self.dimension, cell_count)
     self.table = self.param('table', nn.initializers.zeros, (cell_count, self.dimension))
-    rotation = np.eye(self.dimension)
-    if self.mixed:
-      # QR of a Gaussian matrix: a uniformly random orthogonal matrix (sign-corrected).
-      q, r = np.linalg.qr(self._diagnostic_rng().standard_normal((self.dimension,) * 2))
-      rotation = q * np.sign(np.diag(r))
-    self.rotation = jnp.asarray(rotation, jnp.float32)
+    rotation = (_random_rotation(self._diagnostic_rng(), self.dimension) if self.mixed
+                else np.eye(self.dimension))
+    if self.remixed:  # redrawn at each refit: a parameter that no gradient moves
+      self.rotation = self.param('rotation', lambda key: jnp.asarray(rotation, jnp.float32))
+      self.refits = self.param('refits', lambda key: jnp.zeros((), jnp.float32))  # a count
+    else:
+      self.rotation = jnp.asarray(rotation, jnp.float32)
 
   def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
     _one_hot_cells('VisitedGridRepresentation', observations, self.table.shape[0])
-    return observations.astype(jnp.float32) @ jax.lax.stop_gradient(self.table) @ self.rotation
+    return (observations.astype(jnp.float32) @ jax.lax.stop_gradient(self.table)
+            @ jax.lax.stop_gradient(self.rotation))
 
   @nn.nowrap
   def _diagnostic_rng(self) -> np.random.Generator:
@@ -316,4 +323,15 @@ class VisitedGridRepresentation(nn.Module):
       rng.standard_normal((self.dimension,) * 2)
       unvisited = visit_counts == 0
       table[unvisited] = rng.standard_normal(table.shape).astype(np.float32)[unvisited]
-    return {**params, 'params': {**params['params'], 'table': jnp.asarray(table)}}
+    refit = {'table': jnp.asarray(table)}
+    if self.remixed:
+      refits = int(params['params']['refits']) + 1
+      refit.update(refits=jnp.asarray(refits, jnp.float32), rotation=jnp.asarray(_random_rotation(
+          np.random.default_rng([self.diagnostic_seed, refits]), self.dimension), jnp.float32))
+    return {**params, 'params': {**params['params'], **refit}}
+
+
+def _random_rotation(rng: np.random.Generator, dimension: int) -> np.ndarray:
+  """A uniformly random orthogonal matrix: QR of a Gaussian one, signs corrected."""
+  q, r = np.linalg.qr(rng.standard_normal((dimension, dimension)))
+  return q * np.sign(np.diag(r))

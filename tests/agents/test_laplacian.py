@@ -289,6 +289,15 @@ def test_the_visited_grid_representation_can_leave_unvisited_cells_random_and_mi
   np.testing.assert_allclose(values, exact @ (q * np.sign(np.diag(r))), rtol=1e-5, atol=1e-6)
   # A rotation: every pair of cells' inner product, hence the span, is the oracle's.
   np.testing.assert_allclose(values @ values.T, exact @ exact.T, rtol=1e-5, atol=1e-5)
+  # Remixed: a new rotation at every refit, the k-th from (seed, k).
+  remixed = laplacian_grid.VisitedGridRepresentation(layout=ROW_OF_FIVE, dimension=2,
+                                                     remixed=True, diagnostic_seed=3)
+  remixed_params = remixed.init(jax.random.PRNGKey(0), cells)
+  for refits in (1, 2):
+    remixed_params = remixed.refreshed(remixed_params, seen)
+    q, r = np.linalg.qr(np.random.default_rng([3, refits]).standard_normal((2, 2)))
+    np.testing.assert_allclose(remixed.apply(remixed_params, cells),
+                               exact @ (q * np.sign(np.diag(r))), rtol=1e-5, atol=1e-6)
   with pytest.raises(errors.InvalidSettingError, match='unvisited_values'):
     laplacian_grid.VisitedGridRepresentation(layout=ROW_OF_FIVE, dimension=2,
                                              unvisited_values='zero').init(
