@@ -326,8 +326,10 @@ class VisitedGridRepresentation(nn.Module):
     refit = {'table': jnp.asarray(table)}
     if self.remixed:
       refits = int(params['params']['refits']) + 1
-      refit.update(refits=jnp.asarray(refits, jnp.float32), rotation=jnp.asarray(_random_rotation(
-          np.random.default_rng([self.diagnostic_seed, refits]), self.dimension), jnp.float32))
+      rotation = _random_rotation(np.random.default_rng([self.diagnostic_seed, refits]),
+                                  self.dimension)
+      refit.update(refits=jnp.asarray(refits, jnp.float32),
+                   rotation=jnp.asarray(rotation, jnp.float32))
     return {**params, 'params': {**params['params'], **refit}}
 
 
