@@ -42,6 +42,14 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   extension state and climb their gradient (`allo_dual_learning_rate`) after each of phi's steps;
   `allo_barrier` weighs the squared constraints. The negative states u and v are ALLO's two
   independent estimates of each constraint.
+- `option_alignment = 'procrustes'` (a departure; 'none' is the reference's): the options follow
+  the columns of phi @ R rather than of phi, R an orthogonal matrix re-fitted on the host every
+  `alignment_period` training steps so that phi @ R stays as close as it can to its values of the
+  last fit on `alignment_states` replay states drawn then (orthogonal Procrustes: R = U V^T from
+  the SVD of phi(S)^T A, A the last fit's aligned values on S). A learned phi can turn within
+  its span from one update to the next, and an option's reward with it; this holds each option to
+  one function while the span itself changes, as the visited-cells oracle's refits are matched to
+  their predecessors (benchmarks/RESULTS.md: an oracle re-rotated at every refit loses its lead).
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, computed with the representation of
@@ -105,6 +113,7 @@ NO_OPTION = -1  # the running option's value, in checkpoints, when none runs
 EIGENFUNCTIONS_FILE = 'eigenfunctions.png'
 DESCRIBED_BATCH = 256  # observations per forward pass when describing visited states
 STATE_WEIGHTINGS = ('replay', 'inverse_visits', 'uniform_visited')
+OPTION_ALIGNMENTS = ('none', 'procrustes')
 
 
 @gin.configurable
@@ -151,6 +160,9 @@ class DCEOAgent(rainbow.RainbowAgent):
                representation_network: Callable[..., nn.Module] = RepresentationNetwork,
                representation_batch_size: int = 32,
                representation_steps: int = 1,
+               option_alignment: str = 'none',
+               alignment_period: int = 250,
+               alignment_states: int = 1024,
                state_weighting: str = 'replay',
                representation_objective: str = 'generalized',
                allo_barrier: float = 2.0,
@@ -193,6 +205,18 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.norm_transform = norm_transform
     self.representation_batch_size = representation_batch_size
     self.representation_steps = representation_steps
+    if option_alignment not in OPTION_ALIGNMENTS:
+      raise errors.InvalidSettingError(
+          f'DCEOAgent: unknown option_alignment {option_alignment!r}: choose one of '
+          f'{", ".join(OPTION_ALIGNMENTS)}')
+    if alignment_period < 1 or alignment_states < representation_dimension:
+      raise errors.InvalidSettingError(
+          f'DCEOAgent needs alignment_period >= 1 and alignment_states >= '
+          f'representation_dimension ({representation_dimension}), got {alignment_period} and '
+          f'{alignment_states}')
+    self.option_alignment = option_alignment
+    self.alignment_period = alignment_period
+    self.alignment_states = alignment_states
     self.state_weighting = state_weighting
     self.visits = (visit_density.VisitCounter(visit_hash_bits, seed, 'DCEOAgent')
                    if state_weighting == 'inverse_visits' else None)
@@ -232,9 +256,16 @@ class DCEOAgent(rainbow.RainbowAgent):
         # Each option's updates so far, its target's clock; host-side, never passed to a call.
         'option_updates': np.zeros(self.num_options, np.int64),
     }
+    dimension = self.representation_dimension
     if self.representation_objective == 'allo':
-      dimension = self.representation_dimension
       extensions['representation_duals'] = jnp.zeros((dimension, dimension), jnp.float32)
+    if self.option_alignment == 'procrustes':
+      # R, the states and aligned values of the last fit, and the fits so far (host-side).
+      extensions['option_rotation'] = jnp.eye(dimension, dtype=jnp.float32)
+      extensions['alignment_anchor'] = np.zeros(
+          (self.alignment_states, *sample_observations.shape[1:]), sample_observations.dtype)
+      extensions['alignment_values'] = np.zeros((self.alignment_states, dimension), np.float32)
+      extensions['alignment_fits'] = np.zeros((), np.int64)
     return extensions, {'options': options}
 
   def extensions_passed(self, policy, updating):
@@ -248,8 +279,9 @@ class DCEOAgent(rainbow.RainbowAgent):
                   representation_optimizer_state=extensions['representation_optimizer_state'],
                   trained_option=np.int32(option), option=extensions['options'][option],
                   option_optimizer_state=extensions['option_optimizer_states'][option])
-    if 'representation_duals' in extensions:
-      passed['representation_duals'] = extensions['representation_duals']
+    for name in ('representation_duals', 'option_rotation'):
+      if name in extensions:
+        passed[name] = extensions[name]
     return passed, {'option': self.state.extension_targets['options'][option]}
 
   def extensions_returned(self, passed, updated):
@@ -276,6 +308,9 @@ class DCEOAgent(rainbow.RainbowAgent):
     }
     if 'representation_duals' in updated:
       returned['representation_duals'] = updated['representation_duals']
+    for name in ('option_rotation', 'alignment_anchor', 'alignment_values', 'alignment_fits'):
+      if name in extensions:  # fitted on the host, between calls
+        returned[name] = extensions[name]
     return returned, {'options': targets}
 
   def extension_batch(self, batch):
@@ -356,6 +391,9 @@ class DCEOAgent(rainbow.RainbowAgent):
       phi_state, phi_next = jnp.split(self.representation.apply(
           extensions['representation'],
           jnp.concatenate([batch['observation'], batch['next_observation']])), 2)
+    if 'option_rotation' in extensions:  # the options follow phi @ R
+      phi_state = phi_state @ extensions['option_rotation']
+      phi_next = phi_next @ extensions['option_rotation']
     eigenfunction = jnp.asarray(self.option_eigenfunctions)[extensions['trained_option']]
     intrinsic_reward = jax.lax.stop_gradient(phi_next[:, eigenfunction]
                                              - phi_state[:, eigenfunction])
@@ -423,7 +461,28 @@ class DCEOAgent(rainbow.RainbowAgent):
       return super().explores()  # epsilon-greedy: the main policy in evaluation, or the option
     return self._random_action
 
+  def _align_options(self):
+    """Re-fits R (`option_alignment`, the module docstring) and draws the next fit's states."""
+    extensions = self.state.extensions
+    params = extensions['representation']
+    rotation = np.asarray(extensions['option_rotation'], np.float64)
+    if extensions['alignment_fits'] > 0:
+      left, _, right = np.linalg.svd(
+          self.representation_values(np.asarray(extensions['alignment_anchor']), params).T
+          @ np.asarray(extensions['alignment_values'], np.float64))
+      rotation = left @ right
+    states = self.replay.stacks(self._rng.integers(0, len(self.replay), self.alignment_states))
+    self.state = self.state._replace(extensions={
+        **extensions, 'option_rotation': jnp.asarray(rotation, jnp.float32),
+        'alignment_anchor': states,
+        'alignment_values': (self.representation_values(states, params) @ rotation).astype(
+            np.float32),
+        'alignment_fits': np.asarray(extensions['alignment_fits'] + 1, np.int64)})
+
   def _train_step(self, observation, policy):
+    if (self.option_alignment == 'procrustes' and len(self.replay)
+        and self.training_steps % self.alignment_period == 0):
+      self._align_options()
     refresh_period = getattr(self.representation, 'refresh_period', 0)
     if refresh_period and self.training_steps % refresh_period == 0 and len(self.replay):
       # A representation fitted on the host (an oracle) refits to every observation in replay.
@@ -473,9 +532,10 @@ class DCEOAgent(rainbow.RainbowAgent):
 
   # -- what a researcher watches ------------------------------------------------------------------
 
-  def representation_values(self, observations: np.ndarray) -> np.ndarray:
-    """phi of a batch of observations, (batch, representation_dimension) float64."""
-    params = self.state.extensions['representation']
+  def representation_values(self, observations: np.ndarray, params=None) -> np.ndarray:
+    """phi of a batch of observations, (batch, representation_dimension) float64 (under `params`,
+    the representation's parameters, or the agent's own)."""
+    params = self.state.extensions['representation'] if params is None else params
     return np.concatenate([
         np.asarray(self._phi(params, observations[start:start + DESCRIBED_BATCH]), np.float64)
         for start in range(0, len(observations), DESCRIBED_BATCH)])
@@ -518,16 +578,15 @@ class DCEOAgent(rainbow.RainbowAgent):
     current_option = int(bundle['current_option'])
     self._current_option = None if current_option == NO_OPTION else current_option
     self._option_run_length = int(bundle['option_run_length'])
-    if self.visits is not None:
-      if 'visits' not in bundle:
+    # The host tables of a weighting other than the reference's; a run that weighed states
+    # otherwise saved none.
+    for table, name, what in ((self.visits, 'visits', 'visit counts'),
+                              (self.visited_sampler, 'visited_rows', 'visited-state index')):
+      if table is None:
+        continue
+      if name not in bundle:
         raise errors.BadInputError(
-            "DCEOAgent: the checkpoint has no visit counts (its run weighed states with "
-            "state_weighting 'replay'); this agent's 'inverse_visits' needs them")
-      self.visits.load_state_dict(bundle['visits'])
-    if self.visited_sampler is not None:
-      if 'visited_rows' not in bundle:
-        raise errors.BadInputError(
-            "DCEOAgent: the checkpoint has no visited-state index (its run weighed states "
-            "otherwise); this agent's 'uniform_visited' needs it")
-      self.visited_sampler.load_state_dict(bundle['visited_rows'])
+            f'DCEOAgent: the checkpoint has no {what} (its run weighed states otherwise); this '
+            f'agent\'s state_weighting {self.state_weighting!r} needs them')
+      table.load_state_dict(bundle[name])
     self._reset_option_counters()

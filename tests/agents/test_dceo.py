@@ -20,6 +20,15 @@ from tests.agents.test_value_extensions import count_calls, jitted_calls_per_ste
 from tests.fakes import run_episodes, save_and_load
 
 
+def update_once(agent, batch, key, policy=0):
+  """One extension_update of `agent` on `batch` with `key`, its extensions passed as a step's
+  update passes them: (extensions, statistics)."""
+  passed, passed_targets = agent.extensions_passed(policy, updating=True)
+  return agent.extension_update(
+      passed, agent.state._replace(extensions=passed, extension_targets=passed_targets), batch,
+      key)
+
+
 def host_only_agent(epsilon, num_options=4, option_prob=0.9, option_termination=0.1,
                     seed=0):
   """A DCEOAgent with only the host state that choose_policy and explores read: no networks, no
@@ -290,10 +299,7 @@ def test_representation_steps_are_adam_steps_on_the_same_positives_with_fresh_ne
   for count in (1, steps):  # the same state, batch, key and trained option
     agent.representation_steps = count
     agent._rng = np.random.default_rng(11)
-    passed, passed_targets = agent.extensions_passed(0, updating=True)
-    results[count] = agent.extension_update(
-        passed, agent.state._replace(extensions=passed, extension_targets=passed_targets), batch,
-        key)
+    results[count] = update_once(agent, batch, key)
 
   # By hand: `steps` Adam steps of the Laplacian loss, each on the batch's positive pairs and
   # negatives drawn from the pooled states with its own key.
@@ -341,10 +347,7 @@ def test_allo_steps_phi_and_climbs_its_duals_in_the_update(tmp_path):
   batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
   batch.pop('indices')
   key = jax.random.PRNGKey(3)
-  passed, passed_targets = agent.extensions_passed(0, updating=True)
-  extensions, statistics = agent.extension_update(
-      passed, agent.state._replace(extensions=passed, extension_targets=passed_targets), batch,
-      key)
+  extensions, statistics = update_once(agent, batch, key)
 
   # By hand: each step is an Adam step on ALLO's loss at the current duals, then the duals' step.
   pooled = np.concatenate([batch['observation'], batch['next_observation']])
@@ -401,10 +404,7 @@ def test_inverse_visits_weigh_every_visited_state_alike_in_the_representation_st
   batch.pop('indices')
   batch.update(agent.extension_batch(batch))
   key = jax.random.PRNGKey(3)
-  passed, passed_targets = agent.extensions_passed(0, updating=True)
-  extensions, statistics = agent.extension_update(
-      passed, agent.state._replace(extensions=passed, extension_targets=passed_targets), batch,
-      key)
+  extensions, statistics = update_once(agent, batch, key)
 
   # By hand: weights 1 / (P(i) n(s)) from the counts of each state, positives weighted by them,
   # negatives drawn from the pooled states in proportion to them.
@@ -466,10 +466,7 @@ def test_uniform_visited_learns_phi_on_its_own_batch_and_rewards_options_on_the_
                                 own['next_observation'])
   key = jax.random.PRNGKey(3)
   agent._rng = np.random.default_rng(11)
-  passed, passed_targets = agent.extensions_passed(0, updating=True)
-  extensions, _ = agent.extension_update(
-      passed, agent.state._replace(extensions=passed, extension_targets=passed_targets), batch,
-      key)
+  extensions, _ = update_once(agent, batch, key)
 
   # By hand: phi's Adam step on the Laplacian loss of its own batch, negatives from its states.
   pooled = np.concatenate([own['observation'], own['next_observation']])
@@ -494,11 +491,8 @@ def test_uniform_visited_learns_phi_on_its_own_batch_and_rewards_options_on_the_
   reference = make_agent(env, representation_network=table_representation())
   reference.state = agent.state
   reference._rng = np.random.default_rng(11)
-  passed, passed_targets = reference.extensions_passed(0, updating=True)
   plain = {name: value for name, value in batch.items() if not name.startswith('representation')}
-  expected, _ = reference.extension_update(
-      passed, reference.state._replace(extensions=passed, extension_targets=passed_targets),
-      plain, key)
+  expected, _ = update_once(reference, plain, key)
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
                extensions['option'], expected['option'])
 
@@ -513,6 +507,53 @@ def test_uniform_visited_learns_phi_on_its_own_batch_and_rewards_options_on_the_
   with pytest.raises(errors.BadInputError, match='no visited-state index'):
     restored._load_replay_state({name: value for name, value in bundle.items()
                                  if name != 'visited_rows'})
+
+
+def test_procrustes_alignment_undoes_a_turn_of_phi_for_the_options(tmp_path):
+  env = grid()
+  settings = dict(representation_network=table_representation(), alignment_states=16)
+  agent = make_agent(env, option_alignment='procrustes', alignment_period=10 ** 6, **settings)
+  run_episodes(agent, env, 3, seed=0)  # no fit yet: the first comes after `alignment_period`
+  assert int(agent.state.extensions['alignment_fits']) == 0
+  agent._align_options()  # the first fit keeps R = I and records its states' values
+  extensions = agent.state.extensions
+  assert int(extensions['alignment_fits']) == 1
+  np.testing.assert_array_equal(extensions['option_rotation'], np.eye(4))
+  unturned = extensions['representation']
+  # Turn phi by a known orthogonal Q (phi(s) = W[s] + b: both times Q); the next fit finds Q^T.
+  turn, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((4, 4)))
+  turned = jax.tree.map(lambda leaf: leaf @ turn, unturned)
+  agent.state = agent.state._replace(extensions={**extensions, 'representation': turned})
+  agent._align_options()
+  np.testing.assert_allclose(agent.state.extensions['option_rotation'], turn.T, atol=1e-5)
+  np.testing.assert_allclose(agent.state.extensions['alignment_values'],
+                             agent.representation_values(agent.state.extensions['alignment_anchor'],
+                                                         unturned), atol=1e-5)
+  # So the options learn from the turned phi as from the unturned one without alignment.
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  key = jax.random.PRNGKey(3)
+  agent._rng = np.random.default_rng(11)
+  aligned, _ = update_once(agent, batch, key)
+  plain = make_agent(env, **settings)
+  plain.state = agent.state._replace(extensions={
+      name: value for name, value in agent.state.extensions.items()
+      if not name.startswith(('option_rotation', 'alignment'))} | {'representation': unturned})
+  plain._rng = np.random.default_rng(11)
+  expected, _ = update_once(plain, batch, key)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5),
+               aligned['option'], expected['option'])
+
+  # R and the fit's states go into the checkpoint with the train state.
+  directory, bundle = save_and_load(agent, tmp_path)
+  restored = make_agent(env, option_alignment='procrustes', seed=1, **settings)
+  assert restored.unbundle(directory, 0, bundle)
+  for name in ('option_rotation', 'alignment_anchor', 'alignment_values', 'alignment_fits'):
+    np.testing.assert_array_equal(restored.state.extensions[name], agent.state.extensions[name])
+  with pytest.raises(errors.InvalidSettingError, match='option_alignment'):
+    make_agent(env, option_alignment='polar')
+  with pytest.raises(errors.InvalidSettingError, match='alignment_states'):
+    make_agent(env, option_alignment='procrustes', alignment_states=2)
 
 
 def test_an_updates_call_acts_with_the_acting_option_as_updated_if_it_was_the_one_trained():
