@@ -40,7 +40,7 @@ def host_only_agent(epsilon, num_options=4, option_prob=0.9, option_termination=
       _rng=np.random.default_rng(seed), epsilon_fn=losses.identity_epsilon,
       epsilon_train=epsilon, epsilon_eval=0.0, epsilon_decay_period=1, training_steps=0,
       min_replay_history=0, _statistics=[], _current_option=None, _option_run_length=0,
-      _random_action=False, grid=None, visits=None)
+      _random_action=False, grid=None, visits=None, visited_sampler=None)
   agent._reset_option_counters()
   return agent
 
