@@ -41,7 +41,7 @@ FIGURE_FILE = 'laplacian_eigenfunctions.png'
 class LaplacianState(NamedTuple):
   params: Any
   optimizer_state: Any
-  duals: Any = None  # ALLO's (d, d) duals; None under the generalised objective
+  duals: Any  # ALLO's (d, d) duals; an empty (0, 0) array under the generalised objective
 
 
 class Objective(NamedTuple):
@@ -176,8 +176,8 @@ class LaplacianLearner(base.StateLearner):
     init_key, self._base_key = jax.random.split(jax.random.PRNGKey(seed))
     dummy = jnp.zeros((1, *observation_space.shape), jnp.float32)
     params = jax.jit(self.network.init)(init_key, dummy)
-    duals = (jnp.zeros((self.dimension, self.dimension), jnp.float32) if objective == 'allo'
-             else None)
+    duals = jnp.zeros((self.dimension, self.dimension) if objective == 'allo' else (0, 0),
+                      jnp.float32)
     self.state = LaplacianState(params, self.optimizer.init(params), duals)
     self.trainer = device_data.ScannedTrainer(
         functools.partial(laplacian_update, self.network, self.optimizer, self.objective),
@@ -220,7 +220,7 @@ class LaplacianLearner(base.StateLearner):
     `eigenvalue_<i>`: the duals' estimates of the walk's I - P (laplacian.allo_eigenvalues)."""
     del iteration
     results = {}
-    if self.state.duals is not None:
+    if self.objective.name == 'allo':
       results.update({f'eigenvalue_{index}': float(value) for index, value in
                       enumerate(np.asarray(laplacian.allo_eigenvalues(self.state.duals)))})
     if self.grid is not None:

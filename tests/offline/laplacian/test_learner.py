@@ -13,6 +13,7 @@ from offline import datasets
 from offline import make_dataset
 from offline.laplacian import learner as laplacian_learner
 from offline.laplacian.learner import LaplacianLearner
+from runner import checkpoints
 from runner import errors
 from tests.fakes import RecordingWriter
 
@@ -86,7 +87,9 @@ def test_training_resumes_bit_for_bit_however_it_is_split(random_walk, objective
   whole.train(100)
   first = make_learner(random_walk, steps_per_call=50, objective=objective)
   first.train(50)
-  bundle = jax.device_get(first.bundle_and_checkpoint('unused', 0))
+  # Through the checkpoint files' flat form, as a run writes and reads it.
+  bundle = checkpoints.unflatten_bundle(checkpoints.flatten_bundle(
+      jax.device_get(first.bundle_and_checkpoint('unused', 0))))
   resumed = make_learner(random_walk, steps_per_call=50, objective=objective)
   assert resumed.unbundle('unused', 0, bundle)
   resumed.train(25)
