@@ -18,23 +18,16 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   and a `refreshed(params, observations)` method), an oracle that knows only what the agent has
   seen;
 - `state_weighting`: what the objective's expectations weigh. 'replay' (the reference's) takes
-  the batch as drawn, so a state weighs as often as the agent stood in it (and, under prioritized
-  replay, by its priority): the objective's minimiser is then the visited graph's eigenvectors
-  under that visit distribution, which bend towards where the agent stays. 'inverse_visits' (a
-  departure from the reference) weighs every visited state alike: each positive pair's term is
-  weighted by 1 / (P(i) n(s)) (P(i) the transition's sampling probability, 1 under uniform
-  replay; n(s) the visits of s, agents/visit_density.py, counted as transitions are stored: exact
-  observations by default, SimHash keys with `visit_hash_bits`), and the negative states are
-  drawn from the pooled states in proportion to the same weights. The minimiser is then the
-  Laplacian's of the graph of visited states, each alike: what `@VisitedGridRepresentation` solves
-  exactly on a grid. (On the grid worlds' budget a learned phi reaches neither minimiser, and this
-  weighting covers no more: benchmarks/RESULTS.md, "Weighing every visited state alike".)
-  'uniform_visited' (a departure too) reaches the same minimiser by sampling rather than
-  weighting: phi's positive pairs come from a batch of their own (`batch_size` transitions, as the
-  reference draws phi's batches apart from the main one), drawn uniformly over the distinct states
-  the replay holds and then uniformly among each state's transitions
-  (visit_density.VisitedStateSampler, keys as for 'inverse_visits'); the negatives are that
-  batch's pooled states. No weight varies, so no sample is wasted.
+  the batch as drawn: the minimiser is the visited graph's eigenvectors under the visit (and
+  priority) distribution, bent towards where the agent stays. 'inverse_visits' (a departure)
+  weighs every visited state alike: each positive pair by 1 / (P(i) n(s)) (P(i) the sampling
+  probability, 1 under uniform replay; n(s) the visits of s, agents/visit_density.py: exact
+  observations, or SimHash keys with `visit_hash_bits`), the negatives drawn in proportion to the
+  same weights; the minimiser is then what `@VisitedGridRepresentation` solves exactly on a grid.
+  'uniform_visited' (a departure) reaches it by sampling: phi's positive pairs come from a batch
+  of their own (`batch_size` transitions, as the reference draws phi's batches apart), uniform
+  over the distinct states the replay holds, then over each state's transitions
+  (visit_density.VisitedStateSampler); the negatives are that batch's pooled states.
 - `representation_objective`: 'generalized' (the reference's, laplacian.laplacian_loss with
   `norm_transform`) or 'allo' (a departure: laplacian.allo_loss, the augmented Lagrangian objective
   that the reference's README recommends, whose equilibrium is each eigenvector on its own rather
@@ -43,13 +36,16 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   `allo_barrier` weighs the squared constraints. The negative states u and v are ALLO's two
   independent estimates of each constraint.
 - `option_alignment = 'procrustes'` (a departure; 'none' is the reference's): the options follow
-  the columns of phi @ R rather than of phi, R an orthogonal matrix re-fitted on the host every
-  `alignment_period` training steps so that phi @ R stays as close as it can to its values of the
-  last fit on `alignment_states` replay states drawn then (orthogonal Procrustes: R = U V^T from
-  the SVD of phi(S)^T A, A the last fit's aligned values on S). A learned phi can turn within
-  its span from one update to the next, and an option's reward with it; this holds each option to
-  one function while the span itself changes, as the visited-cells oracle's refits are matched to
-  their predecessors (benchmarks/RESULTS.md: an oracle re-rotated at every refit loses its lead).
+  phi @ R, R orthogonal, re-fitted on the host every `alignment_period` training steps so that
+  phi @ R stays nearest its values at the last fit on `alignment_states` replay states drawn then
+  (R = U V^T from the SVD of phi(S)^T A, A those values). A learned phi can turn within its span,
+  and an option's reward with it; this holds each option to one function, as the visited-cells
+  oracle's refits are matched to their predecessors (an oracle re-rotated at every refit loses its
+  lead: benchmarks/RESULTS.md).
+- `option_reward_period` > 0 (a departure; 0, phi as it learns, is the reference's): the options'
+  reward comes from a copy of phi (and of R) retaken every `option_reward_period` training steps,
+  as a target network holds a Q-learner's targets still (the visited-cells oracle refit every
+  1,000 steps covers at least as much as every 250: benchmarks/RESULTS.md).
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, computed with the representation of
@@ -163,6 +159,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                option_alignment: str = 'none',
                alignment_period: int = 250,
                alignment_states: int = 1024,
+               option_reward_period: int = 0,
                state_weighting: str = 'replay',
                representation_objective: str = 'generalized',
                allo_barrier: float = 2.0,
@@ -214,6 +211,11 @@ class DCEOAgent(rainbow.RainbowAgent):
           f'DCEOAgent needs alignment_period >= 1 and alignment_states >= '
           f'representation_dimension ({representation_dimension}), got {alignment_period} and '
           f'{alignment_states}')
+    if option_reward_period < 0:
+      raise errors.InvalidSettingError(
+          f'DCEOAgent needs option_reward_period >= 0 (0: phi as it learns), got '
+          f'{option_reward_period}')
+    self.option_reward_period = option_reward_period
     self.option_alignment = option_alignment
     self.alignment_period = alignment_period
     self.alignment_states = alignment_states
@@ -266,6 +268,10 @@ class DCEOAgent(rainbow.RainbowAgent):
           (self.alignment_states, *sample_observations.shape[1:]), sample_observations.dtype)
       extensions['alignment_values'] = np.zeros((self.alignment_states, dimension), np.float32)
       extensions['alignment_fits'] = np.zeros((), np.int64)
+    if self.option_reward_period:
+      # The options' reward's copy of phi and of R (host-side copies, retaken between calls).
+      extensions['reward_representation'] = representation
+      extensions['reward_rotation'] = jnp.eye(dimension, dtype=jnp.float32)
     return extensions, {'options': options}
 
   def extensions_passed(self, policy, updating):
@@ -279,7 +285,8 @@ class DCEOAgent(rainbow.RainbowAgent):
                   representation_optimizer_state=extensions['representation_optimizer_state'],
                   trained_option=np.int32(option), option=extensions['options'][option],
                   option_optimizer_state=extensions['option_optimizer_states'][option])
-    for name in ('representation_duals', 'option_rotation'):
+    for name in ('representation_duals', 'option_rotation', 'reward_representation',
+                 'reward_rotation'):
       if name in extensions:
         passed[name] = extensions[name]
     return passed, {'option': self.state.extension_targets['options'][option]}
@@ -308,8 +315,9 @@ class DCEOAgent(rainbow.RainbowAgent):
     }
     if 'representation_duals' in updated:
       returned['representation_duals'] = updated['representation_duals']
-    for name in ('option_rotation', 'alignment_anchor', 'alignment_values', 'alignment_fits'):
-      if name in extensions:  # fitted on the host, between calls
+    for name in ('option_rotation', 'alignment_anchor', 'alignment_values', 'alignment_fits',
+                 'reward_representation', 'reward_rotation'):
+      if name in extensions:  # fitted or copied on the host, between calls
         returned[name] = extensions[name]
     return returned, {'options': targets}
 
@@ -387,13 +395,18 @@ class DCEOAgent(rainbow.RainbowAgent):
               representation_step, start, jax.random.split(pairs_key, self.representation_steps))
       representation_loss_value, phi_state, phi_next = losses[0], phi_states[0], phi_nexts[0]
 
-    if prefix:  # phi learned on a batch of its own: the options' reward is the main batch's
+    # The options' reward is the main batch's, under phi (or its copy) before this update's steps.
+    main_pair = jnp.concatenate([batch['observation'], batch['next_observation']])
+    if 'reward_representation' in extensions:  # a copy of phi @ R, retaken on the host
       phi_state, phi_next = jnp.split(self.representation.apply(
-          extensions['representation'],
-          jnp.concatenate([batch['observation'], batch['next_observation']])), 2)
-    if 'option_rotation' in extensions:  # the options follow phi @ R
-      phi_state = phi_state @ extensions['option_rotation']
-      phi_next = phi_next @ extensions['option_rotation']
+          extensions['reward_representation'], main_pair) @ extensions['reward_rotation'], 2)
+    else:
+      if prefix:  # phi learned on a batch of its own
+        phi_state, phi_next = jnp.split(
+            self.representation.apply(extensions['representation'], main_pair), 2)
+      if 'option_rotation' in extensions:  # the options follow phi @ R
+        phi_state = phi_state @ extensions['option_rotation']
+        phi_next = phi_next @ extensions['option_rotation']
     eigenfunction = jnp.asarray(self.option_eigenfunctions)[extensions['trained_option']]
     intrinsic_reward = jax.lax.stop_gradient(phi_next[:, eigenfunction]
                                              - phi_state[:, eigenfunction])
@@ -479,10 +492,19 @@ class DCEOAgent(rainbow.RainbowAgent):
             np.float32),
         'alignment_fits': np.asarray(extensions['alignment_fits'] + 1, np.int64)})
 
+  def _copy_reward_representation(self):
+    """The options' reward takes phi (and R) as they are now (`option_reward_period`)."""
+    extensions = self.state.extensions
+    self.state = self.state._replace(extensions={
+        **extensions, 'reward_representation': extensions['representation'],
+        'reward_rotation': extensions.get('option_rotation', extensions['reward_rotation'])})
+
   def _train_step(self, observation, policy):
     if (self.option_alignment == 'procrustes' and len(self.replay)
         and self.training_steps % self.alignment_period == 0):
       self._align_options()
+    if self.option_reward_period and self.training_steps % self.option_reward_period == 0:
+      self._copy_reward_representation()
     refresh_period = getattr(self.representation, 'refresh_period', 0)
     if refresh_period and self.training_steps % refresh_period == 0 and len(self.replay):
       # A representation fitted on the host (an oracle) refits to every observation in replay.

@@ -13,6 +13,17 @@ of phi's d columns with each oracle's d smallest eigenvectors over the visited c
 span), and for each option's eigenfunction e the |cosine| between phi_e (centred) and the
 uniform oracle's e-th eigenvector: whether the option follows the function it is meant to, not a
 mixture. Medians over the runs close the table.
+
+Where phi misses the span, and where its options lead (`--by_visits`): the visited cells are split
+into quarters by their replay visits, rarest first. For each quarter, the share of the uniform
+oracle's span that phi misses there: the squared residual of the oracle's orthonormal basis
+outside phi's column space, summed over the quarter's cells, over the quarter's share of the
+basis (1: phi misses it all there, 0: none; the whole grid's figure is 1 - the overlap). And
+where each option's function (phi @ R under `option_alignment = 'procrustes'`) peaks: the
+visit-count rank of its argmax cell among the visited cells (0: the rarest cell, 1: the most
+visited), the rarer of its two ends (argmax or argmin), and the same rarer end for the oracle's
+function e (whose sign a run fixes at random): whether the options lead where the agent has
+seldom been, and whether phi's functions reach there at either end.
 """
 
 import argparse
@@ -42,9 +53,34 @@ def unit(column: np.ndarray) -> np.ndarray:
   return column / np.linalg.norm(column)
 
 
+QUARTERS = 4
+
+
+def missed_by_visits(phi: np.ndarray, oracle: np.ndarray, counts: np.ndarray) -> np.ndarray:
+  """Per quarter of the cells by visits (rarest first): the share of the oracle's orthonormal
+  basis there that lies outside phi's column space."""
+  basis = np.linalg.qr(oracle)[0]
+  phi_basis = np.linalg.qr(phi)[0]
+  residual = np.sum((basis - phi_basis @ (phi_basis.T @ basis)) ** 2, axis=1)
+  whole = np.sum(basis ** 2, axis=1)
+  quarters = np.array_split(np.argsort(counts, kind='stable'), QUARTERS)
+  return np.array([residual[q].sum() / whole[q].sum() for q in quarters])
+
+
+def peak_ranks(functions: np.ndarray, counts: np.ndarray, both_ends: bool) -> np.ndarray:
+  """Per column, the visit-count rank (0 rarest .. 1 most visited) of the cell where it peaks
+  (with `both_ends`, the rarer of its argmax and argmin cells)."""
+  ranks = np.argsort(np.argsort(counts, kind='stable'), kind='stable') / (len(counts) - 1)
+  peaks = ranks[np.argmax(functions, axis=0)]
+  if both_ends:
+    peaks = np.minimum(peaks, ranks[np.argmin(functions, axis=0)])
+  return peaks
+
+
 def check(base_dir: str):
   """(visited cells, overlap with the uniform oracle, with the replay-weighted one, per-option
-  |cosines|) of one run."""
+  |cosines|, the span missed per visit quarter, the options' and the oracle's peak ranks) of one
+  run."""
   agent = components.restore_trained(base_dir, 'agent')
   if agent.grid is None:
     sys.exit(f'{base_dir}: the agent has no DCEOAgent.grid_layout, so no grid to compare over')
@@ -62,12 +98,20 @@ def check(base_dir: str):
               for oracle in (uniform, weighted)]
   cosines = [abs(float(unit(phi[:, e] - phi[:, e].mean()) @ unit(uniform[:, e])))
              for e in agent.option_eigenfunctions]
-  return int(visited.sum()), *overlaps, cosines
+  followed = phi @ np.asarray(agent.state.extensions.get('option_rotation', np.eye(dimension)))
+  eigenfunctions = list(agent.option_eigenfunctions)
+  return (int(visited.sum()), *overlaps, cosines,
+          missed_by_visits(phi, uniform, counts[visited]),
+          peak_ranks(followed[:, eigenfunctions], counts[visited], both_ends=False),
+          peak_ranks(followed[:, eigenfunctions], counts[visited], both_ends=True),
+          peak_ranks(uniform[:, eigenfunctions], counts[visited], both_ends=True))
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('runs', nargs='+')
+  parser.add_argument('--by_visits', action='store_true',
+                      help='also where phi misses the span and where its options peak, by visits')
   args = parser.parse_args()
   print('| run | visited cells | overlap, uniform oracle | overlap, replay-weighted oracle | '
         '|cos| per option with the uniform oracle |')
@@ -75,13 +119,29 @@ def main():
   results = []
   for base_dir in args.runs:
     results.append(check(base_dir))
-    cells, uniform, weighted, cosines = results[-1]
+    cells, uniform, weighted, cosines = results[-1][:4]
     print(f'| {base_dir} | {cells} | {uniform:.3f} | {weighted:.3f} | '
           f'{", ".join(f"{c:.2f}" for c in cosines)} |', flush=True)
   medians = [float(np.median([result[column] for result in results])) for column in (1, 2)]
   option_medians = np.median([result[3] for result in results], axis=0)
   print(f'| median | | {medians[0]:.3f} | {medians[1]:.3f} | '
         f'{", ".join(f"{c:.2f}" for c in option_medians)} |')
+  if args.by_visits:
+    print_by_visits(args.runs, results)
+
+
+def print_by_visits(runs, results):
+  print('\n| run | span missed per visit quarter, rarest first | peak rank per option (0: the '
+        'rarest cell): argmax | rarer end | the oracle\'s, rarer end |')
+  print('|---|---|---|---|---|')
+  for base_dir, result in zip(runs, results):
+    print(f'| {base_dir} | {", ".join(f"{m:.2f}" for m in result[4])} | ' + ' | '.join(
+        ', '.join(f'{r:.2f}' for r in column) for column in result[5:]) + ' |')
+  missed = np.median([result[4] for result in results], axis=0)
+  ranks = [float(np.median(np.concatenate([result[column] for result in results])))
+           for column in (5, 6, 7)]
+  print(f'| median (over all options) | {", ".join(f"{m:.2f}" for m in missed)} | '
+        + ' | '.join(f'{r:.2f}' for r in ranks) + ' |')
 
 
 if __name__ == '__main__':

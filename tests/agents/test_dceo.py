@@ -29,6 +29,17 @@ def update_once(agent, batch, key, policy=0):
       key)
 
 
+def update_without(agent, env, settings, batch, key, dropped, **replaced):
+  """The extensions after update_once of an agent made with `settings`, holding `agent`'s train
+  state less the extensions whose names start with `dropped`, and with `replaced` ones."""
+  plain = make_agent(env, **settings)
+  plain.state = agent.state._replace(extensions={
+      name: value for name, value in agent.state.extensions.items()
+      if not name.startswith(dropped)} | replaced)
+  plain._rng = np.random.default_rng(11)
+  return update_once(plain, batch, key)[0]
+
+
 def host_only_agent(epsilon, num_options=4, option_prob=0.9, option_termination=0.1,
                     seed=0):
   """A DCEOAgent with only the host state that choose_policy and explores read: no networks, no
@@ -535,12 +546,8 @@ def test_procrustes_alignment_undoes_a_turn_of_phi_for_the_options(tmp_path):
   key = jax.random.PRNGKey(3)
   agent._rng = np.random.default_rng(11)
   aligned, _ = update_once(agent, batch, key)
-  plain = make_agent(env, **settings)
-  plain.state = agent.state._replace(extensions={
-      name: value for name, value in agent.state.extensions.items()
-      if not name.startswith(('option_rotation', 'alignment'))} | {'representation': unturned})
-  plain._rng = np.random.default_rng(11)
-  expected, _ = update_once(plain, batch, key)
+  expected = update_without(agent, env, settings, batch, key, ('option_rotation', 'alignment'),
+                            representation=unturned)
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5),
                aligned['option'], expected['option'])
 
@@ -554,6 +561,52 @@ def test_procrustes_alignment_undoes_a_turn_of_phi_for_the_options(tmp_path):
     make_agent(env, option_alignment='polar')
   with pytest.raises(errors.InvalidSettingError, match='alignment_states'):
     make_agent(env, option_alignment='procrustes', alignment_states=2)
+
+
+def test_the_options_reward_comes_from_a_copy_of_phi_retaken_every_option_reward_period(
+    tmp_path):
+  env = grid()
+  settings = dict(representation_network=table_representation())
+  agent = make_agent(env, option_reward_period=10 ** 6, **settings)
+  initial = agent.state.extensions['representation']
+  run_episodes(agent, env, 3, seed=0)  # phi learns; its copy is the one of training step 0
+  extensions = agent.state.extensions
+  assert not all(np.allclose(a, b) for a, b in zip(
+      jax.tree.leaves(extensions['representation']), jax.tree.leaves(initial)))
+  jax.tree.map(np.testing.assert_array_equal, extensions['reward_representation'], initial)
+  # The options learn from the copy: the step of an agent whose phi is the copy, without one.
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  key = jax.random.PRNGKey(3)
+  agent._rng = np.random.default_rng(11)
+  copied, _ = update_once(agent, batch, key)
+  expected = update_without(agent, env, settings, batch, key, 'reward_', representation=initial)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               copied['option'], expected['option'])
+  # phi itself still learns from its own value, not the copy's.
+  unchanged = update_without(agent, env, settings, batch, key, 'reward_')
+  jax.tree.map(np.testing.assert_array_equal, copied['representation'],
+               unchanged['representation'])
+
+  # Every `option_reward_period` training steps the copy is retaken, with R under procrustes.
+  aligned = make_agent(env, option_reward_period=7, option_alignment='procrustes',
+                       alignment_period=7, alignment_states=16, **settings)
+  copies = []
+  original = aligned._copy_reward_representation
+  aligned._copy_reward_representation = lambda: (copies.append(aligned.training_steps),
+                                                 original())
+  run_episodes(aligned, env, 3, seed=0)
+  assert copies == list(range(0, aligned.training_steps, 7))
+  extensions = aligned.state.extensions
+  np.testing.assert_array_equal(extensions['reward_rotation'], extensions['option_rotation'])
+  directory, bundle = save_and_load(aligned, tmp_path)
+  restored = make_agent(env, option_reward_period=7, option_alignment='procrustes',
+                        alignment_period=7, alignment_states=16, seed=1, **settings)
+  assert restored.unbundle(directory, 0, bundle)
+  jax.tree.map(np.testing.assert_array_equal, restored.state.extensions['reward_representation'],
+               extensions['reward_representation'])
+  with pytest.raises(errors.InvalidSettingError, match='option_reward_period'):
+    make_agent(env, option_reward_period=-1)
 
 
 def test_an_updates_call_acts_with_the_acting_option_as_updated_if_it_was_the_one_trained():
