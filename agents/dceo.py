@@ -78,7 +78,8 @@ iteration's updates), `option_<o>_share` (the fraction of training steps option 
 `option_mean_duration` (mean length of the option runs that ended in the iteration; absent when
 none did). On a grid world named by `grid_layout` (the environment's layout, bound to both through
 a gin macro), also `subspace_overlap` (phi over every free cell against the exact Laplacian's d
-smallest eigenvectors, agents/laplacian_grid.py), and each iteration a figure of the first
+smallest eigenvectors, agents/laplacian_grid.py), `visited_subspace_overlap` (over the cells the
+replay holds, against their own graph's: what phi can reach while the grid is partly explored), and each iteration a figure of the first
 eigenfunctions, exact and learned (`agent/eigenfunctions`, eigenfunctions.png). The Runner draws
 the followed eigenfunctions over the positions training visited (`describe_states`,
 runner/coverage.py): the grid's cells, or Montezuma's Revenge's (room, x, y).
@@ -547,8 +548,13 @@ class DCEOAgent(rainbow.RainbowAgent):
     if self.visited_sampler is not None:
       statistics['visited_keys'] = float(len(self.visited_sampler))
     if self.grid is not None:
-      statistics['subspace_overlap'] = self.grid.subspace_overlap(
-          self.representation_values(self.grid.cell_observations))
+      cell_values = self.representation_values(self.grid.cell_observations)
+      statistics['subspace_overlap'] = self.grid.subspace_overlap(cell_values)
+      if len(self.replay):
+        visited_overlap = self.grid.visited_subspace_overlap(cell_values, self.grid.visit_counts(
+            self.replay.stacks(np.arange(len(self.replay)))))
+        if visited_overlap is not None:
+          statistics['visited_subspace_overlap'] = visited_overlap
     self._reset_option_counters()
     return statistics
 

@@ -72,6 +72,37 @@ class GridSpectrum:
     cells, (cells, dimension) in the order of free_cells, span."""
     return laplacian.subspace_overlap(cell_values, self.eigenvectors, self.dimension)
 
+  def visit_counts(self, observations: np.ndarray) -> np.ndarray:
+    """How often each free cell (in the order of free_cells) appears among `observations`, the
+    layout's observations of this observation type (e.g. a replay's)."""
+    observations = np.asarray(observations).reshape(len(observations), -1)
+    index = {row.tobytes(): cell for cell, row in enumerate(
+        self.cell_observations.reshape(len(self.cells), -1).astype(observations.dtype))}
+    counts = np.zeros(len(self.cells), np.int64)
+    if not len(observations):
+      return counts
+    rows, occurrences = np.unique(observations, axis=0, return_counts=True)
+    for row, occurrence in zip(rows, occurrences):
+      cell = index.get(row.tobytes())
+      if cell is None:
+        raise errors.BadInputError(f'GridSpectrum: {row.tolist()} is no free cell\'s '
+                                   f'{self.observation_type} observation in this layout')
+      counts[cell] += occurrence
+    return counts
+
+  def visited_subspace_overlap(self, cell_values: np.ndarray,
+                               visit_counts: np.ndarray) -> Optional[float]:
+    """How much of the span of the visited cells' graph Laplacian's `dimension` smallest
+    eigenvectors (visited_eigenvectors, every visited cell alike) phi's values span over those
+    cells: what a phi learned from the replay can reach while the grid is partly explored.
+    None while `dimension` or fewer cells are visited."""
+    oracle = visited_eigenvectors(self.layout, visit_counts, self.dimension)
+    if oracle is None:
+      return None
+    visited = np.asarray(visit_counts) > 0
+    return laplacian.subspace_overlap(cell_values[visited], np.linalg.qr(oracle[visited])[0],
+                                      self.dimension)
+
   def figure(self, cell_values: np.ndarray, count: int):
     """The first `count` exact eigenvectors (top row) and learned eigenfunctions (below) over
     the grid, walls blank; a matplotlib Figure. The learned ones may come in another order,

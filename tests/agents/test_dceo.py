@@ -690,6 +690,12 @@ def test_on_a_named_grid_it_reports_subspace_overlap_and_describes_states_by_eig
   assert phi.shape == (104, agent.representation_dimension)
   assert statistics['subspace_overlap'] == pytest.approx(
       laplacian.subspace_overlap(phi, eigenvectors, agent.representation_dimension))
+  # And over the cells its replay holds, against their own graph's eigenvectors.
+  counts = agent.replay.stacks(np.arange(len(agent.replay))).sum(axis=0)  # one-hot rows
+  visited = counts > 0
+  oracle = laplacian_grid.visited_eigenvectors('four_rooms', counts, agent.representation_dimension)
+  assert statistics['visited_subspace_overlap'] == pytest.approx(laplacian.subspace_overlap(
+      phi[visited], np.linalg.qr(oracle[visited])[0], agent.representation_dimension))
   described = agent.describe_states(cells[:7])
   assert list(described) == [f'eigenfunction {index}' for index in agent.option_eigenfunctions]
   np.testing.assert_allclose(described['eigenfunction 2'], phi[:7, 2], rtol=1e-6)

@@ -204,6 +204,26 @@ def test_visited_eigenvectors_keep_the_previous_columns_order_and_sign():
   np.testing.assert_allclose(np.abs(grown[:4, 1]), 1.0, rtol=1e-6)
 
 
+def test_grid_spectrum_counts_visits_and_scores_phi_against_the_visited_cells_own_span():
+  # An L-shaped layout of ours, row-column observations: cells (1,1), (1,2), (1,3), (2,3).
+  layout = '\n'.join(['#####', '#...#', '###.#', '#####'])
+  space = gridworld.observation_space(layout, 'row_col')
+  spectrum = laplacian_grid.GridSpectrum(layout, space, 1)
+  seen = np.array([[1, 1], [1, 2], [1, 1], [1, 2], [1, 1]], space.dtype)
+  np.testing.assert_array_equal(spectrum.visit_counts(seen), [3, 2, 0, 0])
+  with pytest.raises(errors.BadInputError, match='no free cell'):
+    spectrum.visit_counts(np.array([[2, 1]], space.dtype))  # a wall
+  # Two cells visited, d = 1: their graph's smallest eigenvector is constant, (1, 1)/sqrt2. A
+  # phi constant over them spans it, whatever its values elsewhere; phi = (1, 0) there has
+  # cos^2 = 1/2 with it.
+  counts = spectrum.visit_counts(seen)
+  assert spectrum.visited_subspace_overlap(np.array([[2.0], [2.0], [5.0], [-1.0]]),
+                                           counts) == pytest.approx(1.0)
+  assert spectrum.visited_subspace_overlap(np.array([[1.0], [0.0], [0.0], [0.0]]),
+                                           counts) == pytest.approx(0.5)
+  assert spectrum.visited_subspace_overlap(np.ones((4, 1)), np.array([1, 0, 0, 0])) is None
+
+
 def test_visited_eigenvectors_leave_cells_no_visited_cell_reaches_at_zero():
   layout = '\n'.join(['########', '#...#..#', '########'])  # two rooms without a door
   table = laplacian_grid.visited_eigenvectors(layout, np.array([1, 1, 1, 0, 0]), 1)
