@@ -248,9 +248,11 @@ def table_representation():
                            torso=functools.partial(networks.MLPTorso, hidden_sizes=()))
 
 
-def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward():
+@pytest.mark.parametrize('scale', [1.0, 2.5])
+def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward(scale):
   env = grid()
-  agent = make_agent(env, representation_network=table_representation())
+  agent = make_agent(env, representation_network=table_representation(),
+                     intrinsic_reward_scale=scale)
   run_episodes(agent, env, 3, seed=0)
   state = agent.state
   batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
@@ -265,13 +267,13 @@ def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward
   assert option_slices_changed(state.extensions, returned, agent.num_options) == [option]
 
   # By hand: phi_e(s') - phi_e(s) = W[s', e] - W[s, e] (the biases cancel), read off the
-  # representation's weights from before this update.
+  # representation's weights from before this update, times `intrinsic_reward_scale`.
   weights = np.asarray(jax.tree.leaves(state.extensions['representation'])[-1])
   assert weights.shape == (env.observation_space.shape[0], agent.representation_dimension)
   eigenfunction = agent.option_eigenfunctions[option]
   cells = np.argmax(batch['observation'], axis=1)
   next_cells = np.argmax(batch['next_observation'], axis=1)
-  intrinsic_reward = weights[next_cells, eigenfunction] - weights[cells, eigenfunction]
+  intrinsic_reward = scale * (weights[next_cells, eigenfunction] - weights[cells, eigenfunction])
   assert np.ptp(intrinsic_reward) > 0
 
   # Then one Adam step of Rainbow's own (tested) loss for that option, against its own target,
