@@ -141,10 +141,15 @@ def save_learning_plot(figure, axis, title: str, path: str, runs_dir: str) -> No
   axis.set_ylabel('evaluation average return')
   axis.set_title(title)
   axis.legend()
+  save_figure(figure, path)
+  print(f'\nplot: {path}; runs: {runs_dir}')
+
+
+def save_figure(figure, path: str) -> None:
+  """Lays out `figure` and saves it to `path` (a PNG at 100 dpi), making its folder."""
   figure.tight_layout()
   os.makedirs(os.path.dirname(path), exist_ok=True)
   figure.savefig(path, dpi=100)
-  print(f'\nplot: {path}; runs: {runs_dir}')
 
 
 def matmul_timer(size: int):

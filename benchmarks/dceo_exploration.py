@@ -192,9 +192,7 @@ def main():
     axis.set_ylabel('distinct cells visited')
     axis.set_title(f'{layout}: median of {len(args.seeds)} seeds, IQR shaded')
     axis.legend()
-  figure.tight_layout()
-  os.makedirs(os.path.dirname(figure_path), exist_ok=True)
-  figure.savefig(figure_path, dpi=100)
+  common.save_figure(figure, figure_path)
   print(f'\nfigure: {figure_path}; runs: {out_dir}')
 
 

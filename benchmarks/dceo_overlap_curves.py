@@ -83,9 +83,7 @@ def main():
     axis.set_xlabel('training steps')
     axis.legend()
   figure.suptitle(f'DCEO on {args.layout}: median over seeds, IQR shaded')
-  figure.tight_layout()
-  os.makedirs(os.path.dirname(figure_path), exist_ok=True)
-  figure.savefig(figure_path, dpi=100)
+  common.save_figure(figure, figure_path)
   print(f'\nfigure: {figure_path}')
 
 
