@@ -45,7 +45,8 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
 - `option_reward_period` > 0 (a departure; 0, phi as it learns, is the reference's): the options'
   reward comes from a copy of phi (and of R) retaken every `option_reward_period` training steps,
   as a target network holds a Q-learner's targets still (the visited-cells oracle refit every
-  1,000 steps covers at least as much as every 250: benchmarks/RESULTS.md).
+  1,000 steps covers at least as much as every 250; a learned phi's copy covers less:
+  benchmarks/RESULTS.md).
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, times `intrinsic_reward_scale` (1 in the
@@ -186,13 +187,17 @@ class DCEOAgent(rainbow.RainbowAgent):
                               ('option_termination', option_termination)):
       if not 0.0 <= probability <= 1.0:
         raise errors.InvalidSettingError(f'DCEOAgent: {name} must be in [0, 1], got {probability}')
-    if representation_steps < 1:
-      raise errors.InvalidSettingError(
-          f'DCEOAgent needs representation_steps >= 1, got {representation_steps}')
-    if state_weighting not in STATE_WEIGHTINGS:
-      raise errors.InvalidSettingError(
-          f'DCEOAgent: unknown state_weighting {state_weighting!r}: choose one of '
-          f'{", ".join(STATE_WEIGHTINGS)}')
+    for name, value, least in (('representation_steps', representation_steps, 1),
+                               ('alignment_period', alignment_period, 1),
+                               ('alignment_states', alignment_states, representation_dimension),
+                               ('option_reward_period', option_reward_period, 0)):
+      if value < least:
+        raise errors.InvalidSettingError(f'DCEOAgent needs {name} >= {least}, got {value}')
+    for name, value, choices in (('state_weighting', state_weighting, STATE_WEIGHTINGS),
+                                 ('option_alignment', option_alignment, OPTION_ALIGNMENTS)):
+      if value not in choices:
+        raise errors.InvalidSettingError(
+            f'DCEOAgent: unknown {name} {value!r}: choose one of {", ".join(choices)}')
     laplacian.norm_transform(norm_transform, representation_dimension)  # refuses unknown names
     laplacian.require_objective('DCEOAgent', representation_objective)
     self.representation_objective = representation_objective
@@ -206,19 +211,6 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.norm_transform = norm_transform
     self.representation_batch_size = representation_batch_size
     self.representation_steps = representation_steps
-    if option_alignment not in OPTION_ALIGNMENTS:
-      raise errors.InvalidSettingError(
-          f'DCEOAgent: unknown option_alignment {option_alignment!r}: choose one of '
-          f'{", ".join(OPTION_ALIGNMENTS)}')
-    if alignment_period < 1 or alignment_states < representation_dimension:
-      raise errors.InvalidSettingError(
-          f'DCEOAgent needs alignment_period >= 1 and alignment_states >= '
-          f'representation_dimension ({representation_dimension}), got {alignment_period} and '
-          f'{alignment_states}')
-    if option_reward_period < 0:
-      raise errors.InvalidSettingError(
-          f'DCEOAgent needs option_reward_period >= 0 (0: phi as it learns), got '
-          f'{option_reward_period}')
     self.option_reward_period = option_reward_period
     self.intrinsic_reward_scale = float(intrinsic_reward_scale)
     self.option_alignment = option_alignment
