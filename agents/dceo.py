@@ -392,18 +392,15 @@ class DCEOAgent(rainbow.RainbowAgent):
               representation_step, start, jax.random.split(pairs_key, self.representation_steps))
       representation_loss_value, phi_state, phi_next = losses[0], phi_states[0], phi_nexts[0]
 
-    # The options' reward is the main batch's, under phi (or its copy) before this update's steps.
-    main_pair = jnp.concatenate([batch['observation'], batch['next_observation']])
-    if 'reward_representation' in extensions:  # a copy of phi @ R, retaken on the host
+    # The options' reward is the main batch's, under phi before this update's steps, or under
+    # its copy (`option_reward_period`); either times R under procrustes.
+    if prefix or 'reward_representation' in extensions:  # not the pairs phi just stepped on
       phi_state, phi_next = jnp.split(self.representation.apply(
-          extensions['reward_representation'], main_pair) @ extensions['reward_rotation'], 2)
-    else:
-      if prefix:  # phi learned on a batch of its own
-        phi_state, phi_next = jnp.split(
-            self.representation.apply(extensions['representation'], main_pair), 2)
-      if 'option_rotation' in extensions:  # the options follow phi @ R
-        phi_state = phi_state @ extensions['option_rotation']
-        phi_next = phi_next @ extensions['option_rotation']
+          extensions.get('reward_representation', extensions['representation']),
+          jnp.concatenate([batch['observation'], batch['next_observation']])), 2)
+    rotation = extensions.get('reward_rotation', extensions.get('option_rotation'))
+    if rotation is not None:
+      phi_state, phi_next = phi_state @ rotation, phi_next @ rotation
     eigenfunction = jnp.asarray(self.option_eigenfunctions)[extensions['trained_option']]
     intrinsic_reward = self.intrinsic_reward_scale * jax.lax.stop_gradient(
         phi_next[:, eigenfunction] - phi_state[:, eigenfunction])

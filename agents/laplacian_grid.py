@@ -75,20 +75,17 @@ class GridSpectrum:
   def visit_counts(self, observations: np.ndarray) -> np.ndarray:
     """How often each free cell (in the order of free_cells) appears among `observations`, the
     layout's observations of this observation type (e.g. a replay's)."""
-    observations = np.asarray(observations).reshape(len(observations), -1)
+    observations = np.ascontiguousarray(observations).reshape(len(observations), -1)
     index = {row.tobytes(): cell for cell, row in enumerate(
         self.cell_observations.reshape(len(self.cells), -1).astype(observations.dtype))}
-    counts = np.zeros(len(self.cells), np.int64)
-    if not len(observations):
-      return counts
-    rows, occurrences = np.unique(observations, axis=0, return_counts=True)
-    for row, occurrence in zip(rows, occurrences):
-      cell = index.get(row.tobytes())
-      if cell is None:
-        raise errors.BadInputError(f'GridSpectrum: {row.tolist()} is no free cell\'s '
-                                   f'{self.observation_type} observation in this layout')
-      counts[cell] += occurrence
-    return counts
+    # A dict lookup per row's bytes: exact, and some 70x faster than np.unique(axis=0) on a
+    # replay's 40k rows (it sorts them), as DCEO counts them every iteration.
+    cells = np.array([index.get(row.tobytes(), -1) for row in observations], np.int64)
+    unknown = np.flatnonzero(cells < 0)
+    if len(unknown):
+      raise errors.BadInputError(f'GridSpectrum: {observations[unknown[0]].tolist()} is no free '
+                                 f'cell\'s {self.observation_type} observation in this layout')
+    return np.bincount(cells, minlength=len(self.cells))
 
   def visited_subspace_overlap(self, cell_values: np.ndarray,
                                visit_counts: np.ndarray) -> Optional[float]:

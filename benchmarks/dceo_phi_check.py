@@ -90,12 +90,14 @@ def check(base_dir: str):
   counts, moves = replay_cells(agent, len(gridworld.free_cells(layout)))
   visited = counts > 0
   dimension = agent.representation_dimension
-  phi = agent.representation_values(agent.grid.cell_observations)[visited]
+  cell_values = agent.representation_values(agent.grid.cell_observations)
+  phi = cell_values[visited]
   uniform = laplacian_grid.visited_eigenvectors(layout, counts, dimension)[visited]
   weighted = laplacian_grid.visited_eigenvectors(layout, counts, dimension,
                                                  move_counts=moves)[visited]
-  overlaps = [laplacian.subspace_overlap(phi, np.linalg.qr(oracle)[0], dimension)
-              for oracle in (uniform, weighted)]
+  # The uniform oracle's overlap is the agent's own `visited_subspace_overlap`.
+  overlaps = [agent.grid.visited_subspace_overlap(cell_values, counts),
+              laplacian.subspace_overlap(phi, np.linalg.qr(weighted)[0], dimension)]
   cosines = [abs(float(unit(phi[:, e] - phi[:, e].mean()) @ unit(uniform[:, e])))
              for e in agent.option_eigenfunctions]
   followed = phi @ np.asarray(agent.state.extensions.get('option_rotation', np.eye(dimension)))
