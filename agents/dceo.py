@@ -49,10 +49,12 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   benchmarks/RESULTS.md).
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
-  phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]`, times `intrinsic_reward_scale` (1 in the
-  reference; a learned log1p phi's functions have a mean square near 0.16 on the grid worlds where
-  the oracle's have 1), computed with the representation of before this update's step (no
-  gradient flows into phi). Each update trains one option, drawn
+  phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]` (agents/eigenoptions.py), times
+  `intrinsic_reward_scale` (1 in the reference), computed with the representation of before this
+  update's step (no gradient flows into phi). `normalize_option_reward` (a departure) divides it by
+  the function's RMS, a running estimate (decay `option_reward_decay`) over the states phi's
+  objective weighs: a learned log1p phi's functions have a mean square near 0.16 on the grid
+  worlds, where the exact eigenvectors' is 1. Each update trains one option, drawn
   uniformly on the host, with Rainbow's own loss (double DQN, projected C51 target, n-step
   discount), each transition weighted by its importance weight under prioritized replay as the
   reference weights its options' losses. Each option's target takes the option's parameters on
@@ -101,6 +103,7 @@ import optax
 
 from agents import compilation
 from agents import dqn
+from agents import eigenoptions
 from agents import laplacian
 from agents import laplacian_grid
 from agents import networks
@@ -133,13 +136,6 @@ class RepresentationNetwork(networks.TorsoHolder):
     return nn.Dense(self.dimension, kernel_init=networks.xavier_uniform())(features)
 
 
-def default_eigenfunctions(num_options: int, follow_constant_eigenfunction: bool) -> tuple:
-  """Indices 1..num_options (METHODS.md), or the reference's 0..num_options - 1, whose first
-  option follows the eigenfunction that should be constant."""
-  first = 0 if follow_constant_eigenfunction else 1
-  return tuple(range(first, first + num_options))
-
-
 @gin.configurable
 class DCEOAgent(rainbow.RainbowAgent):
   """Rainbow with a Laplacian representation and eigenoptions (see the module docstring).
@@ -165,6 +161,8 @@ class DCEOAgent(rainbow.RainbowAgent):
                alignment_states: int = 1024,
                option_reward_period: int = 0,
                intrinsic_reward_scale: float = 1.0,
+               normalize_option_reward: bool = False,
+               option_reward_decay: float = 0.99,
                state_weighting: str = 'replay',
                representation_objective: str = 'generalized',
                allo_barrier: float = 2.0,
@@ -176,7 +174,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     if num_options < 1:
       raise errors.InvalidSettingError(f'DCEOAgent needs num_options >= 1, got {num_options}')
     if option_eigenfunctions is None:
-      option_eigenfunctions = default_eigenfunctions(num_options, follow_constant_eigenfunction)
+      option_eigenfunctions = eigenoptions.default_eigenfunctions(num_options, follow_constant_eigenfunction)
     option_eigenfunctions = tuple(int(index) for index in option_eigenfunctions)
     if len(option_eigenfunctions) != num_options or not all(
         0 <= index < representation_dimension for index in option_eigenfunctions):
@@ -184,7 +182,8 @@ class DCEOAgent(rainbow.RainbowAgent):
           f'DCEOAgent: option_eigenfunctions {option_eigenfunctions} must name one eigenfunction '
           f'in 0..{representation_dimension - 1} per option ({num_options})')
     for name, probability in (('option_prob', option_prob),
-                              ('option_termination', option_termination)):
+                              ('option_termination', option_termination),
+                              ('option_reward_decay', option_reward_decay)):
       if not 0.0 <= probability <= 1.0:
         raise errors.InvalidSettingError(f'DCEOAgent: {name} must be in [0, 1], got {probability}')
     for name, value, least in (('representation_steps', representation_steps, 1),
@@ -213,6 +212,8 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.representation_steps = representation_steps
     self.option_reward_period = option_reward_period
     self.intrinsic_reward_scale = float(intrinsic_reward_scale)
+    self.normalize_option_reward = bool(normalize_option_reward)
+    self.option_reward_decay = float(option_reward_decay)
     self.option_alignment = option_alignment
     self.alignment_period = alignment_period
     self.alignment_states = alignment_states
@@ -269,6 +270,10 @@ class DCEOAgent(rainbow.RainbowAgent):
       # The options' reward's copy of phi and of R (host-side copies, retaken between calls).
       extensions['reward_representation'] = representation
       extensions['reward_rotation'] = jnp.eye(dimension, dtype=jnp.float32)
+    if self.normalize_option_reward:
+      # The running mean square of each (turned) function, and the updates it has seen.
+      extensions['reward_mean_square'] = jnp.ones(dimension, jnp.float32)
+      extensions['reward_mean_square_updates'] = jnp.zeros((), jnp.int32)
     return extensions, {'options': options}
 
   def extensions_passed(self, policy, updating):
@@ -283,7 +288,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                   trained_option=np.int32(option), option=extensions['options'][option],
                   option_optimizer_state=extensions['option_optimizer_states'][option])
     for name in ('representation_duals', 'option_rotation', 'reward_representation',
-                 'reward_rotation'):
+                 'reward_rotation', 'reward_mean_square', 'reward_mean_square_updates'):
       if name in extensions:
         passed[name] = extensions[name]
     return passed, {'option': self.state.extension_targets['options'][option]}
@@ -310,8 +315,9 @@ class DCEOAgent(rainbow.RainbowAgent):
                                             updated['option_optimizer_state']),
         'option_updates': option_updates,
     }
-    if 'representation_duals' in updated:
-      returned['representation_duals'] = updated['representation_duals']
+    for name in ('representation_duals', 'reward_mean_square', 'reward_mean_square_updates'):
+      if name in updated:  # learned in the call
+        returned[name] = updated[name]
     for name in ('option_rotation', 'alignment_anchor', 'alignment_values', 'alignment_fits',
                  'reward_representation', 'reward_rotation'):
       if name in extensions:  # fitted or copied on the host, between calls
@@ -392,19 +398,28 @@ class DCEOAgent(rainbow.RainbowAgent):
               representation_step, start, jax.random.split(pairs_key, self.representation_steps))
       representation_loss_value, phi_state, phi_next = losses[0], phi_states[0], phi_nexts[0]
 
+    rotation = extensions.get('reward_rotation', extensions.get('option_rotation'))
+    new_extensions = {}
+    if self.normalize_option_reward:
+      # Each function's mean square over the states phi's own objective weighs (its pooled
+      # states, under phi before this update's steps, with their weights under inverse_visits).
+      pooled_values = jnp.concatenate([phi_state, phi_next])
+      updates = extensions['reward_mean_square_updates']
+      new_extensions['reward_mean_square'] = eigenoptions.running_mean_square(
+          extensions['reward_mean_square'], updates,
+          pooled_values if rotation is None else pooled_values @ rotation,
+          None if positive_weights is None else pooled_weights, self.option_reward_decay)
+      new_extensions['reward_mean_square_updates'] = updates + 1
     # The options' reward is the main batch's, under phi before this update's steps, or under
     # its copy (`option_reward_period`); either times R under procrustes.
     if prefix or 'reward_representation' in extensions:  # not the pairs phi just stepped on
       phi_state, phi_next = jnp.split(self.representation.apply(
           extensions.get('reward_representation', extensions['representation']),
           jnp.concatenate([batch['observation'], batch['next_observation']])), 2)
-    rotation = extensions.get('reward_rotation', extensions.get('option_rotation'))
-    if rotation is not None:
-      phi_state, phi_next = phi_state @ rotation, phi_next @ rotation
     eigenfunction = jnp.asarray(self.option_eigenfunctions)[extensions['trained_option']]
-    intrinsic_reward = self.intrinsic_reward_scale * jax.lax.stop_gradient(
-        phi_next[:, eigenfunction] - phi_state[:, eigenfunction])
-    option_batch = dict(batch, reward=intrinsic_reward)
+    option_batch = dict(batch, reward=eigenoptions.intrinsic_reward(
+        phi_state, phi_next, eigenfunction, self.intrinsic_reward_scale, rotation,
+        new_extensions.get('reward_mean_square')))
 
     weights = dqn.replay_weights(batch, self.importance_exponent)
 
@@ -420,11 +435,15 @@ class DCEOAgent(rainbow.RainbowAgent):
         extensions, representation=representation,
         representation_optimizer_state=representation_optimizer_state,
         option=optax.apply_updates(extensions['option'], option_updates),
-        option_optimizer_state=option_optimizer_state)
+        option_optimizer_state=option_optimizer_state, **new_extensions)
+    statistics = {'representation_loss': representation_loss_value,
+                  'option_loss': option_loss_value}
     if duals is not None:
       extensions['representation_duals'] = duals
-    return extensions, {'representation_loss': representation_loss_value,
-                        'option_loss': option_loss_value}
+    if self.normalize_option_reward:  # the trained option's function's RMS, the reward's divisor
+      statistics['option_function_rms'] = jnp.sqrt(new_extensions['reward_mean_square'][
+          eigenfunction])
+    return extensions, statistics
 
   def policy_action(self, state, observation, key, deterministic, policy):
     def main_action():
@@ -474,10 +493,9 @@ class DCEOAgent(rainbow.RainbowAgent):
     params = extensions['representation']
     rotation = np.asarray(extensions['option_rotation'], np.float64)
     if extensions['alignment_fits'] > 0:
-      left, _, right = np.linalg.svd(
-          self.representation_values(np.asarray(extensions['alignment_anchor']), params).T
-          @ np.asarray(extensions['alignment_values'], np.float64))
-      rotation = left @ right
+      rotation = eigenoptions.procrustes_rotation(
+          self.representation_values(np.asarray(extensions['alignment_anchor']), params),
+          extensions['alignment_values'])
     states = self.replay.stacks(self._rng.integers(0, len(self.replay), self.alignment_states))
     self.state = self.state._replace(extensions={
         **extensions, 'option_rotation': jnp.asarray(rotation, jnp.float32),

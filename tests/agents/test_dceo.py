@@ -611,6 +611,53 @@ def test_the_options_reward_comes_from_a_copy_of_phi_retaken_every_option_reward
     make_agent(env, option_reward_period=-1)
 
 
+@pytest.mark.parametrize('state_weighting', ['replay', 'uniform_visited'])
+def test_normalize_option_reward_divides_by_the_functions_running_rms(state_weighting, tmp_path):
+  env = grid()
+  settings = dict(representation_network=table_representation(), state_weighting=state_weighting)
+  agent = make_agent(env, normalize_option_reward=True, option_reward_decay=0.9, **settings)
+  run_episodes(agent, env, 3, seed=0)
+  updates = int(agent.state.extensions['reward_mean_square_updates'])
+  assert updates == agent.training_steps - agent.min_replay_history > 1  # one per update
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  agent._rng = np.random.default_rng(5)
+  batch.update(agent.extension_batch(batch))
+  key = jax.random.PRNGKey(3)
+  agent._rng = np.random.default_rng(11)
+  option = int(agent.extensions_passed(0, updating=True)[0]['trained_option'])
+  agent._rng = np.random.default_rng(11)
+  extensions, statistics = update_once(agent, batch, key)
+
+  # By hand: 0.9 times the estimate so far plus 0.1 times the mean of phi^2 (phi before the step)
+  # over the states phi's objective pooled, the main batch's or, uniform_visited, its own batch's.
+  prefix = 'representation_' if state_weighting == 'uniform_visited' else ''
+  pooled = np.concatenate([batch[prefix + 'observation'], batch[prefix + 'next_observation']])
+  batch_mean_square = np.mean(agent.representation_values(pooled) ** 2, axis=0)
+  expected = 0.9 * np.asarray(agent.state.extensions['reward_mean_square']) + (
+      0.1 * batch_mean_square)
+  np.testing.assert_allclose(extensions['reward_mean_square'], expected, rtol=1e-5)
+  assert int(extensions['reward_mean_square_updates']) == updates + 1
+  eigenfunction = agent.option_eigenfunctions[option]
+  rms = float(np.sqrt(expected[eigenfunction]))
+  assert float(statistics['option_function_rms']) == pytest.approx(rms, rel=1e-5)
+  assert abs(rms - 1) > 0.05  # the division is not a no-op here
+  # The option's step is that of the unnormalised reward scaled by 1 / RMS.
+  unnormalised = update_without(agent, env, dict(settings, intrinsic_reward_scale=1 / rms), batch,
+                                key, 'reward_mean_square')
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-6),
+               extensions['option'], unnormalised['option'])
+
+  # The estimate goes into the checkpoint with the train state.
+  directory, bundle = save_and_load(agent, tmp_path)
+  restored = make_agent(env, normalize_option_reward=True, seed=1, **settings)
+  assert restored.unbundle(directory, 0, bundle)
+  for name in ('reward_mean_square', 'reward_mean_square_updates'):
+    np.testing.assert_array_equal(restored.state.extensions[name], agent.state.extensions[name])
+  with pytest.raises(errors.InvalidSettingError, match='option_reward_decay'):
+    make_agent(env, normalize_option_reward=True, option_reward_decay=1.5)
+
+
 def test_an_updates_call_acts_with_the_acting_option_as_updated_if_it_was_the_one_trained():
   env = grid()
   agent = make_agent(env)

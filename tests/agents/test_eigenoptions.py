@@ -1,0 +1,52 @@
+"""The eigenoptions' reward (agents/eigenoptions.py) against hand-computed numbers: the running
+mean square, the reward with a rotation and a normalisation, and the Procrustes fit."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from agents import eigenoptions
+
+
+def test_default_eigenfunctions_skip_the_constant_one_unless_asked():
+  assert eigenoptions.default_eigenfunctions(3, False) == (1, 2, 3)
+  assert eigenoptions.default_eigenfunctions(3, True) == (0, 1, 2)
+
+
+def test_the_running_mean_square_starts_at_the_batchs_and_then_decays():
+  values = np.array([[1.0, -2.0], [3.0, 0.0]], np.float32)
+  # First update: the batch's own mean of squares, (1 + 9) / 2 and (4 + 0) / 2.
+  first = eigenoptions.running_mean_square(jnp.ones(2), jnp.int32(0), values, None, 0.9)
+  np.testing.assert_allclose(first, [5.0, 2.0])
+  # Then 0.9 * previous + 0.1 * the batch's: weights (1, 3) give (1 + 27) / 4 and (4 + 0) / 4.
+  second = eigenoptions.running_mean_square(first, jnp.int32(1), values,
+                                            jnp.array([1.0, 3.0]), 0.9)
+  np.testing.assert_allclose(second, [0.9 * 5 + 0.1 * 7, 0.9 * 2 + 0.1 * 1], rtol=1e-6)
+
+
+def test_the_reward_climbs_the_turned_function_divided_by_its_rms():
+  phi_state = np.array([[1.0, 0.0], [0.0, 2.0]], np.float32)
+  phi_next = np.array([[0.0, 1.0], [1.0, 1.0]], np.float32)
+  # Plain: column 1 of phi_next - phi_state.
+  np.testing.assert_allclose(eigenoptions.intrinsic_reward(phi_state, phi_next, 1), [1.0, -1.0])
+  # A quarter turn R = [[0, -1], [1, 0]]: (phi @ R)[:, 1] = -phi[:, 0]; reward -(0 - 1), -(1 - 0),
+  # times 3, divided by sqrt(4).
+  rotation = np.array([[0.0, -1.0], [1.0, 0.0]], np.float32)
+  reward = eigenoptions.intrinsic_reward(phi_state, phi_next, jnp.int32(1), 3.0, rotation,
+                                         jnp.array([9.0, 4.0]))
+  np.testing.assert_allclose(reward, [1.5, -1.5])
+  # A function still zero everywhere gives a finite reward, and no gradient reaches phi.
+  assert np.isfinite(eigenoptions.intrinsic_reward(phi_state, phi_next, 0,
+                                                   mean_square=jnp.zeros(2))).all()
+  gradient = jax.grad(lambda phi: jnp.sum(eigenoptions.intrinsic_reward(phi, phi_next, 1)))(
+      jnp.asarray(phi_state))
+  np.testing.assert_array_equal(gradient, 0.0)
+
+
+def test_procrustes_finds_the_turn_back_to_the_anchors_values():
+  rng = np.random.default_rng(0)
+  anchor = rng.standard_normal((30, 4))
+  turn, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+  rotation = eigenoptions.procrustes_rotation(anchor @ turn, anchor)
+  np.testing.assert_allclose(rotation, turn.T, atol=1e-10)
+  np.testing.assert_allclose(rotation @ rotation.T, np.eye(4), atol=1e-10)
