@@ -84,10 +84,11 @@ iteration's updates), `option_<o>_share` (the fraction of training steps option 
 none did). On a grid world named by `grid_layout` (the environment's layout, bound to both through
 a gin macro), also `subspace_overlap` (phi over every free cell against the exact Laplacian's d
 smallest eigenvectors, agents/laplacian_grid.py), `visited_subspace_overlap` (over the cells the
-replay holds, against their own graph's: what phi can reach while the grid is partly explored), and each iteration a figure of the first
-eigenfunctions, exact and learned (`agent/eigenfunctions`, eigenfunctions.png). The Runner draws
-the followed eigenfunctions over the positions training visited (`describe_states`,
-runner/coverage.py): the grid's cells, or Montezuma's Revenge's (room, x, y).
+replay holds, against their own graph's: what phi can reach while the grid is partly explored),
+and each iteration a figure of the first eigenfunctions, exact and learned
+(`agent/eigenfunctions`, eigenfunctions.png). The Runner draws the followed eigenfunctions over
+the positions training visited (`describe_states`, runner/coverage.py): the grid's cells, or
+Montezuma's Revenge's (room, x, y).
 """
 
 import os
@@ -174,7 +175,8 @@ class DCEOAgent(rainbow.RainbowAgent):
     if num_options < 1:
       raise errors.InvalidSettingError(f'DCEOAgent needs num_options >= 1, got {num_options}')
     if option_eigenfunctions is None:
-      option_eigenfunctions = eigenoptions.default_eigenfunctions(num_options, follow_constant_eigenfunction)
+      option_eigenfunctions = eigenoptions.default_eigenfunctions(
+          num_options, follow_constant_eigenfunction)
     option_eigenfunctions = tuple(int(index) for index in option_eigenfunctions)
     if len(option_eigenfunctions) != num_options or not all(
         0 <= index < representation_dimension for index in option_eigenfunctions):
@@ -197,17 +199,14 @@ class DCEOAgent(rainbow.RainbowAgent):
       if value not in choices:
         raise errors.InvalidSettingError(
             f'DCEOAgent: unknown {name} {value!r}: choose one of {", ".join(choices)}')
-    laplacian.norm_transform(norm_transform, representation_dimension)  # refuses unknown names
-    laplacian.require_objective('DCEOAgent', representation_objective)
-    self.representation_objective = representation_objective
-    self.allo_barrier = float(allo_barrier)
-    self.allo_dual_learning_rate = float(allo_dual_learning_rate)
+    self.objective = laplacian.Objective(
+        representation_objective, norm_transform, float(allo_barrier),
+        float(allo_dual_learning_rate)).checked('DCEOAgent', representation_dimension)
     self.representation_dimension = representation_dimension
     self.num_options = num_options
     self.option_eigenfunctions = option_eigenfunctions
     self.option_prob = option_prob
     self.option_termination = option_termination
-    self.norm_transform = norm_transform
     self.representation_batch_size = representation_batch_size
     self.representation_steps = representation_steps
     self.option_reward_period = option_reward_period
@@ -257,7 +256,7 @@ class DCEOAgent(rainbow.RainbowAgent):
         'option_updates': np.zeros(self.num_options, np.int64),
     }
     dimension = self.representation_dimension
-    if self.representation_objective == 'allo':
+    if self.objective.name == 'allo':
       extensions['representation_duals'] = jnp.zeros((dimension, dimension), jnp.float32)
     if self.option_alignment == 'procrustes':
       # R, the states and aligned values of the last fit, and the fits so far (host-side).
@@ -359,31 +358,24 @@ class DCEOAgent(rainbow.RainbowAgent):
         return jax.random.choice(step_key, len(pooled), negatives_shape,
                                  p=pooled_weights / jnp.sum(pooled_weights))
 
-    def representation_loss(params, picks, duals):
-      # u and v are states of the batch itself, so their phi is gathered from the batch's one
-      # forward pass: the same values and gradients as passing them through the network again,
-      # at half the representation's cost.
-      phi_pooled = self.representation.apply(params, pooled)
-      phi_state, phi_next = jnp.split(phi_pooled, 2)
-      phi_u, phi_v = phi_pooled[picks[0]], phi_pooled[picks[1]]
-      if duals is None:
-        loss, _ = laplacian.laplacian_loss(phi_state, phi_next, phi_u, phi_v,
-                                           self.norm_transform, positive_weights)
-        return loss, (phi_state, phi_next, None)
-      loss, _, constraints = laplacian.allo_loss(phi_state, phi_next, phi_u, phi_v, duals,
-                                                 self.allo_barrier, positive_weights)
-      return loss, (phi_state, phi_next, constraints)
-
     def representation_step(carry, step_key):
       params, optimizer_state, duals = carry
       picks = draw_negatives(step_key)
-      (loss, (phi_state, phi_next, constraints)), gradients = jax.value_and_grad(
-          representation_loss, has_aux=True)(params, picks, duals)
-      updates, optimizer_state = self._optimizer.update(gradients, optimizer_state, params)
-      if duals is not None:
-        duals = laplacian.allo_dual_step(duals, constraints, self.allo_dual_learning_rate)
-      return (optax.apply_updates(params, updates), optimizer_state, duals), (
-          loss, (phi_state, phi_next))
+
+      def representation_loss(params):
+        # u and v are states of the batch itself, so their phi is gathered from the batch's one
+        # forward pass: the same values and gradients as passing them through the network again,
+        # at half the representation's cost.
+        phi_pooled = self.representation.apply(params, pooled)
+        phi_state, phi_next = jnp.split(phi_pooled, 2)
+        loss, _, constraints = self.objective.loss(
+            phi_state, phi_next, phi_pooled[picks[0]], phi_pooled[picks[1]], duals,
+            positive_weights)
+        return loss, ((phi_state, phi_next), constraints)
+
+      params, optimizer_state, duals, loss, phis = self.objective.step(
+          representation_loss, self._optimizer, params, optimizer_state, duals)
+      return (params, optimizer_state, duals), (loss, phis)
 
     # `representation_steps` Adam steps on the same positive pairs, each with its own negative
     # pairs. The options' reward is phi before the first of them, as with one step.

@@ -35,11 +35,12 @@ an unbiased estimate of the square. At the equilibrium beta_jj = -4 lambda_j of 
 for one-step pairs (the grid worlds' -lambda_j of L = D - A, `allo_eigenvalues`).
 """
 
-from typing import Dict, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from runner import errors
 
@@ -100,11 +101,45 @@ def laplacian_loss(phi_state: jnp.ndarray, phi_next_state: jnp.ndarray, phi_u: j
   return loss, {'loss': loss, 'positive_loss': positive, 'negative_loss': negative}
 
 
-def require_objective(owner: str, objective: str) -> None:
-  """InvalidSettingError naming `owner` unless `objective` is one of OBJECTIVES."""
-  if objective not in OBJECTIVES:
-    raise errors.InvalidSettingError(f'{owner}: unknown representation objective {objective!r}: '
-                                     f'choose one of {", ".join(OBJECTIVES)}')
+class Objective(NamedTuple):
+  """Which loss phi minimises and its settings: `name` one of OBJECTIVES, `norm_transform` the
+  generalised loss's f, ALLO's `barrier` and `dual_learning_rate`."""
+  name: str = 'generalized'
+  norm_transform: str = 'log1p'
+  barrier: float = 2.0
+  dual_learning_rate: float = 1e-2
+
+  def checked(self, owner: str, dimension: int) -> 'Objective':
+    """Itself, or InvalidSettingError naming `owner` and the unknown objective or transform."""
+    if self.name not in OBJECTIVES:
+      raise errors.InvalidSettingError(f'{owner}: unknown representation objective '
+                                       f'{self.name!r}: choose one of {", ".join(OBJECTIVES)}')
+    norm_transform(self.norm_transform, dimension)
+    return self
+
+  def loss(self, phi_state: jnp.ndarray, phi_next_state: jnp.ndarray, phi_u: jnp.ndarray,
+           phi_v: jnp.ndarray, duals: Optional[jnp.ndarray],
+           positive_weights: Optional[jnp.ndarray] = None):
+    """(loss, statistics, constraint estimate): laplacian_loss's (no constraints: None) or
+    allo_loss's under `duals`."""
+    if self.name == 'allo':
+      return allo_loss(phi_state, phi_next_state, phi_u, phi_v, duals, self.barrier,
+                       positive_weights)
+    loss, statistics = laplacian_loss(phi_state, phi_next_state, phi_u, phi_v,
+                                      self.norm_transform, positive_weights)
+    return loss, statistics, None
+
+  def step(self, loss_fn: Callable[[Any], Tuple[jnp.ndarray, Tuple[Any, Any]]],
+           optimizer: optax.GradientTransformation, params: Any, optimizer_state: Any,
+           duals: Optional[jnp.ndarray]):
+    """One optimizer step of phi on `loss_fn(params) -> (loss, (aux, constraints))` (its
+    constraints `loss`'s third value), then ALLO's dual step on them. Returns (params,
+    optimizer_state, duals, loss, aux)."""
+    (loss, (aux, constraints)), gradients = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, optimizer_state = optimizer.update(gradients, optimizer_state, params)
+    if self.name == 'allo':
+      duals = allo_dual_step(duals, constraints, self.dual_learning_rate)
+    return optax.apply_updates(params, updates), optimizer_state, duals, loss, aux
 
 
 def _constraint_errors(phi: jnp.ndarray) -> jnp.ndarray:

@@ -12,9 +12,10 @@ updates it runs. `SACAgent` keeps the state and the replay and calls it.
 Extension points, for a method that changes SAC rather than copying it (agents/sfp.py): the train
 state's `extensions` hold a method's own parameters and optimizer states (`init_extensions`),
 trained by `extension_update` inside the same jitted update; `prepare_batch` adds to each batch
-what several hooks share; `next_action` replaces the critic target's next action, `actor_q_weight` weighs the Q-value in the actor loss, `policy_action` is
-the acting policy (given the host's `acting_context`, e.g. the previous action), and
-`warmup_action` the action source before learning starts. With the defaults the agent is plain
+what several hooks share; `next_action` replaces the critic target's next action,
+`actor_q_weight` weighs the Q-value in the actor loss, `policy_action` is the acting policy
+(given the host's `acting_context`, e.g. the previous action), and `warmup_action` the action
+source before learning starts. With the defaults the agent is plain
 SAC, its updates bit for bit.
 
 Its TensorBoard histograms (`write_summaries`), per sampled transition over each iteration's
@@ -154,9 +155,10 @@ def policy_sample(settings: SACSettings, actor_params: Any, observations: jnp.nd
 def sac_update(settings: SACSettings, state: SACState, batch: Dict[str, jnp.ndarray],
                log_action_scale: jnp.ndarray, key: jnp.ndarray):
   """One SAC step on a batch (first extended by `settings.prepare_batch`): the critics, then the
-  actor against the updated critics, then the temperature, then the extensions (`settings.extension_update`), then the Polyak step. Returns
-  (state, statistics: scalars, per-sample values: 'policy_log_prob', 'min_q_value' of the policy's
-  actions under the updated critics, and 'critic_target')."""
+  actor against the updated critics, then the temperature, then the extensions
+  (`settings.extension_update`), then the Polyak step. Returns (state, statistics: scalars,
+  per-sample values: 'policy_log_prob', 'min_q_value' of the policy's actions under the updated
+  critics, and 'critic_target')."""
   next_key, actor_key = jax.random.split(key)
   alpha = jnp.exp(state.log_alpha)
   if settings.prepare_batch is not None:

@@ -44,14 +44,6 @@ class LaplacianState(NamedTuple):
   duals: Any  # ALLO's (d, d) duals; an empty (0, 0) array under the generalised objective
 
 
-class Objective(NamedTuple):
-  """Which loss phi minimises (agents/laplacian.py) and its settings."""
-  name: str = 'generalized'
-  norm_transform: str = 'log1p'
-  barrier: float = 2.0
-  dual_learning_rate: float = 1e-2
-
-
 def network_inputs(observations: jnp.ndarray) -> jnp.ndarray:
   """Observations as the network takes them: float32, uint8 images scaled to [0, 1]."""
   if observations.dtype == jnp.uint8:
@@ -59,8 +51,9 @@ def network_inputs(observations: jnp.ndarray) -> jnp.ndarray:
   return observations.astype(jnp.float32)
 
 
-def laplacian_update(network: Any, optimizer: optax.GradientTransformation, objective: Objective,
-                     state: LaplacianState, batch: Dict[str, jnp.ndarray], key: jax.Array):
+def laplacian_update(network: Any, optimizer: optax.GradientTransformation,
+                     objective: laplacian.Objective, state: LaplacianState,
+                     batch: Dict[str, jnp.ndarray], key: jax.Array):
   """One gradient step on the Laplacian loss of the batch's (s, s') pairs and (u, v) states (and,
   under ALLO, the duals' step after it)."""
   del key  # the loss needs no sampling
@@ -69,21 +62,13 @@ def laplacian_update(network: Any, optimizer: optax.GradientTransformation, obje
   def loss(params):
     # One forward pass over the four parts: one matrix product per layer instead of four.
     inputs = jnp.concatenate([network_inputs(batch[part]) for part in parts])
-    phis = jnp.split(network.apply(params, inputs), len(parts))
-    if objective.name == 'allo':
-      value, statistics, constraints = laplacian.allo_loss(*phis, state.duals, objective.barrier)
-      return value, (statistics, constraints)
-    value, statistics = laplacian.laplacian_loss(*phis, objective.norm_transform)
-    return value, (statistics, None)
+    value, statistics, constraints = objective.loss(
+        *jnp.split(network.apply(params, inputs), len(parts)), state.duals)
+    return value, (statistics, constraints)
 
-  (_, (statistics, constraints)), gradients = jax.value_and_grad(loss, has_aux=True)(
-      state.params)
-  updates, optimizer_state = optimizer.update(gradients, state.optimizer_state, state.params)
-  duals = state.duals
-  if objective.name == 'allo':
-    duals = laplacian.allo_dual_step(duals, constraints, objective.dual_learning_rate)
-  return LaplacianState(optax.apply_updates(state.params, updates), optimizer_state,
-                        duals), statistics
+  params, optimizer_state, duals, _, statistics = objective.step(
+      loss, optimizer, state.params, state.optimizer_state, state.duals)
+  return LaplacianState(params, optimizer_state, duals), statistics
 
 
 def pair_batch(data: Dict[str, jax.Array], rows: jax.Array,
@@ -163,10 +148,8 @@ class LaplacianLearner(base.StateLearner):
       if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise errors.InvalidSettingError(f'{name}.{setting} must be a whole number >= 1, got '
                                          f'{value!r}')
-    laplacian.norm_transform(norm_transform, dimension)  # an unknown name is reported here
-    laplacian.require_objective(name, objective)
-    self.objective = Objective(objective, norm_transform, float(allo_barrier),
-                               float(allo_dual_learning_rate))
+    self.objective = laplacian.Objective(objective, norm_transform, float(allo_barrier),
+                                         float(allo_dual_learning_rate)).checked(name, dimension)
     self.dimension = int(dimension)
     self.pair_horizon = int(pair_horizon)
     self.plotted_eigenfunctions = int(plotted_eigenfunctions)

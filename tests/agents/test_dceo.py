@@ -329,7 +329,7 @@ def test_representation_steps_are_adam_steps_on_the_same_positives_with_fresh_ne
       phi = agent.representation.apply(params, pooled)
       state_phi, next_phi = np.split(np.arange(len(pooled)), 2)
       return laplacian.laplacian_loss(phi[state_phi], phi[next_phi], phi[picks[0]],
-                                      phi[picks[1]], agent.norm_transform)[0]
+                                      phi[picks[1]], agent.objective.norm_transform)[0]
 
     value, gradients = jax.value_and_grad(loss)(params)
     first_loss = value if first_loss is None else first_loss
@@ -436,7 +436,7 @@ def test_inverse_visits_weigh_every_visited_state_alike_in_the_representation_st
     phi = agent.representation.apply(params, pooled)
     phi_state, phi_next = np.split(phi, 2)
     return laplacian.laplacian_loss(phi_state, phi_next, phi[picks[0]], phi[picks[1]],
-                                    agent.norm_transform,
+                                    agent.objective.norm_transform,
                                     positive_weights=weights[:len(weights) // 2])[0]
 
   params = agent.state.extensions['representation']
@@ -491,7 +491,7 @@ def test_uniform_visited_learns_phi_on_its_own_batch_and_rewards_options_on_the_
     phi = agent.representation.apply(params, pooled)
     phi_state, phi_next = np.split(phi, 2)
     return laplacian.laplacian_loss(phi_state, phi_next, phi[picks[0]], phi[picks[1]],
-                                    agent.norm_transform)[0]
+                                    agent.objective.norm_transform)[0]
 
   params = agent.state.extensions['representation']
   gradients = jax.grad(loss)(params)
