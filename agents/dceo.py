@@ -85,7 +85,9 @@ none did). On a grid world named by `grid_layout` (the environment's layout, bou
 a gin macro), also `subspace_overlap` (phi over every free cell against the exact Laplacian's d
 smallest eigenvectors, agents/laplacian_grid.py), `visited_subspace_overlap` (over the cells the
 replay holds, against their own graph's: what phi can reach while the grid is partly explored),
-and each iteration a figure of the first eigenfunctions, exact and learned
+`option_function_traps` (the mean over options of the visited cells that no visited neighbour
+exceeds in the option's function: where a greedy option stalls; GridSpectrum.local_maxima), and
+each iteration a figure of the first eigenfunctions, exact and learned
 (`agent/eigenfunctions`, eigenfunctions.png). The Runner draws the followed eigenfunctions over
 the positions training visited (`describe_states`, runner/coverage.py): the grid's cells, or
 Montezuma's Revenge's (room, x, y).
@@ -554,10 +556,15 @@ class DCEOAgent(rainbow.RainbowAgent):
       cell_values = self.representation_values(self.grid.cell_observations)
       statistics['subspace_overlap'] = self.grid.subspace_overlap(cell_values)
       if len(self.replay):
-        visited_overlap = self.grid.visited_subspace_overlap(cell_values, self.grid.visit_counts(
-            self.replay.stacks(np.arange(len(self.replay)))))
+        counts = self.grid.visit_counts(self.replay.stacks(np.arange(len(self.replay))))
+        visited_overlap = self.grid.visited_subspace_overlap(cell_values, counts)
         if visited_overlap is not None:
           statistics['visited_subspace_overlap'] = visited_overlap
+        followed = (cell_values @ np.asarray(self.state.extensions.get(
+            'option_rotation', np.eye(self.representation_dimension))))[
+                :, list(self.option_eigenfunctions)]
+        statistics['option_function_traps'] = float(np.mean(self.grid.local_maxima(followed,
+                                                                                   counts)))
     self._reset_option_counters()
     return statistics
 

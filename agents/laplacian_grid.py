@@ -5,7 +5,8 @@ cells' observations (of whichever observation type the space is), the exact eige
 eigenvectors of the layout's graph Laplacian (discrete_domains/gridworld.laplacian_eigen), and the
 grid's shape. `subspace_overlap(cell_values)` scores phi's values over the cells (agents/laplacian.
 subspace_overlap: 1 when phi spans the `dimension` smallest eigenvectors); `figure(cell_values,
-count)` draws the first eigenfunctions, exact above learned, over the grid.
+count)` draws the first eigenfunctions, exact above learned, over the grid; `local_maxima` counts
+a function's traps for an option that climbs it.
 
 Both DCEO's offline representation learner (offline/laplacian) and the online DCEO agent
 (agents/dceo.py) evaluate with it.
@@ -99,6 +100,20 @@ class GridSpectrum:
     visited = np.asarray(visit_counts) > 0
     return laplacian.subspace_overlap(cell_values[visited], np.linalg.qr(oracle[visited])[0],
                                       self.dimension)
+
+  def local_maxima(self, cell_values: np.ndarray, visit_counts: np.ndarray) -> np.ndarray:
+    """Per column of `cell_values` (cells, functions), how many visited cells no visited
+    neighbour exceeds: the traps of an option that climbs the function greedily over what the
+    agent has seen. The exact eigenvectors of a connected graph's smallest eigenvalues have few
+    (one for the first non-constant one on a corridor); a learned function's rough errors add
+    more."""
+    visited = np.asarray(visit_counts) > 0
+    values = np.asarray(cell_values, np.float64)[visited]
+    neighbours = gridworld.adjacency(self.layout)[np.ix_(visited, visited)] > 0
+    np.fill_diagonal(neighbours, False)
+    # A cell is a trap unless some neighbour's value is strictly above its own.
+    exceeded = np.any(neighbours[:, :, None] & (values[None, :, :] > values[:, None, :]), axis=1)
+    return np.sum(~exceeded, axis=0)
 
   def figure(self, cell_values: np.ndarray, count: int):
     """The first `count` exact eigenvectors (top row) and learned eigenfunctions (below) over
@@ -202,10 +217,11 @@ def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
 
   Every unvisited cell takes the value of its nearest visited cell (breadth first over the
   grid's moves; cells no visited cell reaches stay 0), so that stepping into a new cell neither
-  rewards nor punishes an option; with `fill_unvisited` False they stay 0. Given `previous` (cells, dimension), e.g. the table of the
-  last refit, the new vectors are matched to its columns, in order and sign, over the visited
-  cells (the assignment maximising the summed |inner products|): eigh's signs and the order of
-  near-equal eigenvalues are arbitrary, and an option must keep following the same function.
+  rewards nor punishes an option; with `fill_unvisited` False they stay 0. Given `previous`
+  (cells, dimension), e.g. the table of the last refit, the new vectors are matched to its
+  columns, in order and sign, over the visited cells (the assignment maximising the summed
+  |inner products|): eigh's signs and the order of near-equal eigenvalues are arbitrary, and an
+  option must keep following the same function.
 
   Given `move_counts` (cells, cells), how often each move between free cells was made, the graph
   is weighted as a learner of the Laplacian objective sees it from its data: each edge by its

@@ -24,6 +24,13 @@ visit-count rank of its argmax cell among the visited cells (0: the rarest cell,
 visited), the rarer of its two ends (argmax or argmin), and the same rarer end for the oracle's
 function e (whose sign a run fixes at random): whether the options lead where the agent has
 seldom been, and whether phi's functions reach there at either end.
+
+How rough the options' functions are (`--traps`): for each option's function f (phi @ R) over the
+visited cells, its traps (GridSpectrum.local_maxima: cells no visited neighbour exceeds, where an
+option climbing f greedily stalls), those of its projection onto the uniform oracle's span (f's
+smooth part) and those of the oracle's own eigenvector e; and the residual f - projection as a
+share of f's energy (sum of squares) and of its differences between neighbouring visited cells
+(the share of the options' per-move reward that the residual makes).
 """
 
 import argparse
@@ -106,7 +113,34 @@ def check(base_dir: str):
           missed_by_visits(phi, uniform, counts[visited]),
           peak_ranks(followed[:, eigenfunctions], counts[visited], both_ends=False),
           peak_ranks(followed[:, eigenfunctions], counts[visited], both_ends=True),
-          peak_ranks(uniform[:, eigenfunctions], counts[visited], both_ends=True))
+          peak_ranks(uniform[:, eigenfunctions], counts[visited], both_ends=True),
+          roughness(agent.grid, followed[:, eigenfunctions], uniform, counts, eigenfunctions))
+
+
+def roughness(grid, functions: np.ndarray, uniform: np.ndarray, counts: np.ndarray,
+              eigenfunctions):
+  """(traps of each function, of its projection onto the oracle's span, of the oracle's
+  eigenvector; the residual's share of each function's energy, and of its differences between
+  neighbouring visited cells), all over the visited cells; `functions` and `uniform` hold only
+  their rows."""
+  visited = counts > 0
+  basis = np.linalg.qr(uniform)[0]
+  smooth = basis @ (basis.T @ functions)
+  residual = functions - smooth
+  neighbours = np.triu(gridworld.adjacency(grid.layout)[np.ix_(visited, visited)] > 0, k=1)
+  first, second = np.nonzero(neighbours)
+
+  def moves(values):
+    return np.sum((values[first] - values[second]) ** 2, axis=0)
+
+  def traps(values):
+    padded = np.zeros((len(counts), values.shape[1]))
+    padded[visited] = values
+    return grid.local_maxima(padded, counts)
+
+  return (traps(functions), traps(smooth), traps(uniform[:, eigenfunctions]),
+          np.sum(residual ** 2, axis=0) / np.sum(functions ** 2, axis=0),
+          moves(residual) / moves(functions))
 
 
 def main():
@@ -114,6 +148,8 @@ def main():
   parser.add_argument('runs', nargs='+')
   parser.add_argument('--by_visits', action='store_true',
                       help='also where phi misses the span and where its options peak, by visits')
+  parser.add_argument('--traps', action='store_true',
+                      help='also how rough the options\' functions are: traps and residual shares')
   args = parser.parse_args()
   print('| run | visited cells | overlap, uniform oracle | overlap, replay-weighted oracle | '
         '|cos| per option with the uniform oracle |')
@@ -130,6 +166,8 @@ def main():
         f'{", ".join(f"{c:.2f}" for c in option_medians)} |')
   if args.by_visits:
     print_by_visits(args.runs, results)
+  if args.traps:
+    print_traps(args.runs, results)
 
 
 def print_by_visits(runs, results):
@@ -144,6 +182,22 @@ def print_by_visits(runs, results):
            for column in (5, 6, 7)]
   print(f'| median (over all options) | {", ".join(f"{m:.2f}" for m in missed)} | '
         + ' | '.join(f'{r:.2f}' for r in ranks) + ' |')
+
+
+def print_traps(runs, results):
+  print('\n| run | traps per option: its function | its smooth part | the oracle\'s | residual, '
+        'share of the energy | share of the differences between neighbours |')
+  print('|---|---|---|---|---|---|')
+  for base_dir, result in zip(runs, results):
+    traps, smooth, oracle, energy, moves = result[8]
+    print(f'| {base_dir} | ' + ' | '.join(', '.join(str(int(t)) for t in column)
+                                          for column in (traps, smooth, oracle))
+          + ' | ' + ' | '.join(', '.join(f'{v:.2f}' for v in column) for column in (energy, moves))
+          + ' |')
+  medians = [float(np.median(np.concatenate([result[8][column] for result in results])))
+             for column in range(5)]
+  print('| median (over all options) | ' + ' | '.join(f'{m:g}' for m in medians[:3]) + ' | '
+        + ' | '.join(f'{m:.2f}' for m in medians[3:]) + ' |')
 
 
 if __name__ == '__main__':

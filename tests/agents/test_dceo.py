@@ -745,6 +745,9 @@ def test_on_a_named_grid_it_reports_subspace_overlap_and_describes_states_by_eig
   oracle = laplacian_grid.visited_eigenvectors('four_rooms', counts, agent.representation_dimension)
   assert statistics['visited_subspace_overlap'] == pytest.approx(laplacian.subspace_overlap(
       phi[visited], np.linalg.qr(oracle[visited])[0], agent.representation_dimension))
+  # And the traps of the options' functions over those cells, their mean over the options.
+  assert statistics['option_function_traps'] == pytest.approx(np.mean(
+      agent.grid.local_maxima(phi[:, list(agent.option_eigenfunctions)], counts)))
   described = agent.describe_states(cells[:7])
   assert list(described) == [f'eigenfunction {index}' for index in agent.option_eigenfunctions]
   np.testing.assert_allclose(described['eigenfunction 2'], phi[:7, 2], rtol=1e-6)

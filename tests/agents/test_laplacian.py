@@ -393,3 +393,27 @@ def test_allo_finds_each_eigenvector_and_its_eigenvalue_on_a_layout_of_ours():
   np.testing.assert_allclose(np.mean(table ** 2, axis=0), 1.0, rtol=1e-2)
   np.testing.assert_allclose(4 * np.asarray(laplacian.allo_eigenvalues(duals)),
                              eigenvalues[:dimension], atol=1e-3)
+
+
+def test_local_maxima_count_an_options_traps_over_the_visited_cells():
+  # A 2 x 3 layout of ours, pixel observations; cells in order (1,1) (1,2) (1,3) (2,1) (2,2) (2,3),
+  # each a neighbour of those beside and below or above it.
+  layout = '\n'.join(['#####', '#...#', '#...#', '#####'])
+  spectrum = laplacian_grid.GridSpectrum(layout, gridworld.observation_space(layout, 'pixels'), 1)
+  values = np.array([[0, 3, 0],
+                     [1, 2, 4],
+                     [2, 1, 0],
+                     [1, 3, 0],
+                     [0, 4, 0],
+                     [5, 5, 0]], float)
+  # By hand, a trap is a cell no neighbour strictly exceeds:
+  # column 0: (2,1) (its neighbours (1,1), (2,2) hold 0) and the top (2,3);
+  # column 1: (1,1) (its neighbours hold 2 and an equal 3) and the top (2,3);
+  # column 2: the top (1,2), and (2,1) and (2,3), whose neighbours all hold 0 as they do.
+  np.testing.assert_array_equal(spectrum.local_maxima(values, np.ones(6)), [2, 2, 3])
+  # Over the visited cells alone: with (2,3) unseen, column 0's (1,3) becomes a trap instead.
+  assert spectrum.local_maxima(values[:, :1], np.array([1, 1, 1, 1, 1, 0]))[0] == 2
+  # The corridor's first non-constant eigenvector, a cosine, has one trap.
+  spectrum = laplacian_grid.GridSpectrum(
+      ROW_OF_FIVE, gridworld.observation_space(ROW_OF_FIVE, 'one_hot'), 2)
+  assert spectrum.local_maxima(spectrum.eigenvectors[:, 1:2], np.ones(5))[0] == 1
