@@ -17,6 +17,10 @@ objective and a way of sampling the replay find the span the options need.
 alike) or 'uniform_visited' (visit_density.VisitedStateSampler: each visited cell alike).
 `--objective`: 'log1p' or 'squared' (the generalised objective's norm transforms) or 'allo'.
 `--tabular` replaces the run's network by a table over the cells (a linear layer, no bias).
+`--learning_rate` replaces the agent's Adam step size. Besides the overlaps, each report gives how
+rough phi's functions at the options' indices are (dceo_phi_check.py --traps): their median
+traps over the visited cells, and the median share of their differences between neighbouring
+cells that lies outside the uniform oracle's span.
 """
 
 import argparse
@@ -28,7 +32,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -36,6 +39,7 @@ import dceo_phi_check  # noqa: E402
 from agents import laplacian  # noqa: E402
 from agents import laplacian_grid  # noqa: E402
 from agents import visit_density  # noqa: E402
+from agents.optimizers import create_optimizer  # noqa: E402
 from discrete_domains import gridworld  # noqa: E402
 from offline import components  # noqa: E402
 
@@ -81,6 +85,7 @@ def main():
   parser.add_argument('--batch_size', type=int, default=32)
   parser.add_argument('--horizon', type=int, default=None)
   parser.add_argument('--tabular', action='store_true')
+  parser.add_argument('--learning_rate', type=float, default=None)
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args()
 
@@ -100,8 +105,11 @@ def main():
   network = Table(dimension) if args.tabular else agent.representation
   cells = agent.grid.cell_observations
   params = network.init(jax.random.PRNGKey(args.seed + 1), cells)
-  optimizer = agent._optimizer
+  optimizer = (agent._optimizer if args.learning_rate is None else
+               create_optimizer(name='adam', learning_rate=args.learning_rate, eps=1.5e-4))
   batch_size = args.batch_size
+  objective = (laplacian.Objective('allo') if args.objective == 'allo' else
+               laplacian.Objective('generalized', args.objective))
 
   def step(carry, pairs):
     params, optimizer_state, duals, key = carry
@@ -111,32 +119,31 @@ def main():
 
     def loss(params):
       phi = network.apply(params, pooled)
-      phi_state, phi_next = jnp.split(phi, 2)
-      if args.objective == 'allo':
-        value, _, constraints = laplacian.allo_loss(phi_state, phi_next, phi[picks[0]],
-                                                    phi[picks[1]], duals, 2.0)
-        return value, constraints
-      value, _ = laplacian.laplacian_loss(phi_state, phi_next, phi[picks[0]], phi[picks[1]],
-                                          args.objective)
-      return value, jnp.zeros_like(duals)
+      value, _, constraints = objective.loss(*jnp.split(phi, 2), phi[picks[0]], phi[picks[1]],
+                                             duals)
+      return value, (None, constraints)
 
-    (_, constraints), gradients = jax.value_and_grad(loss, has_aux=True)(params)
-    updates, optimizer_state = optimizer.update(gradients, optimizer_state, params)
-    if args.objective == 'allo':
-      duals = laplacian.allo_dual_step(duals, constraints, 1e-2)
-    return (optax.apply_updates(params, updates), optimizer_state, duals, key), None
+    params, optimizer_state, duals, _, _ = objective.step(loss, optimizer, params,
+                                                          optimizer_state, duals)
+    return (params, optimizer_state, duals, key), None
 
   run_chunk = jax.jit(lambda carry, pairs: jax.lax.scan(step, carry, pairs)[0])
   carry = (params, optimizer.init(params), jnp.zeros((dimension, dimension)),
            jax.random.PRNGKey(args.seed + 2))
-  print('| steps | overlap, uniform oracle | overlap, replay-weighted oracle |')
-  print('|---|---|---|')
+  functions = list(agent.option_eigenfunctions)
+  uniform = laplacian_grid.visited_eigenvectors(layout, counts, dimension)[visited]
+  print('| steps | overlap, uniform oracle | overlap, replay-weighted oracle | traps per '
+        'function (median) | residual\'s share of the differences (median) |')
+  print('|---|---|---|---|---|')
   for start in range(0, args.steps, args.report_every):
     end = min(start + args.report_every, args.steps)
     carry = run_chunk(carry, (observations[start:end], next_observations[start:end]))
     phi = np.asarray(network.apply(carry[0], cells), np.float64)[visited]
+    traps, _, _, _, moves = dceo_phi_check.roughness(agent.grid, phi[:, functions], uniform,
+                                                     counts, functions)
     print(f'| {end} | ' + ' | '.join(f'{laplacian.subspace_overlap(phi, oracle, dimension):.3f}'
-                                      for oracle in oracles) + ' |', flush=True)
+                                      for oracle in oracles)
+          + f' | {np.median(traps):g} | {np.median(moves):.2f} |', flush=True)
 
 
 if __name__ == '__main__':
