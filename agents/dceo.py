@@ -554,17 +554,11 @@ class DCEOAgent(rainbow.RainbowAgent):
       statistics['visited_keys'] = float(len(self.visited_sampler))
     if self.grid is not None:
       cell_values = self.representation_values(self.grid.cell_observations)
-      statistics['subspace_overlap'] = self.grid.subspace_overlap(cell_values)
-      if len(self.replay):
-        counts = self.grid.visit_counts(self.replay.stacks(np.arange(len(self.replay))))
-        visited_overlap = self.grid.visited_subspace_overlap(cell_values, counts)
-        if visited_overlap is not None:
-          statistics['visited_subspace_overlap'] = visited_overlap
-        followed = (cell_values @ np.asarray(self.state.extensions.get(
-            'option_rotation', np.eye(self.representation_dimension))))[
-                :, list(self.option_eigenfunctions)]
-        statistics['option_function_traps'] = float(np.mean(self.grid.local_maxima(followed,
-                                                                                   counts)))
+      rotation = self.state.extensions.get('option_rotation', np.eye(self.representation_dimension))
+      replayed = self.replay.stacks(np.arange(len(self.replay))) if len(self.replay) else None
+      statistics.update(self.grid.statistics(
+          cell_values, replayed,
+          (cell_values @ np.asarray(rotation))[:, list(self.option_eigenfunctions)]))
     self._reset_option_counters()
     return statistics
 

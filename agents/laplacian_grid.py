@@ -25,7 +25,7 @@ exact eigenvectors of the cells its replay holds (`visited_eigenvectors`), refit
 `refresh_period` training steps: the best a representation learned from the replay can do.
 """
 
-from typing import Optional
+from typing import Dict, Optional
 
 import flax.linen as nn
 import gin
@@ -114,6 +114,23 @@ class GridSpectrum:
     # A cell is a trap unless some neighbour's value is strictly above its own.
     exceeded = np.any(neighbours[:, :, None] & (values[None, :, :] > values[:, None, :]), axis=1)
     return np.sum(~exceeded, axis=0)
+
+  def statistics(self, cell_values: np.ndarray, replay_observations: Optional[np.ndarray] = None,
+                 followed: Optional[np.ndarray] = None) -> Dict[str, float]:
+    """'subspace_overlap' of phi's values over the cells; given the observations a replay holds,
+    also 'visited_subspace_overlap' (once more than `dimension` cells are visited) and, given the
+    functions the options follow over the cells (cells, options), 'option_function_traps', the
+    mean of their local_maxima over the visited cells."""
+    statistics = {'subspace_overlap': self.subspace_overlap(cell_values)}
+    if replay_observations is None:
+      return statistics
+    counts = self.visit_counts(replay_observations)
+    visited_overlap = self.visited_subspace_overlap(cell_values, counts)
+    if visited_overlap is not None:
+      statistics['visited_subspace_overlap'] = visited_overlap
+    if followed is not None:
+      statistics['option_function_traps'] = float(np.mean(self.local_maxima(followed, counts)))
+    return statistics
 
   def figure(self, cell_values: np.ndarray, count: int):
     """The first `count` exact eigenvectors (top row) and learned eigenfunctions (below) over
