@@ -67,6 +67,9 @@ class GridSpectrum:
     self.cell_observations = gridworld.cell_observations(layout, self.observation_type)
     self.eigenvalues, self.eigenvectors = gridworld.laplacian_eigen(layout)
     self.grid_shape = gridworld.observation_space(layout, 'pixels').shape
+    # Which free cells are one move apart (cells, cells), without the walls' self-loops.
+    self.neighbours = gridworld.adjacency(layout) > 0
+    np.fill_diagonal(self.neighbours, False)
 
   def subspace_overlap(self, cell_values: np.ndarray) -> float:
     """How much of the exact `dimension` smallest eigenvectors' span phi's values over the free
@@ -109,8 +112,7 @@ class GridSpectrum:
     more."""
     visited = np.asarray(visit_counts) > 0
     values = np.asarray(cell_values, np.float64)[visited]
-    neighbours = gridworld.adjacency(self.layout)[np.ix_(visited, visited)] > 0
-    np.fill_diagonal(neighbours, False)
+    neighbours = self.neighbours[np.ix_(visited, visited)]
     # A cell is a trap unless some neighbour's value is strictly above its own.
     exceeded = np.any(neighbours[:, :, None] & (values[None, :, :] > values[:, None, :]), axis=1)
     return np.sum(~exceeded, axis=0)

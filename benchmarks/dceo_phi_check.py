@@ -127,7 +127,7 @@ def roughness(grid, functions: np.ndarray, uniform: np.ndarray, counts: np.ndarr
   basis = np.linalg.qr(uniform)[0]
   smooth = basis @ (basis.T @ functions)
   residual = functions - smooth
-  neighbours = np.triu(gridworld.adjacency(grid.layout)[np.ix_(visited, visited)] > 0, k=1)
+  neighbours = np.triu(grid.neighbours[np.ix_(visited, visited)], k=1)
   first, second = np.nonzero(neighbours)
 
   def moves(values):
