@@ -46,7 +46,9 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   reward comes from a copy of phi (and of R) retaken every `option_reward_period` training steps,
   as a target network holds a Q-learner's targets still (the visited-cells oracle refit every
   1,000 steps covers at least as much as every 250; a learned phi's copy covers less:
-  benchmarks/RESULTS.md).
+  benchmarks/RESULTS.md). `option_reward_averaging` = tau > 0 (a departure, exclusive of the
+  period) takes it from phi's average over time instead, moved by tau towards phi in every call:
+  gradient noise in a learned phi's values averages out of the options' per-move rewards.
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]` (agents/eigenoptions.py), times
@@ -163,6 +165,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                alignment_period: int = 250,
                alignment_states: int = 1024,
                option_reward_period: int = 0,
+               option_reward_averaging: float = 0.0,
                intrinsic_reward_scale: float = 1.0,
                normalize_option_reward: bool = False,
                option_reward_decay: float = 0.99,
@@ -187,7 +190,8 @@ class DCEOAgent(rainbow.RainbowAgent):
           f'in 0..{representation_dimension - 1} per option ({num_options})')
     for name, probability in (('option_prob', option_prob),
                               ('option_termination', option_termination),
-                              ('option_reward_decay', option_reward_decay)):
+                              ('option_reward_decay', option_reward_decay),
+                              ('option_reward_averaging', option_reward_averaging)):
       if not 0.0 <= probability <= 1.0:
         raise errors.InvalidSettingError(f'DCEOAgent: {name} must be in [0, 1], got {probability}')
     for name, value, least in (('representation_steps', representation_steps, 1),
@@ -196,6 +200,10 @@ class DCEOAgent(rainbow.RainbowAgent):
                                ('option_reward_period', option_reward_period, 0)):
       if value < least:
         raise errors.InvalidSettingError(f'DCEOAgent needs {name} >= {least}, got {value}')
+    if option_reward_period and option_reward_averaging:
+      raise errors.InvalidSettingError(
+          'DCEOAgent: option_reward_period and option_reward_averaging are two ways to hold the '
+          'options\' reward still; set one of them (the other 0)')
     for name, value, choices in (('state_weighting', state_weighting, STATE_WEIGHTINGS),
                                  ('option_alignment', option_alignment, OPTION_ALIGNMENTS)):
       if value not in choices:
@@ -212,6 +220,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.representation_batch_size = representation_batch_size
     self.representation_steps = representation_steps
     self.option_reward_period = option_reward_period
+    self.option_reward_averaging = float(option_reward_averaging)
     self.intrinsic_reward_scale = float(intrinsic_reward_scale)
     self.normalize_option_reward = bool(normalize_option_reward)
     self.option_reward_decay = float(option_reward_decay)
@@ -271,6 +280,9 @@ class DCEOAgent(rainbow.RainbowAgent):
       # The options' reward's copy of phi and of R (host-side copies, retaken between calls).
       extensions['reward_representation'] = representation
       extensions['reward_rotation'] = jnp.eye(dimension, dtype=jnp.float32)
+    if self.option_reward_averaging:
+      # The options' reward's phi, an average over time moved towards phi in every call.
+      extensions['reward_representation'] = representation
     if self.normalize_option_reward:
       # The running mean square of each (turned) function, and the updates it has seen.
       extensions['reward_mean_square'] = jnp.ones(dimension, jnp.float32)
@@ -316,12 +328,14 @@ class DCEOAgent(rainbow.RainbowAgent):
                                             updated['option_optimizer_state']),
         'option_updates': option_updates,
     }
-    for name in ('representation_duals', 'reward_mean_square', 'reward_mean_square_updates'):
+    learned = ('representation_duals', 'reward_mean_square', 'reward_mean_square_updates') + (
+        ('reward_representation',) if self.option_reward_averaging else ())
+    for name in learned:
       if name in updated:  # learned in the call
         returned[name] = updated[name]
     for name in ('option_rotation', 'alignment_anchor', 'alignment_values', 'alignment_fits',
                  'reward_representation', 'reward_rotation'):
-      if name in extensions:  # fitted or copied on the host, between calls
+      if name in extensions and name not in returned:  # fitted or copied on the host
         returned[name] = extensions[name]
     return returned, {'options': targets}
 
@@ -393,23 +407,30 @@ class DCEOAgent(rainbow.RainbowAgent):
       representation_loss_value, phi_state, phi_next = losses[0], phi_states[0], phi_nexts[0]
 
     rotation = extensions.get('reward_rotation', extensions.get('option_rotation'))
+    # The options' reward is the main batch's, under phi before this update's steps, or under
+    # its copy or average (`option_reward_period`, `option_reward_averaging`); either times R
+    # under procrustes. Normalised, by that function's mean square over the states phi's own
+    # objective weighs (its pooled states, with their weights under inverse_visits).
+    reward_params = extensions.get('reward_representation')
+    measured = jnp.concatenate([phi_state, phi_next])  # phi before the steps, on its pooled
+    if prefix or reward_params is not None:  # not the pairs phi just stepped on
+      phi_state, phi_next = jnp.split(self.representation.apply(
+          extensions['representation'] if reward_params is None else reward_params,
+          jnp.concatenate([batch['observation'], batch['next_observation']])), 2)
+      if reward_params is not None:
+        measured = (jnp.concatenate([phi_state, phi_next]) if not prefix
+                    else self.representation.apply(reward_params, pooled))
     new_extensions = {}
     if self.normalize_option_reward:
-      # Each function's mean square over the states phi's own objective weighs (its pooled
-      # states, under phi before this update's steps, with their weights under inverse_visits).
-      pooled_values = jnp.concatenate([phi_state, phi_next])
       updates = extensions['reward_mean_square_updates']
       new_extensions['reward_mean_square'] = eigenoptions.running_mean_square(
           extensions['reward_mean_square'], updates,
-          pooled_values if rotation is None else pooled_values @ rotation,
+          measured if rotation is None else measured @ rotation,
           None if positive_weights is None else pooled_weights, self.option_reward_decay)
       new_extensions['reward_mean_square_updates'] = updates + 1
-    # The options' reward is the main batch's, under phi before this update's steps, or under
-    # its copy (`option_reward_period`); either times R under procrustes.
-    if prefix or 'reward_representation' in extensions:  # not the pairs phi just stepped on
-      phi_state, phi_next = jnp.split(self.representation.apply(
-          extensions.get('reward_representation', extensions['representation']),
-          jnp.concatenate([batch['observation'], batch['next_observation']])), 2)
+    if self.option_reward_averaging:
+      new_extensions['reward_representation'] = optax.incremental_update(
+          representation, reward_params, self.option_reward_averaging)
     eigenfunction = jnp.asarray(self.option_eigenfunctions)[extensions['trained_option']]
     option_batch = dict(batch, reward=eigenoptions.intrinsic_reward(
         phi_state, phi_next, eigenfunction, self.intrinsic_reward_scale, rotation,

@@ -612,6 +612,58 @@ def test_the_options_reward_comes_from_a_copy_of_phi_retaken_every_option_reward
 
 
 @pytest.mark.parametrize('state_weighting', ['replay', 'uniform_visited'])
+def test_the_options_reward_comes_from_phi_averaged_over_time_with_option_reward_averaging(
+    state_weighting, tmp_path):
+  env = grid()
+  settings = dict(representation_network=table_representation(), state_weighting=state_weighting,
+                  normalize_option_reward=True)
+  agent = make_agent(env, option_reward_averaging=0.25, **settings)
+  initial = agent.state.extensions['representation']
+  run_episodes(agent, env, 3, seed=0)
+  extensions = agent.state.extensions
+  average, phi = extensions['reward_representation'], extensions['representation']
+  # After many updates the average lags phi but has left its start.
+  for moved in (phi, average):
+    assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(moved),
+                                                      jax.tree.leaves(initial)))
+  assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(phi), jax.tree.leaves(average)))
+
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  agent._rng = np.random.default_rng(5)
+  batch.update(agent.extension_batch(batch))
+  key = jax.random.PRNGKey(3)
+  agent._rng = np.random.default_rng(11)
+  averaged, _ = update_once(agent, batch, key)
+  # By hand: the average moves a quarter of the way to phi after this update's step.
+  jax.tree.map(lambda new, old, stepped: np.testing.assert_allclose(
+      new, 0.75 * np.asarray(old) + 0.25 * np.asarray(stepped), rtol=1e-6, atol=1e-7),
+               averaged['reward_representation'], average, averaged['representation'])
+  # phi steps as it would without the average, and the options learn as under a phi equal to
+  # the average (normalised by the average's functions' mean square, over phi's pooled states).
+  plain = update_without(agent, env, settings, batch, key, 'reward_representation')
+  jax.tree.map(np.testing.assert_array_equal, averaged['representation'],
+               plain['representation'])
+  as_phi = update_without(agent, env, settings, batch, key, 'reward_representation',
+                          representation=average)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-6),
+               averaged['option'], as_phi['option'])
+  np.testing.assert_allclose(averaged['reward_mean_square'], as_phi['reward_mean_square'],
+                             rtol=1e-5)
+
+  # The average goes into the checkpoint with the train state.
+  directory, bundle = save_and_load(agent, tmp_path)
+  restored = make_agent(env, option_reward_averaging=0.25, seed=1, **settings)
+  assert restored.unbundle(directory, 0, bundle)
+  jax.tree.map(np.testing.assert_array_equal, restored.state.extensions['reward_representation'],
+               average)
+  with pytest.raises(errors.InvalidSettingError, match='option_reward_averaging'):
+    make_agent(env, option_reward_averaging=1.5)
+  with pytest.raises(errors.InvalidSettingError, match='set one of them'):
+    make_agent(env, option_reward_averaging=0.1, option_reward_period=10)
+
+
+@pytest.mark.parametrize('state_weighting', ['replay', 'uniform_visited'])
 def test_normalize_option_reward_divides_by_the_functions_running_rms(state_weighting, tmp_path):
   env = grid()
   settings = dict(representation_network=table_representation(), state_weighting=state_weighting)
