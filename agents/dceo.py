@@ -71,12 +71,12 @@ The representation, the chosen option and Rainbow's Q-network all learn in the s
 jitted call per update. Every optimizer is the agent's (`DQNAgent.optimizer`, create_optimizer
 with Rainbow's Adam settings).
 
-Acting, on the host, per training step (`choose_policy`, `explores`): a running option ends with
-probability `option_termination`; with no option running, the step explores with probability
-epsilon, and an exploring step starts a uniformly random option with probability
-`option_prob`, else takes a random action. A running option acts epsilon-greedily on its
-own Q-values (policy o + 1; 0 is Rainbow's). The running option also ends at an episode's first
-step, so an option never crosses episodes. Evaluation acts with the main policy only. The running
+Acting, on the host, per training step (`choose_policy`, `explores`; eigenoptions.OptionRuns): a
+running option ends with probability `option_termination` or at an episode's first step (an
+option never crosses episodes); with no option running, the step explores with probability
+epsilon, and an exploring step starts a uniformly random option with probability `option_prob`,
+else takes a random action. A running option acts epsilon-greedily on its own Q-values (policy
+o + 1; 0 is Rainbow's). Evaluation acts with the main policy only. The running
 option and its length so far go into the checkpoint with the replay's state, so a restored agent
 continues bit for bit even mid-episode.
 
@@ -117,7 +117,6 @@ from agents import visit_density
 from runner import errors
 from runner import metrics
 
-NO_OPTION = -1  # the running option's value, in checkpoints, when none runs
 EIGENFUNCTIONS_FILE = 'eigenfunctions.png'
 DESCRIBED_BATCH = 256  # observations per forward pass when describing visited states
 STATE_WEIGHTINGS = ('replay', 'inverse_visits', 'uniform_visited')
@@ -215,8 +214,6 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.representation_dimension = representation_dimension
     self.num_options = num_options
     self.option_eigenfunctions = option_eigenfunctions
-    self.option_prob = option_prob
-    self.option_termination = option_termination
     self.representation_batch_size = representation_batch_size
     self.representation_steps = representation_steps
     self.option_reward_period = option_reward_period
@@ -232,11 +229,8 @@ class DCEOAgent(rainbow.RainbowAgent):
                    if state_weighting == 'inverse_visits' else None)
     self.visited_sampler = None  # 'uniform_visited''s, made with the replay below
     self.representation = representation_network(dimension=representation_dimension)
-    # Host-side option bookkeeping; the running option is checkpointed (`_replay_state`).
-    self._current_option = None
-    self._option_run_length = 0
-    self._random_action = False
-    self._reset_option_counters()
+    # Host-side: the running option is checkpointed (`_replay_state`).
+    self.option_runs = eigenoptions.OptionRuns(num_options, option_prob, option_termination)
     super().__init__(observation_space, action_space, seed, summary_writer, **rainbow_arguments)
     if state_weighting == 'uniform_visited':
       self.visited_sampler = visit_density.VisitedStateSampler(
@@ -479,28 +473,12 @@ class DCEOAgent(rainbow.RainbowAgent):
     return jax.lax.cond(policy == 0, main_action, option_action)
 
   def choose_policy(self) -> int:
-    if self._current_option is not None and (self._episode_first_step or
-                                             self._rng.random() < self.option_termination):
-      self._end_option_run()
-    if self._current_option is None:
-      # The same coin as DQN's epsilon-greedy (`<=`), drawn even when epsilon is 0.
-      explore = self._rng.random() <= self.epsilon
-      if explore and self._rng.random() < self.option_prob:
-        self._current_option = int(self._rng.integers(self.num_options))
-        self._option_runs_started += 1
-      else:
-        self._random_action = explore
-    self._policy_steps += 1
-    if self._current_option is None:
-      return 0
-    self._option_run_length += 1
-    self._option_steps[self._current_option] += 1
-    return self._current_option + 1
+    return self.option_runs.choose(self._rng, self.epsilon, self._episode_first_step)
 
   def explores(self) -> bool:
-    if self.eval_mode or self._current_option is not None:
+    if self.eval_mode or self.option_runs.current is not None:
       return super().explores()  # epsilon-greedy: the main policy in evaluation, or the option
-    return self._random_action
+    return self.option_runs.random_action
 
   def _align_options(self):
     """Re-fits R (`option_alignment`, the module docstring) and draws the next fit's states."""
@@ -547,28 +525,8 @@ class DCEOAgent(rainbow.RainbowAgent):
       self.visits.add(self._observation)
     super()._store(reward, terminated)
 
-  # -- host bookkeeping ---------------------------------------------------------------------------
-
-  def _end_option_run(self):
-    self._option_durations_sum += self._option_run_length
-    self._option_runs_ended += 1
-    self._current_option = None
-    self._option_run_length = 0
-
-  def _reset_option_counters(self):
-    self._policy_steps = 0
-    self._option_steps = np.zeros(self.num_options, np.int64)
-    self._option_runs_started = 0
-    self._option_runs_ended = 0
-    self._option_durations_sum = 0
-
   def iteration_statistics(self) -> Dict[str, float]:
-    statistics = super().iteration_statistics()
-    if self._policy_steps:
-      for option, steps in enumerate(self._option_steps):
-        statistics[f'option_{option}_share'] = float(steps / self._policy_steps)
-    if self._option_runs_ended:
-      statistics['option_mean_duration'] = self._option_durations_sum / self._option_runs_ended
+    statistics = {**super().iteration_statistics(), **self.option_runs.statistics()}
     if self.visits is not None:
       statistics['visited_keys'] = float(len(self.visits))
     if self.visited_sampler is not None:
@@ -580,7 +538,6 @@ class DCEOAgent(rainbow.RainbowAgent):
       statistics.update(self.grid.statistics(
           cell_values, replayed,
           (cell_values @ np.asarray(rotation))[:, list(self.option_eigenfunctions)]))
-    self._reset_option_counters()
     return statistics
 
   # -- what a researcher watches ------------------------------------------------------------------
@@ -619,18 +576,14 @@ class DCEOAgent(rainbow.RainbowAgent):
 
   def _replay_state(self) -> Dict[str, Any]:
     return {**super()._replay_state(),
-            'current_option': np.int64(NO_OPTION if self._current_option is None
-                                       else self._current_option),
-            'option_run_length': np.int64(self._option_run_length),
+            **self.option_runs.state_dict(),
             **({} if self.visits is None else {'visits': self.visits.state_dict()}),
             **({} if self.visited_sampler is None
                else {'visited_rows': self.visited_sampler.state_dict()})}
 
   def _load_replay_state(self, bundle: Dict[str, Any]) -> None:
     super()._load_replay_state(bundle)
-    current_option = int(bundle['current_option'])
-    self._current_option = None if current_option == NO_OPTION else current_option
-    self._option_run_length = int(bundle['option_run_length'])
+    self.option_runs.load_state_dict(bundle)
     # The host tables of a weighting other than the reference's; a run that weighed states
     # otherwise saved none.
     for table, name, what in ((self.visits, 'visits', 'visit counts'),
@@ -642,4 +595,3 @@ class DCEOAgent(rainbow.RainbowAgent):
             f'DCEOAgent: the checkpoint has no {what} (its run weighed states otherwise); this '
             f'agent\'s state_weighting {self.state_weighting!r} needs them')
       table.load_state_dict(bundle[name])
-    self._reset_option_counters()

@@ -1,4 +1,5 @@
-"""The covering eigenoptions' reward (DCEO, agents/dceo.py), as pure functions.
+"""The covering eigenoptions (DCEO, agents/dceo.py): their reward, as pure functions, and their
+execution on the host (`OptionRuns`).
 
 Option o follows eigenfunction e = option_eigenfunctions[o] of a Laplacian representation phi
 (optionally turned by an orthogonal R, `option_alignment = 'procrustes'`) and is rewarded for
@@ -13,13 +14,20 @@ normalised to (and the visited-cells oracle's functions have), whatever scale a 
 settles at (a log1p phi's mean square is near 0.16 on the grid worlds: benchmarks/RESULTS.md).
 
 `procrustes_rotation` is the host-side fit that holds phi @ R to its values at the last fit.
+
+`OptionRuns` decides, per training step, which policy acts (METHODS.md): a running option ends
+with probability `option_termination` or at an episode's first step; with none running, the step
+explores with probability epsilon, and an exploring step starts a uniformly random option with
+probability `option_prob`, else takes a random action.
 """
 
-from typing import Optional
+from typing import Dict, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+NO_OPTION = -1  # the running option's value, in checkpoints, when none runs
 
 # Keeps the reward finite for a function that is (still) zero over the states seen.
 MEAN_SQUARE_FLOOR = 1e-8
@@ -68,3 +76,70 @@ def procrustes_rotation(current_values: np.ndarray, anchor_values: np.ndarray) -
   left, _, right = np.linalg.svd(np.asarray(current_values, np.float64).T
                                  @ np.asarray(anchor_values, np.float64))
   return left @ right
+
+
+class OptionRuns:
+  """Which option runs, on the host: `choose` per training step, the counts behind the option
+  statistics, and the running option and its length so far for checkpoints (`state_dict`)."""
+
+  def __init__(self, num_options: int, option_prob: float, option_termination: float):
+    self.num_options = num_options
+    self.option_prob = option_prob
+    self.option_termination = option_termination
+    self.current: Optional[int] = None  # the running option, 0..num_options - 1
+    self.run_length = 0  # its steps so far
+    self.random_action = False  # whether this step, with no option running, acts at random
+    self.reset_counters()
+
+  def choose(self, rng: np.random.Generator, epsilon: float, episode_first_step: bool) -> int:
+    """This step's policy: 0 the main one, o + 1 option o. Draws from `rng` in a fixed order."""
+    if self.current is not None and (episode_first_step
+                                     or rng.random() < self.option_termination):
+      self.end_run()
+    if self.current is None:
+      # The same coin as DQN's epsilon-greedy (`<=`), drawn even when epsilon is 0.
+      explore = rng.random() <= epsilon
+      if explore and rng.random() < self.option_prob:
+        self.current = int(rng.integers(self.num_options))
+      else:
+        self.random_action = explore
+    self._steps += 1
+    if self.current is None:
+      return 0
+    self.run_length += 1
+    self._option_steps[self.current] += 1
+    return self.current + 1
+
+  def end_run(self) -> None:
+    self._durations_sum += self.run_length
+    self._runs_ended += 1
+    self.current = None
+    self.run_length = 0
+
+  def reset_counters(self) -> None:
+    self._steps = 0
+    self._option_steps = np.zeros(self.num_options, np.int64)
+    self._runs_ended = 0
+    self._durations_sum = 0
+
+  def statistics(self) -> Dict[str, float]:
+    """`option_<o>_share` (the fraction of steps option o acted) and `option_mean_duration` (of
+    the runs that ended; absent when none did) since the last call, whose counts it resets."""
+    statistics = {}
+    if self._steps:
+      for option, steps in enumerate(self._option_steps):
+        statistics[f'option_{option}_share'] = float(steps / self._steps)
+    if self._runs_ended:
+      statistics['option_mean_duration'] = self._durations_sum / self._runs_ended
+    self.reset_counters()
+    return statistics
+
+  def state_dict(self) -> Dict[str, np.ndarray]:
+    return {'current_option': np.int64(NO_OPTION if self.current is None else self.current),
+            'option_run_length': np.int64(self.run_length)}
+
+  def load_state_dict(self, state: Dict[str, np.ndarray]) -> None:
+    current = int(state['current_option'])
+    self.current = None if current == NO_OPTION else current
+    self.run_length = int(state['option_run_length'])
+    self.reset_counters()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from agents import dceo
+from agents import eigenoptions
 from agents import laplacian
 from agents import laplacian_grid
 from agents import losses
@@ -40,19 +41,28 @@ def update_without(agent, env, settings, batch, key, dropped, **replaced):
   return update_once(plain, batch, key)[0]
 
 
+def replayed_batch(agent):
+  """A batch of `agent`'s replay with its extension batch, and the agent's generator reset, so
+  that the next update_once trains the option update_without's agents do."""
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  agent._rng = np.random.default_rng(5)
+  batch.update(agent.extension_batch(batch))
+  agent._rng = np.random.default_rng(11)
+  return batch
+
+
 def host_only_agent(epsilon, num_options=4, option_prob=0.9, option_termination=0.1,
                     seed=0):
   """A DCEOAgent with only the host state that choose_policy and explores read: no networks, no
   replay, no jit. Epsilon is constant."""
   agent = dceo.DCEOAgent.__new__(dceo.DCEOAgent)
   agent.__dict__.update(
-      num_options=num_options, option_prob=option_prob,
-      option_termination=option_termination, eval_mode=False, _episode_first_step=False,
+      num_options=num_options, eval_mode=False, _episode_first_step=False,
       _rng=np.random.default_rng(seed), epsilon_fn=losses.identity_epsilon,
       epsilon_train=epsilon, epsilon_eval=0.0, epsilon_decay_period=1, training_steps=0,
-      min_replay_history=0, _statistics=[], _current_option=None, _option_run_length=0,
-      _random_action=False, grid=None, visits=None, visited_sampler=None)
-  agent._reset_option_counters()
+      min_replay_history=0, _statistics=[], grid=None, visits=None, visited_sampler=None,
+      option_runs=eigenoptions.OptionRuns(num_options, option_prob, option_termination))
   return agent
 
 
@@ -69,7 +79,7 @@ def test_options_start_end_and_explore_with_their_probabilities():
     else:
       option_steps += 1
       option_explorations += explores
-      if agent._option_run_length == 1:  # this step started the run
+      if agent.option_runs.run_length == 1:  # this step started the run
         free_steps += 1
         starts += 1
   statistics = agent.iteration_statistics()
@@ -92,7 +102,7 @@ def test_a_running_option_ends_when_an_episode_begins_and_evaluation_only_explor
   assert first > 0 and all(agent.choose_policy() == first for _ in range(50))
   agent._episode_first_step = True
   agent.choose_policy()
-  assert agent._option_run_length == 1  # a new run began
+  assert agent.option_runs.run_length == 1  # a new run began
   assert agent.iteration_statistics()['option_mean_duration'] == 51.0
   agent.eval_mode, agent.epsilon_eval = True, 0.0
   assert not any(agent.explores() for _ in range(100))
@@ -628,12 +638,8 @@ def test_the_options_reward_comes_from_phi_averaged_over_time_with_option_reward
                                                       jax.tree.leaves(initial)))
   assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(phi), jax.tree.leaves(average)))
 
-  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  batch.pop('indices')
-  agent._rng = np.random.default_rng(5)
-  batch.update(agent.extension_batch(batch))
+  batch = replayed_batch(agent)
   key = jax.random.PRNGKey(3)
-  agent._rng = np.random.default_rng(11)
   averaged, _ = update_once(agent, batch, key)
   # By hand: the average moves a quarter of the way to phi after this update's step.
   jax.tree.map(lambda new, old, stepped: np.testing.assert_allclose(
@@ -671,12 +677,8 @@ def test_normalize_option_reward_divides_by_the_functions_running_rms(state_weig
   run_episodes(agent, env, 3, seed=0)
   updates = int(agent.state.extensions['reward_mean_square_updates'])
   assert updates == agent.training_steps - agent.min_replay_history > 1  # one per update
-  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  batch.pop('indices')
-  agent._rng = np.random.default_rng(5)
-  batch.update(agent.extension_batch(batch))
+  batch = replayed_batch(agent)
   key = jax.random.PRNGKey(3)
-  agent._rng = np.random.default_rng(11)
   option = int(agent.extensions_passed(0, updating=True)[0]['trained_option'])
   agent._rng = np.random.default_rng(11)
   extensions, statistics = update_once(agent, batch, key)
@@ -756,14 +758,14 @@ def test_a_checkpoint_taken_while_an_option_runs_continues_the_option(tmp_path):
     observation, reward, _, _, _ = env_a.step(action)
     action = agent_a.step(reward, observation)
     actions.append(action)
-  assert agent_a._current_option is not None
+  assert agent_a.option_runs.current is not None
   directory, bundle = save_and_load(agent_a, tmp_path)
 
   agent_b = make_agent(env_b, epsilon_train=1.0, option_prob=1.0, option_termination=0.05,
                        seed=3)
   assert agent_b.unbundle(directory, 0, bundle)
-  assert (agent_b._current_option, agent_b._option_run_length) == (
-      agent_a._current_option, agent_a._option_run_length)
+  assert (agent_b.option_runs.current, agent_b.option_runs.run_length) == (
+      agent_a.option_runs.current, agent_a.option_runs.run_length)
   env_b.reset(seed=50)
   for taken in actions[:-1]:
     env_b.step(taken)  # env_b where env_a is
@@ -775,7 +777,7 @@ def test_a_checkpoint_taken_while_an_option_runs_continues_the_option(tmp_path):
       if terminated or truncated:
         break
       action = agent.step(reward, observation)
-      trace.append((action, agent._current_option))
+      trace.append((action, agent.option_runs.current))
     continued[name] = trace
   assert continued['a'] == continued['b'] and len(continued['a']) >= 5
 

@@ -50,3 +50,27 @@ def test_procrustes_finds_the_turn_back_to_the_anchors_values():
   rotation = eigenoptions.procrustes_rotation(anchor @ turn, anchor)
   np.testing.assert_allclose(rotation, turn.T, atol=1e-10)
   np.testing.assert_allclose(rotation @ rotation.T, np.eye(4), atol=1e-10)
+
+
+def test_option_runs_count_runs_and_round_trip_the_running_option():
+  runs = eigenoptions.OptionRuns(num_options=3, option_prob=1.0, option_termination=0.0)
+  rng = np.random.default_rng(0)
+  first = runs.choose(rng, epsilon=1.0, episode_first_step=False)  # explores: an option starts
+  assert first in (1, 2, 3) and runs.run_length == 1
+  assert [runs.choose(rng, 1.0, False) for _ in range(4)] == [first] * 4  # never terminates
+  restored = eigenoptions.OptionRuns(3, 1.0, 0.0)
+  restored.load_state_dict(runs.state_dict())
+  assert (restored.current, restored.run_length) == (first - 1, 5)
+  second = runs.choose(rng, 1.0, episode_first_step=True)  # ends the run; another starts
+  assert runs.run_length == 1
+  statistics = runs.statistics()
+  assert statistics['option_mean_duration'] == 5.0
+  shares = np.zeros(3)
+  shares[first - 1] += 5 / 6
+  shares[second - 1] += 1 / 6
+  np.testing.assert_allclose([statistics[f'option_{o}_share'] for o in range(3)], shares)
+  assert runs.statistics() == {}  # counts reset by the call
+  idle = eigenoptions.OptionRuns(3, 1.0, 0.0)
+  assert idle.choose(rng, epsilon=0.0, episode_first_step=False) == 0  # no exploring, no option
+  idle.load_state_dict(idle.state_dict())
+  assert idle.current is None
