@@ -319,7 +319,7 @@ class VisitedGridRepresentation(nn.Module):
   graph as the replay does (`visited_eigenvectors`' `move_counts`, consecutive observations
   counted as moves): the oracle of what DCEO's learned phi converges to on the same replay.
 
-  Three switches take one property of the oracle away at a time, to tell which a learned phi
+  Four switches take one property of the oracle away at a time, to tell which a learned phi
   lacks:
   - `unvisited_values = 'random'`: each cell not yet visited keeps a fixed standard normal value
     per function (drawn from `diagnostic_seed`), as a learned phi over one-hot observations keeps
@@ -329,7 +329,12 @@ class VisitedGridRepresentation(nn.Module):
     but no function an eigenvector;
   - `remixed = True`: the same, with a new random rotation at every refit (the k-th from
     (`diagnostic_seed`, k)): each option's function jumps within the span every
-    `refresh_period` steps, as a learned phi's may drift within it.
+    `refresh_period` steps, as a learned phi's may drift within it;
+  - `residual_scale` > 0: each visited cell's value gets a fixed standard normal number times
+    `residual_scale` per function (drawn from `diagnostic_seed`, after the switches above): the
+    exact functions made rough, as a learned phi's residual outside the span makes its functions
+    (at 0.1 on the maze it makes about 0.6 of their per-move differences, as a learned phi's
+    does, and some 24 local maxima per function: benchmarks/RESULTS.md).
   """
   layout: str
   dimension: int
@@ -338,6 +343,7 @@ class VisitedGridRepresentation(nn.Module):
   unvisited_values: str = 'nearest'
   mixed: bool = False
   remixed: bool = False
+  residual_scale: float = 0.0
   diagnostic_seed: int = 0
 
   def setup(self):
@@ -380,12 +386,17 @@ class VisitedGridRepresentation(nn.Module):
                                  move_counts, fill_unvisited=nearest)
     if table is None:
       return params
+    # Each switch's numbers are drawn in one order whatever the others, so they combine
+    # reproducibly: the rotation's, the unvisited cells', the residual's.
+    rng = self._diagnostic_rng()
+    rng.standard_normal((self.dimension,) * 2)
+    unvisited_draws = rng.standard_normal(table.shape).astype(np.float32)
+    unvisited = visit_counts == 0
     if not nearest:
-      # Drawn after the rotation's numbers, so the two switches combine reproducibly.
-      rng = self._diagnostic_rng()
-      rng.standard_normal((self.dimension,) * 2)
-      unvisited = visit_counts == 0
-      table[unvisited] = rng.standard_normal(table.shape).astype(np.float32)[unvisited]
+      table[unvisited] = unvisited_draws[unvisited]
+    if self.residual_scale:
+      table[~unvisited] += (self.residual_scale * rng.standard_normal(table.shape)).astype(
+          np.float32)[~unvisited]
     refit = {'table': jnp.asarray(table)}
     if self.remixed:
       refits = int(params['params']['refits']) + 1

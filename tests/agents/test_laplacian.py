@@ -286,7 +286,7 @@ def test_the_visited_grid_representation_learns_nothing_and_refits_to_its_observ
     representation.refreshed(params, np.zeros((3, 4), np.float32))
 
 
-def test_the_visited_grid_representation_can_leave_unvisited_cells_random_and_mix_its_functions():
+def test_the_visited_grid_oracle_can_leave_unseen_cells_random_mix_or_roughen_its_functions():
   cells = gridworld.cell_observations(ROW_OF_FIVE, 'one_hot')
   seen = cells[[0, 1, 1, 2, 0]]
   exact = laplacian_grid.visited_eigenvectors(ROW_OF_FIVE, seen.sum(axis=0), 2, np.zeros((5, 2)))
@@ -318,6 +318,20 @@ def test_the_visited_grid_representation_can_leave_unvisited_cells_random_and_mi
     q, r = np.linalg.qr(np.random.default_rng([3, refits]).standard_normal((2, 2)))
     np.testing.assert_allclose(remixed.apply(remixed_params, cells),
                                exact @ (q * np.sign(np.diag(r))), rtol=1e-5, atol=1e-6)
+  # A fixed rough residual: the visited cells' values plus 0.1 times the third draw, the
+  # unvisited ones their nearest visited cell's, at every refit the same.
+  rough = laplacian_grid.VisitedGridRepresentation(layout=ROW_OF_FIVE, dimension=2,
+                                                   residual_scale=0.1, diagnostic_seed=3)
+  rng = np.random.default_rng(3)
+  rng.standard_normal((2, 2))
+  rng.standard_normal((5, 2))
+  residual = 0.1 * rng.standard_normal((5, 2))
+  rough_params = rough.refreshed(params, seen)
+  np.testing.assert_allclose(rough.apply(rough_params, cells)[:3], (exact + residual)[:3],
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(rough.apply(rough_params, cells)[3:], exact[3:], rtol=1e-5)
+  np.testing.assert_allclose(rough.apply(rough.refreshed(rough_params, seen), cells)[:3],
+                             (exact + residual)[:3], rtol=1e-5, atol=1e-6)
   with pytest.raises(errors.InvalidSettingError, match='unvisited_values'):
     laplacian_grid.VisitedGridRepresentation(layout=ROW_OF_FIVE, dimension=2,
                                              unvisited_values='zero').init(
