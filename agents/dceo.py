@@ -75,8 +75,10 @@ Acting, on the host, per training step (`choose_policy`, `explores`; eigenoption
 running option ends with probability `option_termination` or at an episode's first step (an
 option never crosses episodes); with no option running, the step explores with probability
 epsilon, and an exploring step starts a uniformly random option with probability `option_prob`,
-else takes a random action. A running option acts epsilon-greedily on its own Q-values (policy
-o + 1; 0 is Rainbow's). Evaluation acts with the main policy only. The running
+else takes a random action. `option_warmup_steps` > 0 (a departure; 0 is the reference's): no
+option starts before that many training steps, so options do not act on the reward of a phi that
+has barely learned (every exploring step then acts at random); they train all along. A running
+option acts epsilon-greedily on its own Q-values (policy o + 1; 0 is Rainbow's). Evaluation acts with the main policy only. The running
 option and its length so far go into the checkpoint with the replay's state, so a restored agent
 continues bit for bit even mid-episode.
 
@@ -156,6 +158,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                follow_constant_eigenfunction: bool = False,
                option_prob: float = 0.9,
                option_termination: float = 0.1,
+               option_warmup_steps: int = 0,
                norm_transform: str = 'log1p',
                representation_network: Callable[..., nn.Module] = RepresentationNetwork,
                representation_batch_size: int = 32,
@@ -196,7 +199,8 @@ class DCEOAgent(rainbow.RainbowAgent):
     for name, value, least in (('representation_steps', representation_steps, 1),
                                ('alignment_period', alignment_period, 1),
                                ('alignment_states', alignment_states, representation_dimension),
-                               ('option_reward_period', option_reward_period, 0)):
+                               ('option_reward_period', option_reward_period, 0),
+                               ('option_warmup_steps', option_warmup_steps, 0)):
       if value < least:
         raise errors.InvalidSettingError(f'DCEOAgent needs {name} >= {least}, got {value}')
     if option_reward_period and option_reward_averaging:
@@ -231,6 +235,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.representation = representation_network(dimension=representation_dimension)
     # Host-side: the running option is checkpointed (`_replay_state`).
     self.option_runs = eigenoptions.OptionRuns(num_options, option_prob, option_termination)
+    self.option_warmup_steps = option_warmup_steps
     super().__init__(observation_space, action_space, seed, summary_writer, **rainbow_arguments)
     if state_weighting == 'uniform_visited':
       self.visited_sampler = visit_density.VisitedStateSampler(
@@ -473,7 +478,8 @@ class DCEOAgent(rainbow.RainbowAgent):
     return jax.lax.cond(policy == 0, main_action, option_action)
 
   def choose_policy(self) -> int:
-    return self.option_runs.choose(self._rng, self.epsilon, self._episode_first_step)
+    return self.option_runs.choose(self._rng, self.epsilon, self._episode_first_step,
+                                   self.training_steps >= self.option_warmup_steps)
 
   def explores(self) -> bool:
     if self.eval_mode or self.option_runs.current is not None:

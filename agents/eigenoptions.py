@@ -18,7 +18,7 @@ settles at (a log1p phi's mean square is near 0.16 on the grid worlds: benchmark
 `OptionRuns` decides, per training step, which policy acts (METHODS.md): a running option ends
 with probability `option_termination` or at an episode's first step; with none running, the step
 explores with probability epsilon, and an exploring step starts a uniformly random option with
-probability `option_prob`, else takes a random action.
+probability `option_prob`, else takes a random action (always, while options may not start yet).
 """
 
 from typing import Dict, Optional
@@ -91,15 +91,17 @@ class OptionRuns:
     self.random_action = False  # whether this step, with no option running, acts at random
     self.reset_counters()
 
-  def choose(self, rng: np.random.Generator, epsilon: float, episode_first_step: bool) -> int:
-    """This step's policy: 0 the main one, o + 1 option o. Draws from `rng` in a fixed order."""
+  def choose(self, rng: np.random.Generator, epsilon: float, episode_first_step: bool,
+             options_may_start: bool = True) -> int:
+    """This step's policy: 0 the main one, o + 1 option o. Draws from `rng` in a fixed order.
+    With `options_may_start` False no option starts: an exploring step acts at random."""
     if self.current is not None and (episode_first_step
                                      or rng.random() < self.option_termination):
       self.end_run()
     if self.current is None:
       # The same coin as DQN's epsilon-greedy (`<=`), drawn even when epsilon is 0.
       explore = rng.random() <= epsilon
-      if explore and rng.random() < self.option_prob:
+      if explore and options_may_start and rng.random() < self.option_prob:
         self.current = int(rng.integers(self.num_options))
       else:
         self.random_action = explore

@@ -53,7 +53,7 @@ def replayed_batch(agent):
 
 
 def host_only_agent(epsilon, num_options=4, option_prob=0.9, option_termination=0.1,
-                    seed=0):
+                    seed=0, option_warmup_steps=0):
   """A DCEOAgent with only the host state that choose_policy and explores read: no networks, no
   replay, no jit. Epsilon is constant."""
   agent = dceo.DCEOAgent.__new__(dceo.DCEOAgent)
@@ -62,6 +62,7 @@ def host_only_agent(epsilon, num_options=4, option_prob=0.9, option_termination=
       _rng=np.random.default_rng(seed), epsilon_fn=losses.identity_epsilon,
       epsilon_train=epsilon, epsilon_eval=0.0, epsilon_decay_period=1, training_steps=0,
       min_replay_history=0, _statistics=[], grid=None, visits=None, visited_sampler=None,
+      option_warmup_steps=option_warmup_steps,
       option_runs=eigenoptions.OptionRuns(num_options, option_prob, option_termination))
   return agent
 
@@ -94,6 +95,17 @@ def test_options_start_end_and_explore_with_their_probabilities():
   shares = [statistics[f'option_{option}_share'] for option in range(num_options)]
   assert sum(shares) == pytest.approx(option_steps / 200_000)
   assert shares == pytest.approx([sum(shares) / num_options] * num_options, abs=0.01)
+
+
+def test_no_option_starts_before_option_warmup_steps_and_exploring_steps_act_at_random():
+  agent = host_only_agent(epsilon=1.0, option_prob=1.0, option_warmup_steps=100)
+  for step in range(100):
+    agent.training_steps = step
+    assert agent.choose_policy() == 0 and agent.explores()  # every step explores, at random
+  agent.training_steps = 100
+  assert agent.choose_policy() > 0  # the first exploring step after the warm-up: an option
+  with pytest.raises(errors.InvalidSettingError, match='option_warmup_steps'):
+    make_agent(grid(), option_warmup_steps=-1)
 
 
 def test_a_running_option_ends_when_an_episode_begins_and_evaluation_only_explores():
