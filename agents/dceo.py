@@ -78,9 +78,9 @@ epsilon, and an exploring step starts a uniformly random option with probability
 else takes a random action. `option_warmup_steps` > 0 (a departure; 0 is the reference's): no
 option starts before that many training steps, so options do not act on the reward of a phi that
 has barely learned (every exploring step then acts at random); they train all along. A running
-option acts epsilon-greedily on its own Q-values (policy o + 1; 0 is Rainbow's). Evaluation acts with the main policy only. The running
-option and its length so far go into the checkpoint with the replay's state, so a restored agent
-continues bit for bit even mid-episode.
+option acts epsilon-greedily on its own Q-values (policy o + 1; 0 is Rainbow's). Evaluation acts
+with the main policy only. The running option and its length so far go into the checkpoint with
+the replay's state, so a restored agent continues bit for bit even mid-episode.
 
 Iteration statistics besides Rainbow's: `representation_loss` and `option_loss` (means over the
 iteration's updates), `option_<o>_share` (the fraction of training steps option o acted) and
