@@ -8,6 +8,10 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   next state of the replayed transition; negative pairs (u, v) of `representation_batch_size`
   states each, drawn independently and uniformly, with replacement, from the replayed batch's
   own states (its observations and next observations pooled): no second replay sample.
+  `representation_pairs_batch_size` > 0 draws phi's positive pairs as a batch of their own of
+  that size, as the replay draws (or uniform over visited states, below), as the reference draws
+  them apart from the main batch (0, the default, reuses the main batch's): more pairs per step
+  is less gradient noise in phi's values.
   `representation_steps` > 1 (1 is the reference's) takes that many Adam steps of phi per update
   in the same call, on the same positive pairs, each with its own negative pairs: phi then keeps
   pace with a replay that grows into new states (the grid worlds' exploration benchmark). On a grid
@@ -25,7 +29,7 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   observations, or SimHash keys with `visit_hash_bits`), the negatives drawn in proportion to the
   same weights; the minimiser is then what `@VisitedGridRepresentation` solves exactly on a grid.
   'uniform_visited' (a departure) reaches it by sampling: phi's positive pairs come from a batch
-  of their own (`batch_size` transitions, as the reference draws phi's batches apart), uniform
+  of their own (`representation_pairs_batch_size` transitions, or `batch_size`), uniform
   over the distinct states the replay holds, then over each state's transitions
   (visit_density.VisitedStateSampler); the negatives are that batch's pooled states.
 - `representation_objective`: 'generalized' (the reference's, laplacian.laplacian_loss with
@@ -163,6 +167,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                representation_network: Callable[..., nn.Module] = RepresentationNetwork,
                representation_batch_size: int = 32,
                representation_steps: int = 1,
+               representation_pairs_batch_size: int = 0,
                option_alignment: str = 'none',
                alignment_period: int = 250,
                alignment_states: int = 1024,
@@ -200,13 +205,19 @@ class DCEOAgent(rainbow.RainbowAgent):
                                ('alignment_period', alignment_period, 1),
                                ('alignment_states', alignment_states, representation_dimension),
                                ('option_reward_period', option_reward_period, 0),
-                               ('option_warmup_steps', option_warmup_steps, 0)):
+                               ('option_warmup_steps', option_warmup_steps, 0),
+                               ('representation_pairs_batch_size',
+                                representation_pairs_batch_size, 0)):
       if value < least:
         raise errors.InvalidSettingError(f'DCEOAgent needs {name} >= {least}, got {value}')
     if option_reward_period and option_reward_averaging:
       raise errors.InvalidSettingError(
           'DCEOAgent: option_reward_period and option_reward_averaging are two ways to hold the '
           'options\' reward still; set one of them (the other 0)')
+    if representation_pairs_batch_size and state_weighting == 'inverse_visits':
+      raise errors.InvalidSettingError(
+          "DCEOAgent: representation_pairs_batch_size needs state_weighting 'replay' or "
+          "'uniform_visited' ('inverse_visits' weighs the main batch's own pairs)")
     for name, value, choices in (('state_weighting', state_weighting, STATE_WEIGHTINGS),
                                  ('option_alignment', option_alignment, OPTION_ALIGNMENTS)):
       if value not in choices:
@@ -220,6 +231,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.option_eigenfunctions = option_eigenfunctions
     self.representation_batch_size = representation_batch_size
     self.representation_steps = representation_steps
+    self.representation_pairs_batch_size = representation_pairs_batch_size
     self.option_reward_period = option_reward_period
     self.option_reward_averaging = float(option_reward_averaging)
     self.intrinsic_reward_scale = float(intrinsic_reward_scale)
@@ -339,10 +351,11 @@ class DCEOAgent(rainbow.RainbowAgent):
     return returned, {'options': targets}
 
   def extension_batch(self, batch):
-    if self.visited_sampler is not None:
-      # phi's own batch, each state the replay holds alike.
-      own = self.replay.gather(self.visited_sampler.draw_starts(self.replay, self.batch_size,
-                                                                self._rng))
+    pairs = self.representation_pairs_batch_size or self.batch_size
+    if self.visited_sampler is not None or self.representation_pairs_batch_size:
+      # phi's own batch: each state the replay holds alike, or drawn as the replay draws.
+      own = (self.replay.sample(pairs, self._rng) if self.visited_sampler is None else
+             self.replay.gather(self.visited_sampler.draw_starts(self.replay, pairs, self._rng)))
       return {'representation_observation': own['observation'],
               'representation_next_observation': own['next_observation']}
     if self.visits is None:

@@ -483,6 +483,55 @@ def test_inverse_visits_weigh_every_visited_state_alike_in_the_representation_st
     make_agent(env, state_weighting='uniform')
 
 
+def assert_phi_stepped_on(agent, own, key, stepped):
+  """That `stepped` is phi's Adam step, by hand, on the Laplacian loss of the transitions `own`,
+  its negatives drawn from their pooled states with the update's `key`."""
+  pooled = np.concatenate([own['observation'], own['next_observation']])
+  pairs_key, _ = jax.random.split(key)
+  picks = np.asarray(jax.random.randint(pairs_key, (2, agent.representation_batch_size), 0,
+                                        len(pooled)))
+
+  def loss(params):
+    phi = agent.representation.apply(params, pooled)
+    phi_state, phi_next = np.split(phi, 2)
+    return laplacian.laplacian_loss(phi_state, phi_next, phi[picks[0]], phi[picks[1]],
+                                    agent.objective.norm_transform)[0]
+
+  params = agent.state.extensions['representation']
+  gradients = jax.grad(loss)(params)
+  updates, _ = agent._optimizer.update(
+      gradients, agent.state.extensions['representation_optimizer_state'], params)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               stepped, jax.tree.map(lambda p, u: p + u, params, updates))
+
+
+def test_representation_pairs_batch_size_steps_phi_on_a_batch_of_its_own_drawn_as_replay_draws():
+  env = grid()
+  agent = make_agent(env, representation_network=table_representation(),
+                     representation_pairs_batch_size=24)
+  run_episodes(agent, env, 3, seed=0)
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  agent._rng = np.random.default_rng(5)
+  batch.update(agent.extension_batch(batch))
+  own = agent.replay.sample(24, np.random.default_rng(5))  # the same generator's draws
+  np.testing.assert_array_equal(batch['representation_observation'], own['observation'])
+  np.testing.assert_array_equal(batch['representation_next_observation'],
+                                own['next_observation'])
+  key = jax.random.PRNGKey(3)
+  agent._rng = np.random.default_rng(11)
+  extensions, _ = update_once(agent, batch, key)
+  assert_phi_stepped_on(agent, own, key, extensions['representation'])
+  # The option learns from the main batch, under phi before the step, as with no own batch.
+  plain = {name: value for name, value in batch.items() if not name.startswith('representation')}
+  expected = update_without(agent, env, dict(representation_network=table_representation()),
+                            plain, key, 'nothing')
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               extensions['option'], expected['option'])
+  with pytest.raises(errors.InvalidSettingError, match='representation_pairs_batch_size'):
+    make_agent(env, representation_pairs_batch_size=24, state_weighting='inverse_visits')
+
+
 def test_uniform_visited_learns_phi_on_its_own_batch_and_rewards_options_on_the_main_one(
     tmp_path):
   env = grid()
@@ -503,24 +552,7 @@ def test_uniform_visited_learns_phi_on_its_own_batch_and_rewards_options_on_the_
   agent._rng = np.random.default_rng(11)
   extensions, _ = update_once(agent, batch, key)
 
-  # By hand: phi's Adam step on the Laplacian loss of its own batch, negatives from its states.
-  pooled = np.concatenate([own['observation'], own['next_observation']])
-  pairs_key, _ = jax.random.split(key)
-  picks = np.asarray(jax.random.randint(pairs_key, (2, agent.representation_batch_size), 0,
-                                        len(pooled)))
-
-  def loss(params):
-    phi = agent.representation.apply(params, pooled)
-    phi_state, phi_next = np.split(phi, 2)
-    return laplacian.laplacian_loss(phi_state, phi_next, phi[picks[0]], phi[picks[1]],
-                                    agent.objective.norm_transform)[0]
-
-  params = agent.state.extensions['representation']
-  gradients = jax.grad(loss)(params)
-  updates, _ = agent._optimizer.update(
-      gradients, agent.state.extensions['representation_optimizer_state'], params)
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               extensions['representation'], jax.tree.map(lambda p, u: p + u, params, updates))
+  assert_phi_stepped_on(agent, own, key, extensions['representation'])
   # The option learns from the main batch's transitions: the same step as under the reference's
   # weighting, whose phi comes from that batch.
   reference = make_agent(env, representation_network=table_representation())
