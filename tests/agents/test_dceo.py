@@ -505,29 +505,31 @@ def assert_phi_stepped_on(agent, own, key, stepped):
                stepped, jax.tree.map(lambda p, u: p + u, params, updates))
 
 
-def test_representation_pairs_batch_size_steps_phi_on_a_batch_of_its_own_drawn_as_replay_draws():
-  env = grid()
-  agent = make_agent(env, representation_network=table_representation(),
-                     representation_pairs_batch_size=24)
-  run_episodes(agent, env, 3, seed=0)
-  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  batch.pop('indices')
-  agent._rng = np.random.default_rng(5)
-  batch.update(agent.extension_batch(batch))
-  own = agent.replay.sample(24, np.random.default_rng(5))  # the same generator's draws
+def update_with_own_batch(agent, env, own):
+  """update_once of `agent` on replayed_batch, whose extension batch must hold the transitions
+  `own` (drawn with a generator seeded 5, as replayed_batch seeds the agent's): phi steps on them,
+  by hand, and the option on the main batch, as under the reference's weighting. The extensions."""
+  batch = replayed_batch(agent)
   np.testing.assert_array_equal(batch['representation_observation'], own['observation'])
   np.testing.assert_array_equal(batch['representation_next_observation'],
                                 own['next_observation'])
   key = jax.random.PRNGKey(3)
-  agent._rng = np.random.default_rng(11)
   extensions, _ = update_once(agent, batch, key)
   assert_phi_stepped_on(agent, own, key, extensions['representation'])
-  # The option learns from the main batch, under phi before the step, as with no own batch.
   plain = {name: value for name, value in batch.items() if not name.startswith('representation')}
   expected = update_without(agent, env, dict(representation_network=table_representation()),
                             plain, key, 'nothing')
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
                extensions['option'], expected['option'])
+  return extensions
+
+
+def test_representation_pairs_batch_size_steps_phi_on_a_batch_of_its_own_drawn_as_replay_draws():
+  env = grid()
+  agent = make_agent(env, representation_network=table_representation(),
+                     representation_pairs_batch_size=24)
+  run_episodes(agent, env, 3, seed=0)
+  update_with_own_batch(agent, env, agent.replay.sample(24, np.random.default_rng(5)))
   with pytest.raises(errors.InvalidSettingError, match='representation_pairs_batch_size'):
     make_agent(env, representation_pairs_batch_size=24, state_weighting='inverse_visits')
 
@@ -538,30 +540,8 @@ def test_uniform_visited_learns_phi_on_its_own_batch_and_rewards_options_on_the_
   agent = make_agent(env, representation_network=table_representation(),
                      state_weighting='uniform_visited')
   run_episodes(agent, env, 3, seed=0)
-  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  batch.pop('indices')
-  agent._rng = np.random.default_rng(5)
-  own_rows = agent.visited_sampler.draw_starts(agent.replay, agent.batch_size,
-                                               np.random.default_rng(5))
-  batch.update(agent.extension_batch(batch))  # draws with the agent's generator, as seeded
-  own = agent.replay.gather(own_rows)
-  np.testing.assert_array_equal(batch['representation_observation'], own['observation'])
-  np.testing.assert_array_equal(batch['representation_next_observation'],
-                                own['next_observation'])
-  key = jax.random.PRNGKey(3)
-  agent._rng = np.random.default_rng(11)
-  extensions, _ = update_once(agent, batch, key)
-
-  assert_phi_stepped_on(agent, own, key, extensions['representation'])
-  # The option learns from the main batch's transitions: the same step as under the reference's
-  # weighting, whose phi comes from that batch.
-  reference = make_agent(env, representation_network=table_representation())
-  reference.state = agent.state
-  reference._rng = np.random.default_rng(11)
-  plain = {name: value for name, value in batch.items() if not name.startswith('representation')}
-  expected, _ = update_once(reference, plain, key)
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               extensions['option'], expected['option'])
+  update_with_own_batch(agent, env, agent.replay.gather(agent.visited_sampler.draw_starts(
+      agent.replay, agent.batch_size, np.random.default_rng(5))))
 
   # The index of visited states goes into the checkpoint with the replay.
   directory, bundle = save_and_load(agent, tmp_path)
