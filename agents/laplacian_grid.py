@@ -386,17 +386,18 @@ class VisitedGridRepresentation(nn.Module):
                                  move_counts, fill_unvisited=nearest)
     if table is None:
       return params
-    # Each switch's numbers are drawn in one order whatever the others, so they combine
-    # reproducibly: the rotation's, the unvisited cells', the residual's.
-    rng = self._diagnostic_rng()
-    rng.standard_normal((self.dimension,) * 2)
-    unvisited_draws = rng.standard_normal(table.shape).astype(np.float32)
-    unvisited = visit_counts == 0
-    if not nearest:
-      table[unvisited] = unvisited_draws[unvisited]
-    if self.residual_scale:
-      table[~unvisited] += (self.residual_scale * rng.standard_normal(table.shape)).astype(
-          np.float32)[~unvisited]
+    if not nearest or self.residual_scale:
+      # Each switch's numbers are drawn in one order whatever the others, so they combine
+      # reproducibly: the rotation's, the unvisited cells', the residual's.
+      rng = self._diagnostic_rng()
+      rng.standard_normal((self.dimension,) * 2)
+      unvisited_draws = rng.standard_normal(table.shape).astype(np.float32)
+      unvisited = visit_counts == 0
+      if not nearest:
+        table[unvisited] = unvisited_draws[unvisited]
+      if self.residual_scale:
+        table[~unvisited] += (self.residual_scale * rng.standard_normal(table.shape)).astype(
+            np.float32)[~unvisited]
     refit = {'table': jnp.asarray(table)}
     if self.remixed:
       refits = int(params['params']['refits']) + 1
