@@ -176,7 +176,7 @@ def print_by_visits(runs, results):
   print('|---|---|---|---|---|')
   for base_dir, result in zip(runs, results):
     print(f'| {base_dir} | {", ".join(f"{m:.2f}" for m in result[4])} | ' + ' | '.join(
-        ', '.join(f'{r:.2f}' for r in column) for column in result[5:]) + ' |')
+        ', '.join(f'{r:.2f}' for r in column) for column in result[5:8]) + ' |')
   missed = np.median([result[4] for result in results], axis=0)
   ranks = [float(np.median(np.concatenate([result[column] for result in results])))
            for column in (5, 6, 7)]
