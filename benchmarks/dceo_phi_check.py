@@ -31,6 +31,11 @@ option climbing f greedily stalls), those of its projection onto the uniform ora
 smooth part) and those of the oracle's own eigenvector e; and the residual f - projection as a
 share of f's energy (sum of squares) and of its differences between neighbouring visited cells
 (the share of the options' per-move reward that the residual makes).
+
+Whether the options lead to the frontier (`--frontier`): the fewest moves from each option
+function's argmax cell to a free cell the replay does not hold, the same from the nearer end of
+the oracle's eigenvector e, and a visited cell's median for scale (-1 when the replay holds every
+cell): covering options should peak next to what is not yet seen.
 """
 
 import argparse
@@ -114,7 +119,37 @@ def check(base_dir: str):
           peak_ranks(followed[:, eigenfunctions], counts[visited], both_ends=False),
           peak_ranks(followed[:, eigenfunctions], counts[visited], both_ends=True),
           peak_ranks(uniform[:, eigenfunctions], counts[visited], both_ends=True),
-          roughness(agent.grid, followed[:, eigenfunctions], uniform, counts, eigenfunctions))
+          roughness(agent.grid, followed[:, eigenfunctions], uniform, counts, eigenfunctions),
+          frontier_distances(layout, visited, followed[:, eigenfunctions],
+                             uniform[:, eigenfunctions]))
+
+
+def moves_to_unvisited(layout: str, visited: np.ndarray) -> np.ndarray:
+  """(free cells,) the fewest moves from each free cell to one the replay does not hold (0 for
+  those; -1 where none is reachable): a breadth-first search out from the unvisited cells."""
+  following = gridworld.successors(layout)
+  distance = np.where(visited, -1, 0)
+  frontier = np.flatnonzero(~visited)
+  step = 0
+  while len(frontier):
+    step += 1
+    # Moves are symmetric on a grid, so a cell's successors are the cells it is reached from.
+    reached = np.unique(following[frontier].ravel())
+    reached = reached[distance[reached] < 0]
+    distance[reached] = step
+    frontier = reached
+  return distance
+
+
+def frontier_distances(layout: str, visited: np.ndarray, functions: np.ndarray,
+                       oracle: np.ndarray):
+  """(the moves from each option function's argmax to the nearest cell the replay does not hold,
+  the same from the nearer end of the oracle's eigenvector (its sign is free), and the median
+  over all visited cells for scale); `functions` and `oracle` hold only the visited rows."""
+  distance = moves_to_unvisited(layout, visited)[visited]
+  oracle_ends = np.minimum(distance[np.argmax(oracle, axis=0)],
+                           distance[np.argmin(oracle, axis=0)])
+  return (distance[np.argmax(functions, axis=0)], oracle_ends, float(np.median(distance)))
 
 
 def roughness(grid, functions: np.ndarray, uniform: np.ndarray, counts: np.ndarray,
@@ -150,6 +185,9 @@ def main():
                       help='also where phi misses the span and where its options peak, by visits')
   parser.add_argument('--traps', action='store_true',
                       help='also how rough the options\' functions are: traps and residual shares')
+  parser.add_argument('--frontier', action='store_true',
+                      help='also how far from the cells the replay lacks the options\' functions '
+                           'peak')
   args = parser.parse_args()
   print('| run | visited cells | overlap, uniform oracle | overlap, replay-weighted oracle | '
         '|cos| per option with the uniform oracle |')
@@ -168,6 +206,8 @@ def main():
     print_by_visits(args.runs, results)
   if args.traps:
     print_traps(args.runs, results)
+  if args.frontier:
+    print_frontier(args.runs, results)
 
 
 def print_by_visits(runs, results):
@@ -198,6 +238,23 @@ def print_traps(runs, results):
              for column in range(5)]
   print('| median (over all options) | ' + ' | '.join(f'{m:g}' for m in medians[:3]) + ' | '
         + ' | '.join(f'{m:.2f}' for m in medians[3:]) + ' |')
+
+
+def print_frontier(runs, results):
+  print('\n| run | moves from each option\'s argmax to an unvisited cell | from the oracle\'s '
+        'nearer end | a visited cell\'s, median |')
+  print('|---|---|---|---|')
+  for base_dir, result in zip(runs, results):
+    options, oracle, typical = result[9]
+    print(f'| {base_dir} | {", ".join(str(int(d)) for d in options)} | '
+          f'{", ".join(str(int(d)) for d in oracle)} | {typical:g} |')
+  # A run whose replay holds every cell has no frontier (-1s): left out of the medians.
+  framed = [result[9] for result in results if result[9][2] >= 0]
+  medians = [float(np.median(np.concatenate([result[column] for result in framed])))
+             for column in (0, 1)]
+  typical = float(np.median([result[2] for result in framed]))
+  print(f'| median (over all options, {len(framed)} runs with a frontier) | {medians[0]:g} | '
+        f'{medians[1]:g} | {typical:g} |')
 
 
 if __name__ == '__main__':
