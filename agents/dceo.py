@@ -56,7 +56,10 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]` (agents/eigenoptions.py), times
-  `intrinsic_reward_scale` (1 in the reference), computed with the representation of before this
+  `intrinsic_reward_scale` (1 in the reference) and by `option_signs[o]` (+1, climbing, in the
+  reference; -1 descends: the original eigenoptions follow each eigenvector both ways, e.g.
+  option_eigenfunctions (1, 1, 2, 2, ...) with signs (1, -1, 1, -1, ...)), computed with the
+  representation of before this
   update's step (no gradient flows into phi). `normalize_option_reward` (a departure) divides it by
   the function's RMS, a running estimate (decay `option_reward_decay`) over the states phi's
   objective weighs: a learned log1p phi's functions have a mean square near 0.16 on the grid
@@ -174,6 +177,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                option_reward_period: int = 0,
                option_reward_averaging: float = 0.0,
                intrinsic_reward_scale: float = 1.0,
+               option_signs: Optional[Sequence[int]] = None,
                normalize_option_reward: bool = False,
                option_reward_decay: float = 0.99,
                state_weighting: str = 'replay',
@@ -195,6 +199,11 @@ class DCEOAgent(rainbow.RainbowAgent):
       raise errors.InvalidSettingError(
           f'DCEOAgent: option_eigenfunctions {option_eigenfunctions} must name one eigenfunction '
           f'in 0..{representation_dimension - 1} per option ({num_options})')
+    option_signs = (1,) * num_options if option_signs is None else tuple(option_signs)
+    if len(option_signs) != num_options or not all(sign in (1, -1) for sign in option_signs):
+      raise errors.InvalidSettingError(
+          f'DCEOAgent: option_signs {option_signs} must give +1 (climb) or -1 (descend) per '
+          f'option ({num_options})')
     for name, probability in (('option_prob', option_prob),
                               ('option_termination', option_termination),
                               ('option_reward_decay', option_reward_decay),
@@ -235,6 +244,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.option_reward_period = option_reward_period
     self.option_reward_averaging = float(option_reward_averaging)
     self.intrinsic_reward_scale = float(intrinsic_reward_scale)
+    self.option_signs = tuple(int(sign) for sign in option_signs)
     self.normalize_option_reward = bool(normalize_option_reward)
     self.option_reward_decay = float(option_reward_decay)
     self.option_alignment = option_alignment
@@ -444,8 +454,11 @@ class DCEOAgent(rainbow.RainbowAgent):
       new_extensions['reward_representation'] = optax.incremental_update(
           representation, reward_params, self.option_reward_averaging)
     eigenfunction = jnp.asarray(self.option_eigenfunctions)[extensions['trained_option']]
+    scale = self.intrinsic_reward_scale
+    if -1 in self.option_signs:  # all +1 (the reference) leaves the scale a constant
+      scale = scale * jnp.asarray(self.option_signs, jnp.float32)[extensions['trained_option']]
     option_batch = dict(batch, reward=eigenoptions.intrinsic_reward(
-        phi_state, phi_next, eigenfunction, self.intrinsic_reward_scale, rotation,
+        phi_state, phi_next, eigenfunction, scale, rotation,
         new_extensions.get('reward_mean_square')))
 
     weights = dqn.replay_weights(batch, self.importance_exponent)
@@ -554,12 +567,16 @@ class DCEOAgent(rainbow.RainbowAgent):
       cell_values = self.representation_values(self.grid.cell_observations)
       rotation = self.state.extensions.get('option_rotation', np.eye(self.representation_dimension))
       replayed = self.replay.stacks(np.arange(len(self.replay))) if len(self.replay) else None
-      statistics.update(self.grid.statistics(
-          cell_values, replayed,
-          (cell_values @ np.asarray(rotation))[:, list(self.option_eigenfunctions)]))
+      statistics.update(self.grid.statistics(cell_values, replayed, self.followed_functions(
+          cell_values @ np.asarray(rotation))))
     return statistics
 
   # -- what a researcher watches ------------------------------------------------------------------
+
+  def followed_functions(self, turned_values: np.ndarray) -> np.ndarray:
+    """(states, num_options): the function each option climbs, its eigenfunction's column of
+    phi's values (turned by R where options are aligned) times its sign."""
+    return turned_values[:, list(self.option_eigenfunctions)] * np.asarray(self.option_signs)
 
   def representation_values(self, observations: np.ndarray, params=None) -> np.ndarray:
     """phi of a batch of observations, (batch, representation_dimension) float64 (under `params`,

@@ -5,11 +5,12 @@ Option o follows eigenfunction e = option_eigenfunctions[o] of a Laplacian repre
 (optionally turned by an orthogonal R, `option_alignment = 'procrustes'`) and is rewarded for
 climbing it:
 
-  reward(s, s') = scale * (f_e(s') - f_e(s)) / sqrt(m_e),   f = phi @ R
+  reward(s, s') = sign * scale * (f_e(s') - f_e(s)) / sqrt(m_e),   f = phi @ R
 
-with m_e = 1 in the reference. `normalize_option_reward` sets m_e to a running estimate of
-E[f_e^2] over the states phi's own objective weighs (`running_mean_square`): then every option's
-reward is that of a function with a unit mean square, the scale the Laplacian's eigenvectors are
+with sign the option's direction (+1 in the reference; -1 descends f_e: `option_signs`) and
+m_e = 1 in the reference. `normalize_option_reward` sets m_e to a running estimate of E[f_e^2]
+over the states phi's own objective weighs (`running_mean_square`): then every option's reward
+is that of a function with a unit mean square, the scale the Laplacian's eigenvectors are
 normalised to (and the visited-cells oracle's functions have), whatever scale a learned phi
 settles at (a log1p phi's mean square is near 0.16 on the grid worlds: benchmarks/RESULTS.md).
 
@@ -56,10 +57,11 @@ def running_mean_square(previous: jnp.ndarray, updates: jnp.ndarray, values: jnp
 
 
 def intrinsic_reward(phi_state: jnp.ndarray, phi_next: jnp.ndarray, eigenfunction: jnp.ndarray,
-                     scale: float = 1.0, rotation: Optional[jnp.ndarray] = None,
+                     scale=1.0, rotation: Optional[jnp.ndarray] = None,
                      mean_square: Optional[jnp.ndarray] = None) -> jnp.ndarray:
   """The option's reward per transition (the module docstring), with no gradient into phi.
-  phi_state, phi_next: (batch, d); eigenfunction: the followed column's index (traced or not);
+  phi_state, phi_next: (batch, d); eigenfunction: the followed column's index, scale a float
+  (an option's sign folded in: DCEOAgent.option_signs), either traced or not;
   rotation: R, (d, d), or None (identity); mean_square: (d,), or None (no normalisation)."""
   if rotation is not None:
     phi_state, phi_next = phi_state @ rotation, phi_next @ rotation

@@ -112,16 +112,17 @@ def check(base_dir: str):
               laplacian.subspace_overlap(phi, np.linalg.qr(weighted)[0], dimension)]
   cosines = [abs(float(unit(phi[:, e] - phi[:, e].mean()) @ unit(uniform[:, e])))
              for e in agent.option_eigenfunctions]
-  followed = phi @ np.asarray(agent.state.extensions.get('option_rotation', np.eye(dimension)))
+  # What each option climbs: its eigenfunction of phi @ R, times its sign.
+  followed = agent.followed_functions(
+      phi @ np.asarray(agent.state.extensions.get('option_rotation', np.eye(dimension))))
   eigenfunctions = list(agent.option_eigenfunctions)
   return (int(visited.sum()), *overlaps, cosines,
           missed_by_visits(phi, uniform, counts[visited]),
-          peak_ranks(followed[:, eigenfunctions], counts[visited], both_ends=False),
-          peak_ranks(followed[:, eigenfunctions], counts[visited], both_ends=True),
+          peak_ranks(followed, counts[visited], both_ends=False),
+          peak_ranks(followed, counts[visited], both_ends=True),
           peak_ranks(uniform[:, eigenfunctions], counts[visited], both_ends=True),
-          roughness(agent.grid, followed[:, eigenfunctions], uniform, counts, eigenfunctions),
-          frontier_distances(layout, visited, followed[:, eigenfunctions],
-                             uniform[:, eigenfunctions]))
+          roughness(agent.grid, followed, uniform, counts, eigenfunctions),
+          frontier_distances(layout, visited, followed, uniform[:, eigenfunctions]))
 
 
 def moves_to_unvisited(layout: str, visited: np.ndarray) -> np.ndarray:

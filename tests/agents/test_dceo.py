@@ -262,6 +262,15 @@ def test_option_eigenfunctions_default_to_one_onwards_with_the_reference_as_a_sw
   assert make_agent(env, option_eigenfunctions=(3, 1, 2)).option_eigenfunctions == (3, 1, 2)
   with pytest.raises(ValueError, match='option_eigenfunctions'):
     make_agent(env, option_eigenfunctions=(1, 2, 4))
+  # Each option climbs (+1, the reference) or descends (-1) its eigenfunction.
+  assert make_agent(env).option_signs == (1, 1, 1)
+  both_ways = make_agent(env, option_eigenfunctions=(1, 1, 2), option_signs=(1, -1, 1))
+  values = np.arange(12.0).reshape(3, 4)
+  np.testing.assert_array_equal(both_ways.followed_functions(values),
+                                [[1, -1, 2], [5, -5, 6], [9, -9, 10]])
+  for signs in ((1, -1), (1, 0, -1), (1, 2, 1)):
+    with pytest.raises(ValueError, match='option_signs'):
+      make_agent(env, option_signs=signs)
 
 
 def table_representation():
@@ -270,11 +279,11 @@ def table_representation():
                            torso=functools.partial(networks.MLPTorso, hidden_sizes=()))
 
 
-@pytest.mark.parametrize('scale', [1.0, 2.5])
-def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward(scale):
+@pytest.mark.parametrize('scale, sign', [(1.0, 1), (2.5, 1), (1.0, -1)])
+def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward(scale, sign):
   env = grid()
   agent = make_agent(env, representation_network=table_representation(),
-                     intrinsic_reward_scale=scale)
+                     intrinsic_reward_scale=scale, option_signs=(sign,) * 3)
   run_episodes(agent, env, 3, seed=0)
   state = agent.state
   batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
@@ -289,13 +298,15 @@ def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward
   assert option_slices_changed(state.extensions, returned, agent.num_options) == [option]
 
   # By hand: phi_e(s') - phi_e(s) = W[s', e] - W[s, e] (the biases cancel), read off the
-  # representation's weights from before this update, times `intrinsic_reward_scale`.
+  # representation's weights from before this update, times `intrinsic_reward_scale` and the
+  # option's sign (-1: the option descends its eigenfunction).
   weights = np.asarray(jax.tree.leaves(state.extensions['representation'])[-1])
   assert weights.shape == (env.observation_space.shape[0], agent.representation_dimension)
   eigenfunction = agent.option_eigenfunctions[option]
   cells = np.argmax(batch['observation'], axis=1)
   next_cells = np.argmax(batch['next_observation'], axis=1)
-  intrinsic_reward = scale * (weights[next_cells, eigenfunction] - weights[cells, eigenfunction])
+  intrinsic_reward = sign * scale * (weights[next_cells, eigenfunction]
+                                     - weights[cells, eigenfunction])
   assert np.ptp(intrinsic_reward) > 0
 
   # Then one Adam step of Rainbow's own (tested) loss for that option, against its own target,
