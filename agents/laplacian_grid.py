@@ -224,6 +224,28 @@ def _one_hot_cells(owner: str, observations, cell_count: int) -> None:
         f'(batch, {cell_count}); got {observations.shape}')
 
 
+def nearest_sources(following: np.ndarray, sources: np.ndarray):
+  """A breadth-first search over a grid's moves out from the free cells `sources` (indices):
+  (the fewest moves from each free cell to a source, its nearest source), both (cells,) ints, -1
+  where no source is reached. `following` is gridworld.successors(layout); moves on a grid are
+  symmetric, so the cells a cell leads to are those it is reached from."""
+  moves = np.full(len(following), -1)
+  nearest = np.full(len(following), -1)
+  moves[sources], nearest[sources] = 0, sources
+  frontier, step = np.asarray(sources), 0
+  while len(frontier):
+    # One layer: each newly reached cell takes the source of the cell it was first reached from.
+    step += 1
+    origins = np.repeat(frontier, following.shape[1])
+    reached = following[frontier].ravel()
+    new = nearest[reached] < 0
+    reached, origins = reached[new], origins[new]
+    reached, first = np.unique(reached, return_index=True)
+    nearest[reached], moves[reached] = nearest[origins[first]], step
+    frontier = reached
+  return moves, nearest
+
+
 def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
                          previous: Optional[np.ndarray] = None,
                          move_counts: Optional[np.ndarray] = None,
@@ -282,18 +304,7 @@ def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
   table[visited] = vectors
   if not fill_unvisited:
     return table.astype(np.float32)
-  nearest = np.full(len(following), -1)
-  nearest[visited] = visited
-  frontier = visited
-  while len(frontier):
-    # One breadth-first layer: each newly reached cell copies the cell it was reached from.
-    sources = np.repeat(frontier, following.shape[1])
-    reached = following[frontier].ravel()
-    new = nearest[reached] < 0
-    reached, sources = reached[new], sources[new]
-    reached, first = np.unique(reached, return_index=True)
-    nearest[reached] = nearest[sources[first]]
-    frontier = reached
+  _, nearest = nearest_sources(following, visited)
   filled = nearest >= 0
   table[filled] = table[nearest[filled]]
   return table.astype(np.float32)

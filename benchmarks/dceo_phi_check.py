@@ -125,29 +125,14 @@ def check(base_dir: str):
           frontier_distances(layout, visited, followed, uniform[:, eigenfunctions]))
 
 
-def moves_to_unvisited(layout: str, visited: np.ndarray) -> np.ndarray:
-  """(free cells,) the fewest moves from each free cell to one the replay does not hold (0 for
-  those; -1 where none is reachable): a breadth-first search out from the unvisited cells."""
-  following = gridworld.successors(layout)
-  distance = np.where(visited, -1, 0)
-  frontier = np.flatnonzero(~visited)
-  step = 0
-  while len(frontier):
-    step += 1
-    # Moves are symmetric on a grid, so a cell's successors are the cells it is reached from.
-    reached = np.unique(following[frontier].ravel())
-    reached = reached[distance[reached] < 0]
-    distance[reached] = step
-    frontier = reached
-  return distance
-
-
 def frontier_distances(layout: str, visited: np.ndarray, functions: np.ndarray,
                        oracle: np.ndarray):
   """(the moves from each option function's argmax to the nearest cell the replay does not hold,
   the same from the nearer end of the oracle's eigenvector (its sign is free), and the median
   over all visited cells for scale); `functions` and `oracle` hold only the visited rows."""
-  distance = moves_to_unvisited(layout, visited)[visited]
+  distance, _ = laplacian_grid.nearest_sources(gridworld.successors(layout),
+                                              np.flatnonzero(~visited))
+  distance = distance[visited]
   oracle_ends = np.minimum(distance[np.argmax(oracle, axis=0)],
                            distance[np.argmin(oracle, axis=0)])
   return (distance[np.argmax(functions, axis=0)], oracle_ends, float(np.median(distance)))

@@ -172,6 +172,19 @@ def test_eigenoption_values_refuse_a_potential_of_another_size_and_a_discount_of
 ROW_OF_FIVE = '\n'.join(['#######', '#.....#', '#######'])  # five cells in a row
 
 
+def test_nearest_sources_counts_the_moves_to_the_nearest_source_and_names_it():
+  # Five cells in a row, sources at cells 0 and 3: by hand.
+  moves, nearest = laplacian_grid.nearest_sources(gridworld.successors(ROW_OF_FIVE),
+                                                  np.array([0, 3]))
+  np.testing.assert_array_equal(moves, [0, 1, 1, 0, 1])
+  np.testing.assert_array_equal(nearest, [0, 0, 3, 3, 3])
+  # Two rooms no door joins: the other room's cells are not reached.
+  apart = '\n'.join(['######', '#..#.#', '######'])
+  moves, nearest = laplacian_grid.nearest_sources(gridworld.successors(apart), np.array([0]))
+  np.testing.assert_array_equal(moves, [0, 1, -1])
+  np.testing.assert_array_equal(nearest, [0, 0, -1])
+
+
 def test_visited_eigenvectors_are_the_visited_paths_scaled_and_fill_the_unvisited_cells():
   # The first three cells visited: the path graph of 3 nodes, L = [[1,-1,0],[-1,2,-1],[0,-1,1]],
   # eigenvalues 0, 1, 3 with eigenvectors (1,1,1)/sqrt3, (1,0,-1)/sqrt2, (1,-2,1)/sqrt6.
