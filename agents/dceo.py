@@ -56,23 +56,22 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]` (agents/eigenoptions.py), times
-  `intrinsic_reward_scale` (1 in the reference) and by `option_signs[o]` (+1, climbing, in the
+  `intrinsic_reward_scale` (1 in the reference) and `option_signs[o]` (+1, climbing, in the
   reference; -1 descends: the original eigenoptions follow each eigenvector both ways, e.g.
   option_eigenfunctions (1, 1, 2, 2, ...) with signs (1, -1, 1, -1, ...)), computed with the
-  representation of before this
-  update's step (no gradient flows into phi). `normalize_option_reward` (a departure) divides it by
-  the function's RMS, a running estimate (decay `option_reward_decay`) over the states phi's
-  objective weighs: a learned log1p phi's functions have a mean square near 0.16 on the grid
-  worlds, where the exact eigenvectors' is 1. Each update trains one option, drawn
-  uniformly on the host, with Rainbow's own loss (double DQN, projected C51 target, n-step
-  discount), each transition weighted by its importance weight under prioritized replay as the
-  reference weights its options' losses. Each option's target takes the option's parameters on
-  the option's own clock, as the reference's: after its first update and then after every
-  `target_update_period`-th of its own updates (`option_updates` counts them), not on the main
-  network's clock of agent steps. The update's call receives that option's parameters, Adam
+  representation of before this update's step (no gradient flows into phi).
+  `normalize_option_reward` (a departure) divides it by the function's RMS, a running estimate
+  (decay `option_reward_decay`) over the states phi's objective weighs: a learned log1p phi's
+  functions have a mean square near 0.16 on the grid worlds, where the exact eigenvectors' is 1.
+  Each update trains one option, drawn uniformly on the host, with Rainbow's own loss (double DQN,
+  projected C51 target, n-step discount), each transition weighted by its importance weight under
+  prioritized replay as the reference weights its options' losses. Each option's target takes the
+  option's parameters on the option's own clock, as the reference's: after its first update and then
+  after every `target_update_period`-th of its own updates (`option_updates` counts them), not on
+  the main network's clock of agent steps. The update's call receives that option's parameters, Adam
   state and target alone (the shell's `extensions_passed`, `extensions_returned`), so the other
-  options are neither read nor written back: a stacked layout with a leading option axis wrote
-  all of them back, a fifth of the whole update's time on Pong.
+  options are neither read nor written back: a stacked layout with a leading option axis wrote all
+  of them back, a fifth of the whole update's time on Pong.
 
 The representation, the chosen option and Rainbow's Q-network all learn in the shell's single
 jitted call per update. Every optimizer is the agent's (`DQNAgent.optimizer`, create_optimizer
