@@ -75,7 +75,9 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
 
 The representation, the chosen option and Rainbow's Q-network all learn in the shell's single
 jitted call per update. Every optimizer is the agent's (`DQNAgent.optimizer`, create_optimizer
-with Rainbow's Adam settings).
+with Rainbow's Adam settings), phi's unless `representation_optimizer` gives its own (e.g.
+`@representation/create_optimizer` with a decaying learning rate: a learned phi's values jitter
+at a floor set by its step size, and an option's per-move reward is a difference of them).
 
 Acting, on the host, per training step (`choose_policy`, `explores`; eigenoptions.OptionRuns): a
 running option ends with probability `option_termination` or at an episode's first step (an
@@ -170,6 +172,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                representation_batch_size: int = 32,
                representation_steps: int = 1,
                representation_pairs_batch_size: int = 0,
+               representation_optimizer: Optional[Callable[..., Any]] = None,
                option_alignment: str = 'none',
                alignment_period: int = 250,
                alignment_states: int = 1024,
@@ -254,6 +257,8 @@ class DCEOAgent(rainbow.RainbowAgent):
                    if state_weighting == 'inverse_visits' else None)
     self.visited_sampler = None  # 'uniform_visited''s, made with the replay below
     self.representation = representation_network(dimension=representation_dimension)
+    self._representation_optimizer = (None if representation_optimizer is None
+                                      else representation_optimizer())
     # Host-side: the running option is checkpointed (`_replay_state`).
     self.option_runs = eigenoptions.OptionRuns(num_options, option_prob, option_termination)
     self.option_warmup_steps = option_warmup_steps
@@ -265,6 +270,13 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.grid = (None if grid_layout is None else laplacian_grid.GridSpectrum(
         grid_layout, observation_space, representation_dimension, 'DCEOAgent.grid_layout'))
     self._phi = compilation.jit(self.representation.apply)
+
+  @property
+  def representation_optimizer(self) -> optax.GradientTransformation:
+    """phi's optimizer: `representation_optimizer`'s, else the agent's."""
+    if self._representation_optimizer is None:
+      return self._optimizer
+    return self._representation_optimizer
 
   # -- the shell's extension hooks ----------------------------------------------------------------
 
@@ -280,7 +292,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                     for o in range(self.num_options))
     extensions = {
         'representation': representation,
-        'representation_optimizer_state': self._optimizer.init(representation),
+        'representation_optimizer_state': self.representation_optimizer.init(representation),
         'options': options,
         'option_optimizer_states': tuple(self._optimizer.init(option) for option in options),
         # Each option's updates so far, its target's clock; host-side, never passed to a call.
@@ -411,7 +423,7 @@ class DCEOAgent(rainbow.RainbowAgent):
         return loss, ((phi_state, phi_next), constraints)
 
       params, optimizer_state, duals, loss, phis = self.objective.step(
-          representation_loss, self._optimizer, params, optimizer_state, duals)
+          representation_loss, self.representation_optimizer, params, optimizer_state, duals)
       return (params, optimizer_state, duals), (loss, phis)
 
     # `representation_steps` Adam steps on the same positive pairs, each with its own negative

@@ -15,6 +15,7 @@ from agents import laplacian
 from agents import laplacian_grid
 from agents import losses
 from agents import networks
+from agents import optimizers
 from discrete_domains import gridworld
 from runner import errors
 from tests.agents.test_value_extensions import count_calls, jitted_calls_per_step
@@ -510,10 +511,49 @@ def assert_phi_stepped_on(agent, own, key, stepped):
 
   params = agent.state.extensions['representation']
   gradients = jax.grad(loss)(params)
-  updates, _ = agent._optimizer.update(
+  updates, _ = agent.representation_optimizer.update(
       gradients, agent.state.extensions['representation_optimizer_state'], params)
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
                stepped, jax.tree.map(lambda p, u: p + u, params, updates))
+
+
+def test_representation_optimizer_steps_phi_alone_and_the_options_keep_the_agents(tmp_path):
+  env = grid()
+  settings = dict(representation_network=table_representation())
+  own = functools.partial(optimizers.create_optimizer, name='sgd', learning_rate=0.01)
+  agent = make_agent(env, representation_optimizer=own, **settings)
+  run_episodes(agent, env, 3, seed=0)
+  assert agent.representation_optimizer is not agent._optimizer
+  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
+  batch.pop('indices')
+  agent._rng = np.random.default_rng(11)
+  key = jax.random.PRNGKey(3)
+  extensions, _ = update_once(agent, batch, key)
+  # phi takes plain gradient steps of 0.01 (by hand, with the update's own negatives), and the
+  # option the agent's Adam step, as it would under the agent's optimizer for phi too.
+  assert_phi_stepped_on(agent, {'observation': batch['observation'],
+                                'next_observation': batch['next_observation']}, key,
+                        extensions['representation'])
+  params = agent.state.extensions['representation']
+  sgd_step = jax.tree.map(lambda new, old: new - old, extensions['representation'], params)
+  assert any(np.abs(leaf).max() > 0 for leaf in jax.tree.leaves(sgd_step))
+  expected = update_without(agent, env, settings, batch, key, 'representation_optimizer',
+                            representation_optimizer_state=agent._optimizer.init(params))
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               extensions['option'], expected['option'])
+  # A schedule's count lives in phi's optimizer state and survives a checkpoint.
+  decaying = functools.partial(optimizers.create_optimizer, learning_rate=1e-3,
+                               schedule='warmup_cosine', warmup_steps=2, decay_steps=50)
+  agent = make_agent(env, representation_optimizer=decaying, **settings)
+  run_episodes(agent, env, 3, seed=0)
+  directory, bundle = save_and_load(agent, tmp_path)
+  restored = make_agent(env, representation_optimizer=decaying, **settings)
+  assert restored.unbundle(directory, 0, bundle)
+  counts = [leaf for leaf in jax.tree.leaves(restored.state.extensions[
+      'representation_optimizer_state']) if np.ndim(leaf) == 0]
+  updates = agent.iteration_statistics()['updates']
+  assert updates > 0 and counts and all(int(count) == updates for count in counts)
+  jax.tree.map(np.testing.assert_array_equal, restored.state, agent.state)
 
 
 def update_with_own_batch(agent, env, own):
