@@ -3,7 +3,7 @@
 Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shell's extension hooks
 (agents/dqn.py) and nothing else of the update, the acting or the checkpoints:
 
-- a Laplacian representation phi (`RepresentationNetwork`, d = `representation_dimension`
+- a Laplacian representation phi (networks.RepresentationNetwork, d = `representation_dimension`
   outputs) trained with agents/laplacian.laplacian_loss: positive pairs (s, s'), s' the n-step
   next state of the replayed transition; negative pairs (u, v) of `representation_batch_size`
   states each, drawn independently and uniformly, with replacement, from the replayed batch's
@@ -134,23 +134,6 @@ OPTION_ALIGNMENTS = ('none', 'procrustes')
 
 
 @gin.configurable
-class RepresentationNetwork(networks.TorsoHolder):
-  """phi: a torso (Nature CNN for pixels, MLPTorso for vectors), a `hidden_size` ReLU layer
-  (0: none), then a linear layer of `dimension` outputs."""
-  dimension: int
-  torso: Callable[[], nn.Module] = networks.NatureCNN
-  hidden_size: int = 512
-
-  @nn.compact
-  def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
-    features = self.torso()(observations)
-    if self.hidden_size:
-      features = nn.relu(nn.Dense(self.hidden_size,
-                                  kernel_init=networks.xavier_uniform())(features))
-    return nn.Dense(self.dimension, kernel_init=networks.xavier_uniform())(features)
-
-
-@gin.configurable
 class DCEOAgent(rainbow.RainbowAgent):
   """Rainbow with a Laplacian representation and eigenoptions (see the module docstring).
   Arguments not listed are RainbowAgent's and DQNAgent's."""
@@ -168,7 +151,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                option_termination: float = 0.1,
                option_warmup_steps: int = 0,
                norm_transform: str = 'log1p',
-               representation_network: Callable[..., nn.Module] = RepresentationNetwork,
+               representation_network: Callable[..., nn.Module] = networks.RepresentationNetwork,
                representation_batch_size: int = 32,
                representation_steps: int = 1,
                representation_pairs_batch_size: int = 0,

@@ -2,7 +2,8 @@
 
 Torsos turn a batch of observations into feature vectors (`MLPTorso` for vectors, `NatureCNN` for
 stacks of frames); heads turn features into Q-values (`MLP`, `NatureDQN`) or into C51 logits per
-action (`RainbowNetwork`, with dueling and noisy layers as switches).
+action (`RainbowNetwork`, with dueling and noisy layers as switches); `RepresentationNetwork` maps
+them to DCEO's d-dimensional Laplacian representation.
 """
 
 import functools
@@ -128,6 +129,24 @@ class NatureDQN(TorsoHolder):
     if self.hidden_size:
       x = nn.relu(nn.Dense(self.hidden_size, kernel_init=xavier_uniform())(x))
     return nn.Dense(self.num_outputs, kernel_init=xavier_uniform())(x)
+
+
+@gin.configurable
+class RepresentationNetwork(TorsoHolder):
+  """phi, DCEO's Laplacian representation (agents/dceo.py): a torso (Nature CNN for pixels,
+  MLPTorso for vectors), a `hidden_size` ReLU layer (0: none), then a linear layer of `dimension`
+  outputs."""
+  dimension: int
+  torso: Callable[[], nn.Module] = NatureCNN
+  hidden_size: int = 512
+
+  @nn.compact
+  def __call__(self, observations: jnp.ndarray) -> jnp.ndarray:
+    features = self.torso()(observations)
+    if self.hidden_size:
+      features = nn.relu(nn.Dense(self.hidden_size,
+                                  kernel_init=xavier_uniform())(features))
+    return nn.Dense(self.dimension, kernel_init=xavier_uniform())(features)
 
 
 class NoisyDense(nn.Module):

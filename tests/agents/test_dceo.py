@@ -126,7 +126,7 @@ def make_agent(env, **overrides):
       network=functools.partial(networks.RainbowNetwork, hidden_size=0,
                                 torso=functools.partial(networks.MLPTorso, hidden_sizes=(16,))),
       representation_network=functools.partial(
-          dceo.RepresentationNetwork, hidden_size=0,
+          networks.RepresentationNetwork, hidden_size=0,
           torso=functools.partial(networks.MLPTorso, hidden_sizes=(32,))),
       representation_dimension=4, num_options=3, num_atoms=11, vmax=5.0, noisy=False,
       epsilon_fn=losses.identity_epsilon, epsilon_train=0.5, epsilon_eval=0.0,
@@ -276,7 +276,7 @@ def test_option_eigenfunctions_default_to_one_onwards_with_the_reference_as_a_sw
 
 def table_representation():
   """phi as a table on one-hot observations: a linear layer, phi(s) = W[s] + b."""
-  return functools.partial(dceo.RepresentationNetwork, hidden_size=0,
+  return functools.partial(networks.RepresentationNetwork, hidden_size=0,
                            torso=functools.partial(networks.MLPTorso, hidden_sizes=()))
 
 
