@@ -12,6 +12,10 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   that size, as the replay draws (or uniform over visited states, below), as the reference draws
   them apart from the main batch (0, the default, reuses the main batch's): more pairs per step
   is less gradient noise in phi's values.
+  `representation_pair_horizon` = k in 1..n (a departure; 0, the n-step next state, is the
+  reference's) pairs each state with the one k moves on (or its episode's last) instead: phi's
+  minimiser is then the Laplacian of the k-step graph, the one-step grid's with k = 1, while the
+  options' reward stays phi(s_n) - phi(s) of the n-step transition.
   `representation_steps` > 1 (1 is the reference's) takes that many Adam steps of phi per update
   in the same call, on the same positive pairs, each with its own negative pairs: phi then keeps
   pace with a replay that grows into new states (the grid worlds' exploration benchmark). On a grid
@@ -155,6 +159,7 @@ class DCEOAgent(rainbow.RainbowAgent):
                representation_batch_size: int = 32,
                representation_steps: int = 1,
                representation_pairs_batch_size: int = 0,
+               representation_pair_horizon: int = 0,
                representation_optimizer: Optional[Callable[..., Any]] = None,
                option_alignment: str = 'none',
                alignment_period: int = 250,
@@ -208,10 +213,12 @@ class DCEOAgent(rainbow.RainbowAgent):
       raise errors.InvalidSettingError(
           'DCEOAgent: option_reward_period and option_reward_averaging are two ways to hold the '
           'options\' reward still; set one of them (the other 0)')
-    if representation_pairs_batch_size and state_weighting == 'inverse_visits':
-      raise errors.InvalidSettingError(
-          "DCEOAgent: representation_pairs_batch_size needs state_weighting 'replay' or "
-          "'uniform_visited' ('inverse_visits' weighs the main batch's own pairs)")
+    for name, value in (('representation_pairs_batch_size', representation_pairs_batch_size),
+                        ('representation_pair_horizon', representation_pair_horizon)):
+      if value and state_weighting == 'inverse_visits':
+        raise errors.InvalidSettingError(
+            f"DCEOAgent: {name} needs state_weighting 'replay' or 'uniform_visited' "
+            "('inverse_visits' weighs the main batch's own n-step pairs)")
     for name, value, choices in (('state_weighting', state_weighting, STATE_WEIGHTINGS),
                                  ('option_alignment', option_alignment, OPTION_ALIGNMENTS)):
       if value not in choices:
@@ -246,6 +253,13 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.option_runs = eigenoptions.OptionRuns(num_options, option_prob, option_termination)
     self.option_warmup_steps = option_warmup_steps
     super().__init__(observation_space, action_space, seed, summary_writer, **rainbow_arguments)
+    if not 0 <= representation_pair_horizon <= self.replay.update_horizon:
+      raise errors.InvalidSettingError(
+          f'DCEOAgent: representation_pair_horizon must be 0 (the n-step next state) or 1..'
+          f'{self.replay.update_horizon} (update_horizon), got {representation_pair_horizon}')
+    self.representation_pair_horizon = (
+        0 if representation_pair_horizon == self.replay.update_horizon
+        else representation_pair_horizon)
     if state_weighting == 'uniform_visited':
       self.visited_sampler = visit_density.VisitedStateSampler(
           self.replay.capacity, visit_hash_bits, seed, 'DCEOAgent')
@@ -356,12 +370,18 @@ class DCEOAgent(rainbow.RainbowAgent):
 
   def extension_batch(self, batch):
     pairs = self.representation_pairs_batch_size or self.batch_size
+    own = None
     if self.visited_sampler is not None or self.representation_pairs_batch_size:
       # phi's own batch: each state the replay holds alike, or drawn as the replay draws.
       own = (self.replay.sample(pairs, self._rng) if self.visited_sampler is None else
              self.replay.gather(self.visited_sampler.draw_starts(self.replay, pairs, self._rng)))
+    elif self.representation_pair_horizon:
+      own = batch  # the main batch's states, paired at phi's own horizon
+    if own is not None:
       return {'representation_observation': own['observation'],
-              'representation_next_observation': own['next_observation']}
+              'representation_next_observation': (
+                  self.replay.later_stacks(own['indices'], self.representation_pair_horizon)
+                  if self.representation_pair_horizon else own['next_observation'])}
     if self.visits is None:
       return {}
     # A final observation is never stored as a transition's start: it counts as visited once.

@@ -302,7 +302,8 @@ class DQNAgent(base.ReplayAgent):
 
   def extension_batch(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """Arrays, one row per transition, to add to a sampled batch before the update's call, which
-    `extension_update` then reads (the same names every update: a new name compiles anew). None
+    `extension_update` then reads (the same names every update: a new name compiles anew). The
+    batch holds its replay start rows under 'indices' here, and no longer in the call. None
     here."""
     del batch
     return {}
@@ -431,8 +432,8 @@ class DQNAgent(base.ReplayAgent):
     if self._replay_ready(self.min_replay_history):
       if self.training_steps % self.update_period == 0:
         batch = self.replay.sample(self.batch_size, self._rng)
-        indices = batch.pop('indices')
         batch.update(self.extension_batch(batch))
+        indices = batch.pop('indices')
         extensions, extension_targets = self.extensions_passed(policy, updating=True)
         trained, statistics, per_transition, chosen_q, greedy = self._update_and_act(
             self.state.params, self.state.target_params, self.state.optimizer_state, extensions,

@@ -249,6 +249,17 @@ class CircularReplayBuffer:
       frames[~keep] = 0
     return frames
 
+  def later_stacks(self, indices: np.ndarray, steps: int) -> np.ndarray:
+    """The observations `steps` (1..update_horizon) moves after the valid start rows `indices`,
+    or their episode's last observation where it ends sooner: a transition's next observation at
+    a horizon of its own, within the window `gather` reads."""
+    if not 1 <= steps <= self.update_horizon:
+      raise ValueError(f'later_stacks reads 1..{self.update_horizon} steps ahead (the n-step '
+                       f'window), not {steps}')
+    indices = np.asarray(indices, dtype=np.int64)
+    _, _, length, _ = self._window(indices)
+    return self.stacks((indices + np.minimum(length, steps)) % self.capacity)
+
   def gather(self, indices: np.ndarray) -> Dict[str, np.ndarray]:
     """The transitions starting at rows `indices` (assumed valid)."""
     indices = np.asarray(indices, dtype=np.int64)

@@ -46,9 +46,9 @@ def replayed_batch(agent):
   """A batch of `agent`'s replay with its extension batch, and the agent's generator reset, so
   that the next update_once trains the option update_without's agents do."""
   batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  batch.pop('indices')
   agent._rng = np.random.default_rng(5)
-  batch.update(agent.extension_batch(batch))
+  batch.update(agent.extension_batch(batch))  # as the shell calls it, with the batch's rows
+  batch.pop('indices')
   agent._rng = np.random.default_rng(11)
   return batch
 
@@ -583,6 +583,42 @@ def test_representation_pairs_batch_size_steps_phi_on_a_batch_of_its_own_drawn_a
   update_with_own_batch(agent, env, agent.replay.sample(24, np.random.default_rng(5)))
   with pytest.raises(errors.InvalidSettingError, match='representation_pairs_batch_size'):
     make_agent(env, representation_pairs_batch_size=24, state_weighting='inverse_visits')
+
+
+@pytest.mark.parametrize('state_weighting', ['replay', 'uniform_visited'])
+def test_representation_pair_horizon_pairs_phi_k_moves_on_and_leaves_the_options_n_step_reward(
+    state_weighting):
+  env = grid()
+  settings = dict(representation_network=table_representation(), update_horizon=3)
+  agent = make_agent(env, representation_pair_horizon=1, state_weighting=state_weighting,
+                     **settings)
+  run_episodes(agent, env, 3, seed=0)
+  batch = replayed_batch(agent)
+  own = batch if state_weighting == 'replay' else agent.replay.gather(
+      agent.visited_sampler.draw_starts(agent.replay, agent.batch_size, np.random.default_rng(5)))
+  one_move_on = agent.replay.later_stacks(
+      agent.replay.sample(agent.batch_size, np.random.default_rng(7))['indices']
+      if state_weighting == 'replay' else own['indices'], 1)
+  np.testing.assert_array_equal(batch['representation_observation'], own['observation'])
+  np.testing.assert_array_equal(batch['representation_next_observation'], one_move_on)
+  assert not np.array_equal(one_move_on, own['next_observation'])  # 3 moves on, mostly
+  key = jax.random.PRNGKey(3)
+  extensions, _ = update_once(agent, batch, key)
+  assert_phi_stepped_on(agent, {'observation': own['observation'],
+                                'next_observation': one_move_on}, key,
+                        extensions['representation'])
+  # The option learns on the main batch's n-step reward, as with phi's pairs n moves on.
+  main = {name: value for name, value in batch.items() if not name.startswith('representation')}
+  expected = update_without(agent, env, settings, main, key, 'nothing')
+  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
+               extensions['option'], expected['option'])
+  # The n-step horizon itself is the reference's pairing; beyond it, or weighed by inverse visits,
+  # a clear error.
+  assert make_agent(env, representation_pair_horizon=3, **settings).representation_pair_horizon == 0
+  for bad in (dict(representation_pair_horizon=4), dict(representation_pair_horizon=-1),
+              dict(representation_pair_horizon=1, state_weighting='inverse_visits')):
+    with pytest.raises(errors.InvalidSettingError, match='representation_pair_horizon'):
+      make_agent(env, **settings, **bad)
 
 
 def test_uniform_visited_learns_phi_on_its_own_batch_and_rewards_options_on_the_main_one(

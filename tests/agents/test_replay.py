@@ -111,6 +111,22 @@ def test_n_step_returns_and_discounts_by_hand():
   np.testing.assert_allclose(batch['observation'][:, 0], [0, 1, 2, 3, 100, 101])
 
 
+def test_later_stacks_read_a_horizon_of_their_own_within_the_window():
+  buffer = vector_buffer(horizon=3)
+  add_episode(buffer, [0, 1, 2, 3], [0.0] * 4, terminated=True, final_observation=4)
+  add_episode(buffer, [100, 101], [0.0] * 2, terminated=False, final_observation=102)
+  starts = np.array([0, 1, 2, 3, 5, 6])
+  # One move on, or the final observation where the episode ends first.
+  np.testing.assert_allclose(buffer.later_stacks(starts, 1)[:, 0], [1, 2, 3, 4, 101, 102])
+  np.testing.assert_allclose(buffer.later_stacks(starts, 2)[:, 0], [2, 3, 4, 4, 102, 102])
+  # The whole horizon is gather's next observation.
+  np.testing.assert_array_equal(buffer.later_stacks(starts, 3),
+                                buffer.gather(starts)['next_observation'])
+  for steps in (0, 4):
+    with pytest.raises(ValueError, match='1..3 steps ahead'):
+      buffer.later_stacks(starts, steps)
+
+
 def test_previous_actions_by_hand_at_episode_starts_and_window_ends():
   buffer = vector_buffer(horizon=3, gamma=0.5, previous_actions=True)
   # The same episodes as above: actions 10, 11, 12, 13 (terminated), then 10, 11 (truncated).
