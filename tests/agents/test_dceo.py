@@ -612,6 +612,10 @@ def test_representation_pair_horizon_pairs_phi_k_moves_on_and_leaves_the_options
   expected = update_without(agent, env, settings, main, key, 'nothing')
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
                extensions['option'], expected['option'])
+  # Through the shell's step, which hands extension_batch the batch's replay rows.
+  run_episodes(agent, env, 2, seed=3)
+  statistics = agent.iteration_statistics()
+  assert statistics['updates'] > 0 and np.isfinite(statistics['representation_loss'])
   # The n-step horizon itself is the reference's pairing; beyond it, or weighed by inverse visits,
   # a clear error.
   assert make_agent(env, representation_pair_horizon=3, **settings).representation_pair_horizon == 0
