@@ -1,10 +1,11 @@
 """DCEO (agents/dceo.py): option execution against its probabilities (host logic alone), one
-option trained per update, the whole update in one jitted call per step, the representation
-learning on a grid world's replay, checkpoints, and evaluation with the main policy only."""
+option trained per update, the whole update in one jitted call per step, the options' reward by
+hand (scale, sign, alignment, a copy or an average of phi, normalisation), checkpoints, the
+reports on a named grid, and evaluation with the main policy only. phi's own learning is
+test_dceo_representation.py's."""
 
 import functools
 
-import flax.linen as nn
 import jax
 import numpy as np
 import pytest
@@ -14,43 +15,12 @@ from agents import eigenoptions
 from agents import laplacian
 from agents import laplacian_grid
 from agents import losses
-from agents import networks
-from agents import optimizers
 from discrete_domains import gridworld
 from runner import errors
+from tests.agents.dceo_testing import (update_once, update_without, replayed_batch, make_agent,
+                                       grid, option_slices_changed, table_representation)
 from tests.agents.test_value_extensions import count_calls, jitted_calls_per_step
 from tests.fakes import run_episodes, save_and_load
-
-
-def update_once(agent, batch, key, policy=0):
-  """One extension_update of `agent` on `batch` with `key`, its extensions passed as a step's
-  update passes them: (extensions, statistics)."""
-  passed, passed_targets = agent.extensions_passed(policy, updating=True)
-  return agent.extension_update(
-      passed, agent.state._replace(extensions=passed, extension_targets=passed_targets), batch,
-      key)
-
-
-def update_without(agent, env, settings, batch, key, dropped, **replaced):
-  """The extensions after update_once of an agent made with `settings`, holding `agent`'s train
-  state less the extensions whose names start with `dropped`, and with `replaced` ones."""
-  plain = make_agent(env, **settings)
-  plain.state = agent.state._replace(extensions={
-      name: value for name, value in agent.state.extensions.items()
-      if not name.startswith(dropped)} | replaced)
-  plain._rng = np.random.default_rng(11)
-  return update_once(plain, batch, key)[0]
-
-
-def replayed_batch(agent):
-  """A batch of `agent`'s replay with its extension batch, and the agent's generator reset, so
-  that the next update_once trains the option update_without's agents do."""
-  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  agent._rng = np.random.default_rng(5)
-  batch.update(agent.extension_batch(batch))  # as the shell calls it, with the batch's rows
-  batch.pop('indices')
-  agent._rng = np.random.default_rng(11)
-  return batch
 
 
 def host_only_agent(epsilon, num_options=4, option_prob=0.9, option_termination=0.1,
@@ -121,38 +91,6 @@ def test_a_running_option_ends_when_an_episode_begins_and_evaluation_only_explor
   assert not any(agent.explores() for _ in range(100))
 
 
-def make_agent(env, **overrides):
-  settings = dict(
-      network=functools.partial(networks.RainbowNetwork, hidden_size=0,
-                                torso=functools.partial(networks.MLPTorso, hidden_sizes=(16,))),
-      representation_network=functools.partial(
-          networks.RepresentationNetwork, hidden_size=0,
-          torso=functools.partial(networks.MLPTorso, hidden_sizes=(32,))),
-      representation_dimension=4, num_options=3, num_atoms=11, vmax=5.0, noisy=False,
-      epsilon_fn=losses.identity_epsilon, epsilon_train=0.5, epsilon_eval=0.0,
-      min_replay_history=20, update_period=1, target_update_period=10, replay_capacity=2000,
-      batch_size=8, representation_batch_size=8, seed=0)
-  settings.update(overrides)
-  return dceo.DCEOAgent(env.observation_space, env.action_space, **settings)
-
-
-def grid(layout='open_5x5'):
-  return gridworld.create_gridworld_environment(layout=layout, observation_type='one_hot',
-                                                max_episode_steps=20)
-
-
-def option_slices_changed(before, after, num_options):
-  """Which options' parameters or Adam states differ between two extension pytrees."""
-  changed = []
-  for option in range(num_options):
-    differs = [not np.array_equal(a, b) for part in ('options', 'option_optimizer_states')
-               for a, b in zip(jax.tree.leaves(before[part][option]),
-                               jax.tree.leaves(after[part][option]))]
-    if any(differs):
-      changed.append(option)
-  return changed
-
-
 @pytest.mark.parametrize('state_weighting', dceo.STATE_WEIGHTINGS)
 def test_each_update_trains_one_option_in_the_one_jitted_call_of_the_step(state_weighting):
   env = grid()
@@ -189,18 +127,6 @@ def test_each_update_trains_one_option_in_the_one_jitted_call_of_the_step(state_
   assert all(not np.array_equal(jax.tree.leaves(before.extensions['representation'])[0],
                                 jax.tree.leaves(extensions['representation'])[0])
              for before, extensions in zip(states_before, after))
-
-
-def test_the_representation_loss_decreases_on_a_grid_world_replay():
-  env = grid('four_rooms')
-  agent = make_agent(env, epsilon_train=1.0, batch_size=32, representation_batch_size=32)
-  run_episodes(agent, env, 5, seed=0)
-  early = agent.iteration_statistics()['representation_loss']
-  run_episodes(agent, env, 40, seed=5)
-  agent.iteration_statistics()
-  run_episodes(agent, env, 5, seed=45)
-  late = agent.iteration_statistics()['representation_loss']
-  assert late < early - 1.0, (early, late)
 
 
 def test_a_checkpoint_round_trip_continues_bit_for_bit(tmp_path):
@@ -274,12 +200,6 @@ def test_option_eigenfunctions_default_to_one_onwards_with_the_reference_as_a_sw
       make_agent(env, option_signs=signs)
 
 
-def table_representation():
-  """phi as a table on one-hot observations: a linear layer, phi(s) = W[s] + b."""
-  return functools.partial(networks.RepresentationNetwork, hidden_size=0,
-                           torso=functools.partial(networks.MLPTorso, hidden_sizes=()))
-
-
 @pytest.mark.parametrize('scale, sign', [(1.0, 1), (2.5, 1), (1.0, -1)])
 def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward(scale, sign):
   env = grid()
@@ -331,320 +251,6 @@ def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward
   jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
                extensions['option'], expected)
   assert float(statistics['option_loss']) == pytest.approx(float(loss(params)), rel=1e-5)
-
-
-def test_representation_steps_are_adam_steps_on_the_same_positives_with_fresh_negatives():
-  env = grid()
-  steps = 3
-  agent = make_agent(env, representation_network=table_representation(),
-                     representation_steps=steps)
-  run_episodes(agent, env, 3, seed=0)
-  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  batch.pop('indices')
-  key = jax.random.PRNGKey(3)
-  results = {}
-  for count in (1, steps):  # the same state, batch, key and trained option
-    agent.representation_steps = count
-    agent._rng = np.random.default_rng(11)
-    results[count] = update_once(agent, batch, key)
-
-  # By hand: `steps` Adam steps of the Laplacian loss, each on the batch's positive pairs and
-  # negatives drawn from the pooled states with its own key.
-  pooled = np.concatenate([batch['observation'], batch['next_observation']])
-  pairs_key, _ = jax.random.split(key)
-  params = agent.state.extensions['representation']
-  optimizer_state = agent.state.extensions['representation_optimizer_state']
-  first_loss = None
-  for step_key in jax.random.split(pairs_key, steps):
-    picks = np.asarray(jax.random.randint(step_key, (2, agent.representation_batch_size), 0,
-                                          len(pooled)))
-
-    def loss(params, picks=picks):
-      phi = agent.representation.apply(params, pooled)
-      state_phi, next_phi = np.split(np.arange(len(pooled)), 2)
-      return laplacian.laplacian_loss(phi[state_phi], phi[next_phi], phi[picks[0]],
-                                      phi[picks[1]], agent.objective.norm_transform)[0]
-
-    value, gradients = jax.value_and_grad(loss)(params)
-    first_loss = value if first_loss is None else first_loss
-    updates, optimizer_state = agent._optimizer.update(gradients, optimizer_state, params)
-    params = jax.tree.map(lambda p, u: p + u, params, updates)
-  extensions, statistics = results[steps]
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               extensions['representation'], params)
-  assert float(statistics['representation_loss']) == pytest.approx(float(first_loss), rel=1e-5)
-  # The options' reward is phi from before the first step: the option learns as with one step.
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               extensions['option'], results[1][0]['option'])
-  assert not np.allclose(jax.tree.leaves(extensions['representation'])[-1],
-                         jax.tree.leaves(results[1][0]['representation'])[-1])
-  with pytest.raises(errors.InvalidSettingError, match='representation_steps'):
-    make_agent(env, representation_steps=0)
-
-
-def test_allo_steps_phi_and_climbs_its_duals_in_the_update(tmp_path):
-  env = grid()
-  steps, barrier, dual_rate = 2, 1.5, 0.25
-  agent = make_agent(env, representation_network=table_representation(),
-                     representation_steps=steps, representation_objective='allo',
-                     allo_barrier=barrier, allo_dual_learning_rate=dual_rate)
-  run_episodes(agent, env, 3, seed=0)
-  duals_so_far = np.asarray(agent.state.extensions['representation_duals'])
-  assert np.any(duals_so_far != 0) and np.all(np.triu(duals_so_far, 1) == 0)
-  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  batch.pop('indices')
-  key = jax.random.PRNGKey(3)
-  extensions, statistics = update_once(agent, batch, key)
-
-  # By hand: each step is an Adam step on ALLO's loss at the current duals, then the duals' step.
-  pooled = np.concatenate([batch['observation'], batch['next_observation']])
-  pairs_key, _ = jax.random.split(key)
-  params = agent.state.extensions['representation']
-  optimizer_state = agent.state.extensions['representation_optimizer_state']
-  duals = agent.state.extensions['representation_duals']
-  first_loss = None
-  for step_key in jax.random.split(pairs_key, steps):
-    picks = np.asarray(jax.random.randint(step_key, (2, agent.representation_batch_size), 0,
-                                          len(pooled)))
-
-    def loss(params, picks=picks, duals=duals):
-      phi = agent.representation.apply(params, pooled)
-      phi_state, phi_next = np.split(phi, 2)
-      value, _, constraints = laplacian.allo_loss(phi_state, phi_next, phi[picks[0]],
-                                                  phi[picks[1]], duals, barrier)
-      return value, constraints
-
-    (value, constraints), gradients = jax.value_and_grad(loss, has_aux=True)(params)
-    first_loss = value if first_loss is None else first_loss
-    updates, optimizer_state = agent._optimizer.update(gradients, optimizer_state, params)
-    params = jax.tree.map(lambda p, u: p + u, params, updates)
-    duals = laplacian.allo_dual_step(duals, constraints, dual_rate)
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               extensions['representation'], params)
-  np.testing.assert_allclose(extensions['representation_duals'], duals, rtol=1e-5, atol=1e-7)
-  assert float(statistics['representation_loss']) == pytest.approx(float(first_loss), rel=1e-5)
-
-  # The duals go into the checkpoint with the rest of the train state.
-  directory, bundle = save_and_load(agent, tmp_path)
-  restored = make_agent(env, representation_network=table_representation(),
-                        representation_objective='allo', seed=1)
-  assert restored.unbundle(directory, 0, bundle)
-  np.testing.assert_array_equal(restored.state.extensions['representation_duals'], duals_so_far)
-  with pytest.raises(errors.InvalidSettingError, match='representation objective'):
-    make_agent(env, representation_objective='proper')
-
-
-def test_inverse_visits_weigh_every_visited_state_alike_in_the_representation_step(tmp_path):
-  env = grid()
-  agent = make_agent(env, representation_network=table_representation(),
-                     state_weighting='inverse_visits')
-  run_episodes(agent, env, 3, seed=0)
-  # The counts are the transitions stored from each cell.
-  replay_rows = agent.replay.row_arrays()
-  written = slice(0, len(agent.replay))
-  stored = replay_rows['observation'][written][replay_rows['kind'][written] == 0]
-  cells = np.eye(env.observation_space.shape[0], dtype=np.float32)
-  np.testing.assert_array_equal(agent.visits.counts(cells),
-                                [np.sum(np.all(stored == cell, axis=1)) for cell in cells])
-
-  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  batch.pop('indices')
-  batch.update(agent.extension_batch(batch))
-  key = jax.random.PRNGKey(3)
-  extensions, statistics = update_once(agent, batch, key)
-
-  # By hand: weights 1 / (P(i) n(s)) from the counts of each state, positives weighted by them,
-  # negatives drawn from the pooled states in proportion to them.
-  counts = np.maximum(agent.visits.counts(np.concatenate([batch['observation'],
-                                                          batch['next_observation']])), 1)
-  sampling = np.tile(batch['sampling_probability'], 2)
-  weights = 1.0 / (sampling * counts)
-  np.testing.assert_allclose(np.concatenate([batch['state_visits'], batch['next_state_visits']]),
-                             counts)
-  pooled = np.concatenate([batch['observation'], batch['next_observation']])
-  pairs_key, _ = jax.random.split(key)
-  picks = np.asarray(jax.random.choice(pairs_key, len(pooled), (2, agent.representation_batch_size),
-                                       p=weights / weights.sum()))
-
-  def loss(params):
-    phi = agent.representation.apply(params, pooled)
-    phi_state, phi_next = np.split(phi, 2)
-    return laplacian.laplacian_loss(phi_state, phi_next, phi[picks[0]], phi[picks[1]],
-                                    agent.objective.norm_transform,
-                                    positive_weights=weights[:len(weights) // 2])[0]
-
-  params = agent.state.extensions['representation']
-  value, gradients = jax.value_and_grad(loss)(params)
-  updates, _ = agent._optimizer.update(
-      gradients, agent.state.extensions['representation_optimizer_state'], params)
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               extensions['representation'], jax.tree.map(lambda p, u: p + u, params, updates))
-  assert float(statistics['representation_loss']) == pytest.approx(float(value), rel=1e-5)
-  assert len(set(counts.tolist())) > 1  # the weights are not uniform: the check tells them apart
-
-  # The counts go into the checkpoint with the replay.
-  directory, bundle = save_and_load(agent, tmp_path)
-  restored = make_agent(env, representation_network=table_representation(),
-                        state_weighting='inverse_visits', seed=1)
-  assert restored.unbundle(directory, 0, bundle)
-  np.testing.assert_array_equal(restored.visits.counts(cells), agent.visits.counts(cells))
-  with pytest.raises(errors.BadInputError, match='no visit counts'):
-    restored._load_replay_state({name: value for name, value in bundle.items()
-                                 if name != 'visits'})
-  with pytest.raises(errors.InvalidSettingError, match='state_weighting'):
-    make_agent(env, state_weighting='uniform')
-
-
-def assert_phi_stepped_on(agent, own, key, stepped):
-  """That `stepped` is phi's Adam step, by hand, on the Laplacian loss of the transitions `own`,
-  its negatives drawn from their pooled states with the update's `key`."""
-  pooled = np.concatenate([own['observation'], own['next_observation']])
-  pairs_key, _ = jax.random.split(key)
-  picks = np.asarray(jax.random.randint(pairs_key, (2, agent.representation_batch_size), 0,
-                                        len(pooled)))
-
-  def loss(params):
-    phi = agent.representation.apply(params, pooled)
-    phi_state, phi_next = np.split(phi, 2)
-    return laplacian.laplacian_loss(phi_state, phi_next, phi[picks[0]], phi[picks[1]],
-                                    agent.objective.norm_transform)[0]
-
-  params = agent.state.extensions['representation']
-  gradients = jax.grad(loss)(params)
-  updates, _ = agent.representation_optimizer.update(
-      gradients, agent.state.extensions['representation_optimizer_state'], params)
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               stepped, jax.tree.map(lambda p, u: p + u, params, updates))
-
-
-def test_representation_optimizer_steps_phi_alone_and_the_options_keep_the_agents(tmp_path):
-  env = grid()
-  settings = dict(representation_network=table_representation())
-  own = functools.partial(optimizers.create_optimizer, name='sgd', learning_rate=0.01)
-  agent = make_agent(env, representation_optimizer=own, **settings)
-  run_episodes(agent, env, 3, seed=0)
-  assert agent.representation_optimizer is not agent._optimizer
-  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  batch.pop('indices')
-  agent._rng = np.random.default_rng(11)
-  key = jax.random.PRNGKey(3)
-  extensions, _ = update_once(agent, batch, key)
-  # phi takes plain gradient steps of 0.01 (by hand, with the update's own negatives), and the
-  # option the agent's Adam step, as it would under the agent's optimizer for phi too.
-  assert_phi_stepped_on(agent, {'observation': batch['observation'],
-                                'next_observation': batch['next_observation']}, key,
-                        extensions['representation'])
-  params = agent.state.extensions['representation']
-  sgd_step = jax.tree.map(lambda new, old: new - old, extensions['representation'], params)
-  assert any(np.abs(leaf).max() > 0 for leaf in jax.tree.leaves(sgd_step))
-  expected = update_without(agent, env, settings, batch, key, 'representation_optimizer',
-                            representation_optimizer_state=agent._optimizer.init(params))
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               extensions['option'], expected['option'])
-  # A schedule's count lives in phi's optimizer state and survives a checkpoint.
-  decaying = functools.partial(optimizers.create_optimizer, learning_rate=1e-3,
-                               schedule='warmup_cosine', warmup_steps=2, decay_steps=50)
-  agent = make_agent(env, representation_optimizer=decaying, **settings)
-  run_episodes(agent, env, 3, seed=0)
-  directory, bundle = save_and_load(agent, tmp_path)
-  restored = make_agent(env, representation_optimizer=decaying, **settings)
-  assert restored.unbundle(directory, 0, bundle)
-  counts = [leaf for leaf in jax.tree.leaves(restored.state.extensions[
-      'representation_optimizer_state']) if np.ndim(leaf) == 0]
-  updates = agent.iteration_statistics()['updates']
-  assert updates > 0 and counts and all(int(count) == updates for count in counts)
-  jax.tree.map(np.testing.assert_array_equal, restored.state, agent.state)
-
-
-def update_with_own_batch(agent, env, own):
-  """update_once of `agent` on replayed_batch, whose extension batch must hold the transitions
-  `own` (drawn with a generator seeded 5, as replayed_batch seeds the agent's): phi steps on them,
-  by hand, and the option on the main batch, as under the reference's weighting. The extensions."""
-  batch = replayed_batch(agent)
-  np.testing.assert_array_equal(batch['representation_observation'], own['observation'])
-  np.testing.assert_array_equal(batch['representation_next_observation'],
-                                own['next_observation'])
-  key = jax.random.PRNGKey(3)
-  extensions, _ = update_once(agent, batch, key)
-  assert_phi_stepped_on(agent, own, key, extensions['representation'])
-  plain = {name: value for name, value in batch.items() if not name.startswith('representation')}
-  expected = update_without(agent, env, dict(representation_network=table_representation()),
-                            plain, key, 'nothing')
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               extensions['option'], expected['option'])
-  return extensions
-
-
-def test_representation_pairs_batch_size_steps_phi_on_a_batch_of_its_own_drawn_as_replay_draws():
-  env = grid()
-  agent = make_agent(env, representation_network=table_representation(),
-                     representation_pairs_batch_size=24)
-  run_episodes(agent, env, 3, seed=0)
-  update_with_own_batch(agent, env, agent.replay.sample(24, np.random.default_rng(5)))
-  with pytest.raises(errors.InvalidSettingError, match='representation_pairs_batch_size'):
-    make_agent(env, representation_pairs_batch_size=24, state_weighting='inverse_visits')
-
-
-@pytest.mark.parametrize('state_weighting', ['replay', 'uniform_visited'])
-def test_representation_pair_horizon_pairs_phi_k_moves_on_and_leaves_the_options_n_step_reward(
-    state_weighting):
-  env = grid()
-  settings = dict(representation_network=table_representation(), update_horizon=3)
-  agent = make_agent(env, representation_pair_horizon=1, state_weighting=state_weighting,
-                     **settings)
-  run_episodes(agent, env, 3, seed=0)
-  batch = replayed_batch(agent)
-  own = batch if state_weighting == 'replay' else agent.replay.gather(
-      agent.visited_sampler.draw_starts(agent.replay, agent.batch_size, np.random.default_rng(5)))
-  one_move_on = agent.replay.later_stacks(
-      agent.replay.sample(agent.batch_size, np.random.default_rng(7))['indices']
-      if state_weighting == 'replay' else own['indices'], 1)
-  np.testing.assert_array_equal(batch['representation_observation'], own['observation'])
-  np.testing.assert_array_equal(batch['representation_next_observation'], one_move_on)
-  assert not np.array_equal(one_move_on, own['next_observation'])  # 3 moves on, mostly
-  key = jax.random.PRNGKey(3)
-  extensions, _ = update_once(agent, batch, key)
-  assert_phi_stepped_on(agent, {'observation': own['observation'],
-                                'next_observation': one_move_on}, key,
-                        extensions['representation'])
-  # The option learns on the main batch's n-step reward, as with phi's pairs n moves on.
-  main = {name: value for name, value in batch.items() if not name.startswith('representation')}
-  expected = update_without(agent, env, settings, main, key, 'nothing')
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-6),
-               extensions['option'], expected['option'])
-  # Through the shell's step, which hands extension_batch the batch's replay rows.
-  run_episodes(agent, env, 2, seed=3)
-  statistics = agent.iteration_statistics()
-  assert statistics['updates'] > 0 and np.isfinite(statistics['representation_loss'])
-  # The n-step horizon itself is the reference's pairing; beyond it, or weighed by inverse visits,
-  # a clear error.
-  assert make_agent(env, representation_pair_horizon=3, **settings).representation_pair_horizon == 0
-  for bad in (dict(representation_pair_horizon=4), dict(representation_pair_horizon=-1),
-              dict(representation_pair_horizon=1, state_weighting='inverse_visits')):
-    with pytest.raises(errors.InvalidSettingError, match='representation_pair_horizon'):
-      make_agent(env, **settings, **bad)
-
-
-def test_uniform_visited_learns_phi_on_its_own_batch_and_rewards_options_on_the_main_one(
-    tmp_path):
-  env = grid()
-  agent = make_agent(env, representation_network=table_representation(),
-                     state_weighting='uniform_visited')
-  run_episodes(agent, env, 3, seed=0)
-  update_with_own_batch(agent, env, agent.replay.gather(agent.visited_sampler.draw_starts(
-      agent.replay, agent.batch_size, np.random.default_rng(5))))
-
-  # The index of visited states goes into the checkpoint with the replay.
-  directory, bundle = save_and_load(agent, tmp_path)
-  restored = make_agent(env, representation_network=table_representation(),
-                        state_weighting='uniform_visited', seed=1)
-  assert restored.unbundle(directory, 0, bundle)
-  np.testing.assert_array_equal(
-      restored.visited_sampler.draw_starts(restored.replay, 20, np.random.default_rng(3)),
-      agent.visited_sampler.draw_starts(agent.replay, 20, np.random.default_rng(3)))
-  with pytest.raises(errors.BadInputError, match='no visited-state index'):
-    restored._load_replay_state({name: value for name, value in bundle.items()
-                                 if name != 'visited_rows'})
 
 
 def test_procrustes_alignment_undoes_a_turn_of_phi_for_the_options(tmp_path):
@@ -964,33 +570,3 @@ def test_an_options_target_takes_its_parameters_on_the_options_own_clock():
   assert list(agent.state.extensions['option_updates']) == [0, 0, 25]  # 3 options
   np.testing.assert_array_equal(
       jax.tree.leaves(agent.state.extension_targets['options'][other])[0], other_target)
-
-
-def test_a_representation_fitted_on_the_host_is_refit_from_the_replay_every_refresh_period():
-  refits = []  # (the table passed in, the observations, the table returned)
-
-  class RecordedVisitedRepresentation(laplacian_grid.VisitedGridRepresentation):
-
-    @nn.nowrap
-    def refreshed(self, params, observations):
-      new = super().refreshed(params, observations)
-      refits.append((params['params']['table'], observations, new['params']['table']))
-      return new
-
-  env = grid()
-  representation = functools.partial(RecordedVisitedRepresentation, layout='open_5x5',
-                                     refresh_period=7)
-  agent = make_agent(env, representation_network=representation)
-  run_episodes(agent, env, 3, seed=0)
-  # Before each training step that is a multiple of 7, once the replay holds a row: every
-  # observation the replay holds, and the table the last refit left.
-  assert len(refits) == (agent.training_steps - 1) // 7 > 5
-  np.testing.assert_array_equal(refits[0][0], 0.0)
-  for (_, _, returned), (passed, _, _) in zip(refits, refits[1:]):
-    np.testing.assert_array_equal(passed, returned)
-  for (_, earlier, _), (_, later, _) in zip(refits, refits[1:]):
-    assert 7 <= len(later) - len(earlier) <= 9  # a row per step, and one per episode's end
-    np.testing.assert_array_equal(later[:len(earlier)], earlier)
-  np.testing.assert_array_equal(agent.state.extensions['representation']['params']['table'],
-                                refits[-1][2])
-  assert np.any(refits[-1][2] != 0)
