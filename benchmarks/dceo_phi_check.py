@@ -32,10 +32,21 @@ smooth part) and those of the oracle's own eigenvector e; and the residual f - p
 share of f's energy (sum of squares) and of its differences between neighbouring visited cells
 (the share of the options' per-move reward that the residual makes).
 
+What a learner of transitions can see (`--traversed`): the Laplacian of the graph of the moves
+the replay made (each visited cell alike, an edge wherever the replay moved between two
+neighbouring cells at least once, either way), against the uniform oracle, whose graph has every
+move between visited neighbours: the share of those moves the replay never made, the traversed
+graph's d smallest eigenvectors' overlap with the oracle's span, and for each option's
+eigenfunction e the traps of the traversed graph's e-th eigenvector and its residual outside the
+oracle's span (shares of energy and of neighbour differences, as `--traps`). A phi learned
+perfectly from the replay's one-step pairs is at best this; if it is as rough as a learned phi,
+the roughness is in the data, not in the learning.
+
 Whether the options lead to the frontier (`--frontier`): the fewest moves from each option
 function's argmax cell to a free cell the replay does not hold, the same from the nearer end of
-the oracle's eigenvector e, and a visited cell's median for scale (-1 when the replay holds every
-cell): covering options should peak next to what is not yet seen.
+the oracle's eigenvector e, the same from the argmax of the function's smooth part (its
+projection onto the oracle's span, as `--traps`), and a visited cell's median for scale (-1 when
+the replay holds every cell): covering options should peak next to what is not yet seen.
 """
 
 import argparse
@@ -122,20 +133,46 @@ def check(base_dir: str):
           peak_ranks(followed, counts[visited], both_ends=True),
           peak_ranks(uniform[:, eigenfunctions], counts[visited], both_ends=True),
           roughness(agent.grid, followed, uniform, counts, eigenfunctions),
-          frontier_distances(layout, visited, followed, uniform[:, eigenfunctions]))
+          frontier_distances(layout, visited, followed, uniform, eigenfunctions),
+          traversed_graph(agent.grid, layout, counts, moves, uniform, eigenfunctions))
+
+
+def traversed_graph(grid, layout: str, counts: np.ndarray, moves: np.ndarray,
+                    uniform: np.ndarray, eigenfunctions):
+  """(the share of moves between visited neighbours the replay never made, the traversed graph's
+  overlap with the uniform oracle's span, and roughness() of its eigenvectors e) over the visited
+  cells; `uniform` holds only their rows."""
+  visited = counts > 0
+  neighbours = gridworld.adjacency(layout)[np.ix_(visited, visited)] > 0
+  np.fill_diagonal(neighbours, False)
+  made = moves[np.ix_(visited, visited)]
+  traversed = neighbours & ((made + made.T) > 0)
+  edges = traversed.astype(np.float64)
+  _, vectors = np.linalg.eigh(np.diag(edges.sum(axis=1)) - edges)
+  dimension = uniform.shape[1]
+  vectors = vectors[:, :dimension] * np.sqrt(visited.sum())  # a mean square of 1, as the oracle
+  never_made = 1.0 - traversed.sum() / neighbours.sum()
+  overlap = laplacian.subspace_overlap(vectors, np.linalg.qr(uniform)[0], dimension)
+  return (float(never_made), float(overlap),
+          roughness(grid, vectors[:, eigenfunctions], uniform, counts, eigenfunctions))
 
 
 def frontier_distances(layout: str, visited: np.ndarray, functions: np.ndarray,
-                       oracle: np.ndarray):
+                       uniform: np.ndarray, eigenfunctions):
   """(the moves from each option function's argmax to the nearest cell the replay does not hold,
   the same from the nearer end of the oracle's eigenvector (its sign is free), and the median
-  over all visited cells for scale); `functions` and `oracle` hold only the visited rows."""
+  over all visited cells for scale, the same from the argmax of the function's projection onto
+  the oracle's span); `functions` and `uniform` hold only the visited rows."""
   distance, _ = laplacian_grid.nearest_sources(gridworld.successors(layout),
                                               np.flatnonzero(~visited))
   distance = distance[visited]
+  oracle = uniform[:, eigenfunctions]
   oracle_ends = np.minimum(distance[np.argmax(oracle, axis=0)],
                            distance[np.argmin(oracle, axis=0)])
-  return (distance[np.argmax(functions, axis=0)], oracle_ends, float(np.median(distance)))
+  basis = np.linalg.qr(uniform)[0]
+  smooth = basis @ (basis.T @ functions)
+  return (distance[np.argmax(functions, axis=0)], oracle_ends, float(np.median(distance)),
+          distance[np.argmax(smooth, axis=0)])
 
 
 def roughness(grid, functions: np.ndarray, uniform: np.ndarray, counts: np.ndarray,
@@ -171,6 +208,9 @@ def main():
                       help='also where phi misses the span and where its options peak, by visits')
   parser.add_argument('--traps', action='store_true',
                       help='also how rough the options\' functions are: traps and residual shares')
+  parser.add_argument('--traversed', action='store_true',
+                      help='also the Laplacian of the moves the replay made, against the oracle\'s '
+                           'of every move between visited cells')
   parser.add_argument('--frontier', action='store_true',
                       help='also how far from the cells the replay lacks the options\' functions '
                            'peak')
@@ -194,6 +234,8 @@ def main():
     print_traps(args.runs, results)
   if args.frontier:
     print_frontier(args.runs, results)
+  if args.traversed:
+    print_traversed(args.runs, results)
 
 
 def print_by_visits(runs, results):
@@ -228,19 +270,40 @@ def print_traps(runs, results):
 
 def print_frontier(runs, results):
   print('\n| run | moves from each option\'s argmax to an unvisited cell | from the oracle\'s '
-        'nearer end | a visited cell\'s, median |')
-  print('|---|---|---|---|')
+        'nearer end | from its smooth part\'s argmax | a visited cell\'s, median |')
+  print('|---|---|---|---|---|')
   for base_dir, result in zip(runs, results):
-    options, oracle, typical = result[9]
-    print(f'| {base_dir} | {", ".join(str(int(d)) for d in options)} | '
-          f'{", ".join(str(int(d)) for d in oracle)} | {typical:g} |')
+    options, oracle, typical, smooth = result[9]
+    print(f'| {base_dir} | ' + ' | '.join(', '.join(str(int(d)) for d in column)
+                                          for column in (options, oracle, smooth))
+          + f' | {typical:g} |')
   # A run whose replay holds every cell has no frontier (-1s): left out of the medians.
   framed = [result[9] for result in results if result[9][2] >= 0]
   medians = [float(np.median(np.concatenate([result[column] for result in framed])))
-             for column in (0, 1)]
+             for column in (0, 1, 3)]
   typical = float(np.median([result[2] for result in framed]))
-  print(f'| median (over all options, {len(framed)} runs with a frontier) | {medians[0]:g} | '
-        f'{medians[1]:g} | {typical:g} |')
+  print(f'| median (over all options, {len(framed)} runs with a frontier) | '
+        + ' | '.join(f'{m:g}' for m in medians) + f' | {typical:g} |')
+
+
+
+def print_traversed(runs, results):
+  print('\n| run | moves between visited neighbours never made | traversed graph\'s overlap with '
+        'the oracle\'s span | traps per eigenvector e | residual, share of the energy | share of '
+        'the differences between neighbours |')
+  print('|---|---|---|---|---|---|')
+  for base_dir, result in zip(runs, results):
+    never_made, overlap, (traps, _, _, energy, moves) = result[10]
+    print(f'| {base_dir} | {never_made:.2f} | {overlap:.3f} | '
+          f'{", ".join(str(int(t)) for t in traps)} | '
+          + ' | '.join(', '.join(f'{v:.2f}' for v in column) for column in (energy, moves)) + ' |')
+  never_made, overlap = (float(np.median([result[10][column] for result in results]))
+                         for column in (0, 1))
+  traps, energy, moves = (float(np.median(np.concatenate([result[10][2][column]
+                                                          for result in results])))
+                          for column in (0, 3, 4))
+  print(f'| median (over all options) | {never_made:.2f} | {overlap:.3f} | {traps:g} | '
+        f'{energy:.2f} | {moves:.2f} |')
 
 
 if __name__ == '__main__':

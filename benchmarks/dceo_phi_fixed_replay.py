@@ -17,10 +17,15 @@ objective and a way of sampling the replay find the span the options need.
 alike) or 'uniform_visited' (visit_density.VisitedStateSampler: each visited cell alike).
 `--objective`: 'log1p' or 'squared' (the generalised objective's norm transforms) or 'allo'.
 `--tabular` replaces the run's network by a table over the cells (a linear layer, no bias).
-`--learning_rate` replaces the agent's Adam step size. Besides the overlaps, each report gives how
-rough phi's functions at the options' indices are (dceo_phi_check.py --traps): their median
-traps over the visited cells, and the median share of their differences between neighbouring
-cells that lies outside the uniform oracle's span.
+`--learning_rate` replaces the agent's Adam step size. `--from_run` continues the run's own phi
+(its parameters, its optimizer and that optimizer's state) instead of a fresh one: does phi, left
+to settle on the data it had, move where its objective leads, or was it already there? Besides the
+overlaps, each report gives how rough phi's functions at the options' indices are
+(dceo_phi_check.py --traps): their median traps over the visited cells, and the median share of
+their differences between neighbouring cells that lies outside the uniform oracle's span; and
+where the options' functions (phi @ R and signs, R the run's last under `option_alignment =
+'procrustes'`, else none) peak (dceo_phi_check.py --frontier): the median moves from their argmax,
+and from their smooth part's, to a cell the replay does not hold.
 """
 
 import argparse
@@ -87,6 +92,8 @@ def main():
   parser.add_argument('--tabular', action='store_true')
   parser.add_argument('--learning_rate', type=float, default=None)
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--from_run', action='store_true',
+                      help="continue the run's own phi and its optimizer state, not a fresh phi")
   args = parser.parse_args()
 
   agent = components.restore_trained(args.run, 'agent')
@@ -102,11 +109,19 @@ def main():
                                                    args.steps, args.batch_size, args.seed)
   print(f'{args.run}: {int(visited.sum())} visited cells; {args.steps} batches drawn '
         f'({args.sampling}) in {time.time() - started:.0f} s', flush=True)
+  if args.from_run and (args.tabular or args.learning_rate is not None):
+    sys.exit('--from_run continues the run\'s own network and optimizer: drop --tabular and '
+             '--learning_rate')
   network = Table(dimension) if args.tabular else agent.representation
   cells = agent.grid.cell_observations
   params = network.init(jax.random.PRNGKey(args.seed + 1), cells)
   optimizer = (agent._optimizer if args.learning_rate is None else
                create_optimizer(name='adam', learning_rate=args.learning_rate, eps=1.5e-4))
+  extensions = agent.state.extensions
+  if args.from_run:
+    params, optimizer = extensions['representation'], agent.representation_optimizer
+  rotation = (np.asarray(extensions.get('option_rotation', np.eye(dimension)))
+              if args.from_run else np.eye(dimension))
   batch_size = args.batch_size
   objective = (laplacian.Objective('allo') if args.objective == 'allo' else
                laplacian.Objective('generalized', args.objective))
@@ -128,22 +143,34 @@ def main():
     return (params, optimizer_state, duals, key), None
 
   run_chunk = jax.jit(lambda carry, pairs: jax.lax.scan(step, carry, pairs)[0])
-  carry = (params, optimizer.init(params), jnp.zeros((dimension, dimension)),
+  carry = (params, (extensions['representation_optimizer_state'] if args.from_run
+                    else optimizer.init(params)),
+           extensions.get('representation_duals', jnp.zeros((dimension, dimension)))
+           if args.from_run else jnp.zeros((dimension, dimension)),
            jax.random.PRNGKey(args.seed + 2))
   functions = list(agent.option_eigenfunctions)
   uniform = laplacian_grid.visited_eigenvectors(layout, counts, dimension)[visited]
   print('| steps | overlap, uniform oracle | overlap, replay-weighted oracle | traps per '
-        'function (median) | residual\'s share of the differences (median) |')
-  print('|---|---|---|---|---|')
+        'function (median) | residual\'s share of the differences (median) | moves from the '
+        'options\' argmax to an unvisited cell (median) | from their smooth part\'s |')
+  print('|---|---|---|---|---|---|---|')
+
+  def report(steps, params):
+    phi = np.asarray(network.apply(params, cells), np.float64)[visited]
+    traps, _, _, _, moves = dceo_phi_check.roughness(agent.grid, phi[:, functions], uniform,
+                                                     counts, functions)
+    peaks, _, _, smooth_peaks = dceo_phi_check.frontier_distances(
+        layout, visited, agent.followed_functions(phi @ rotation), uniform, functions)
+    print(f'| {steps} | ' + ' | '.join(f'{laplacian.subspace_overlap(phi, oracle, dimension):.3f}'
+                                        for oracle in oracles)
+          + f' | {np.median(traps):g} | {np.median(moves):.2f} | {np.median(peaks):g} | '
+          f'{np.median(smooth_peaks):g} |', flush=True)
+
+  report(0, carry[0])
   for start in range(0, args.steps, args.report_every):
     end = min(start + args.report_every, args.steps)
     carry = run_chunk(carry, (observations[start:end], next_observations[start:end]))
-    phi = np.asarray(network.apply(carry[0], cells), np.float64)[visited]
-    traps, _, _, _, moves = dceo_phi_check.roughness(agent.grid, phi[:, functions], uniform,
-                                                     counts, functions)
-    print(f'| {end} | ' + ' | '.join(f'{laplacian.subspace_overlap(phi, oracle, dimension):.3f}'
-                                      for oracle in oracles)
-          + f' | {np.median(traps):g} | {np.median(moves):.2f} |', flush=True)
+    report(end, carry[0])
 
 
 if __name__ == '__main__':
