@@ -178,22 +178,9 @@ class DCEOAgent(rainbow.RainbowAgent):
                grid_layout: Optional[str] = None,
                plotted_eigenfunctions: int = 4,
                **rainbow_arguments):
-    if num_options < 1:
-      raise errors.InvalidSettingError(f'DCEOAgent needs num_options >= 1, got {num_options}')
-    if option_eigenfunctions is None:
-      option_eigenfunctions = eigenoptions.default_eigenfunctions(
-          num_options, follow_constant_eigenfunction)
-    option_eigenfunctions = tuple(int(index) for index in option_eigenfunctions)
-    if len(option_eigenfunctions) != num_options or not all(
-        0 <= index < representation_dimension for index in option_eigenfunctions):
-      raise errors.InvalidSettingError(
-          f'DCEOAgent: option_eigenfunctions {option_eigenfunctions} must name one eigenfunction '
-          f'in 0..{representation_dimension - 1} per option ({num_options})')
-    option_signs = (1,) * num_options if option_signs is None else tuple(option_signs)
-    if len(option_signs) != num_options or not all(sign in (1, -1) for sign in option_signs):
-      raise errors.InvalidSettingError(
-          f'DCEOAgent: option_signs {option_signs} must give +1 (climb) or -1 (descend) per '
-          f'option ({num_options})')
+    option_eigenfunctions, option_signs = eigenoptions.checked_option_functions(
+        num_options, option_eigenfunctions, follow_constant_eigenfunction, option_signs,
+        representation_dimension, 'DCEOAgent')
     for name, probability in (('option_prob', option_prob),
                               ('option_termination', option_termination),
                               ('option_reward_decay', option_reward_decay),
@@ -236,7 +223,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     self.option_reward_period = option_reward_period
     self.option_reward_averaging = float(option_reward_averaging)
     self.intrinsic_reward_scale = float(intrinsic_reward_scale)
-    self.option_signs = tuple(int(sign) for sign in option_signs)
+    self.option_signs = option_signs
     self.normalize_option_reward = bool(normalize_option_reward)
     self.option_reward_decay = float(option_reward_decay)
     self.option_alignment = option_alignment

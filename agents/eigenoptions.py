@@ -1,5 +1,6 @@
-"""The covering eigenoptions (DCEO, agents/dceo.py): their reward, as pure functions, and their
-execution on the host (`OptionRuns`).
+"""The covering eigenoptions (DCEO, agents/dceo.py): which functions they follow
+(`checked_option_functions`), their reward, as pure functions, and their execution on the host
+(`OptionRuns`).
 
 Option o follows eigenfunction e = option_eigenfunctions[o] of a Laplacian representation phi
 (optionally turned by an orthogonal R, `option_alignment = 'procrustes'`) and is rewarded for
@@ -22,11 +23,13 @@ explores with probability epsilon, and an exploring step starts a uniformly rand
 probability `option_prob`, else takes a random action (always, while options may not start yet).
 """
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from runner import errors
 
 NO_OPTION = -1  # the running option's value, in checkpoints, when none runs
 
@@ -39,6 +42,31 @@ def default_eigenfunctions(num_options: int, follow_constant_eigenfunction: bool
   option follows the eigenfunction that should be constant."""
   first = 0 if follow_constant_eigenfunction else 1
   return tuple(range(first, first + num_options))
+
+
+def checked_option_functions(num_options: int, option_eigenfunctions: Optional[Sequence[int]],
+                             follow_constant_eigenfunction: bool,
+                             option_signs: Optional[Sequence[int]], dimension: int,
+                             owner: str) -> Tuple[tuple, tuple]:
+  """(eigenfunction index, sign) per option: `option_eigenfunctions` (default_eigenfunctions when
+  None), each in 0..dimension - 1, and `option_signs` (all +1 when None), each +1 or -1; one per
+  option, else an InvalidSettingError naming `owner`'s setting."""
+  if num_options < 1:
+    raise errors.InvalidSettingError(f'{owner} needs num_options >= 1, got {num_options}')
+  if option_eigenfunctions is None:
+    option_eigenfunctions = default_eigenfunctions(num_options, follow_constant_eigenfunction)
+  eigenfunctions = tuple(int(index) for index in option_eigenfunctions)
+  if len(eigenfunctions) != num_options or not all(0 <= index < dimension
+                                                   for index in eigenfunctions):
+    raise errors.InvalidSettingError(
+        f'{owner}: option_eigenfunctions {eigenfunctions} must name one eigenfunction in '
+        f'0..{dimension - 1} per option ({num_options})')
+  signs = (1,) * num_options if option_signs is None else tuple(option_signs)
+  if len(signs) != num_options or not all(sign in (1, -1) for sign in signs):
+    raise errors.InvalidSettingError(
+        f'{owner}: option_signs {signs} must give +1 (climb) or -1 (descend) per option '
+        f'({num_options})')
+  return eigenfunctions, tuple(int(sign) for sign in signs)
 
 
 def running_mean_square(previous: jnp.ndarray, updates: jnp.ndarray, values: jnp.ndarray,

@@ -1,16 +1,32 @@
-"""The eigenoptions' reward (agents/eigenoptions.py) against hand-computed numbers: the running
-mean square, the reward with a rotation and a normalisation, and the Procrustes fit."""
+"""The eigenoptions (agents/eigenoptions.py) against hand-computed numbers: their settings' check,
+the running mean square, the reward with a rotation and a normalisation, and the Procrustes fit."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from agents import eigenoptions
+from runner import errors
 
 
 def test_default_eigenfunctions_skip_the_constant_one_unless_asked():
   assert eigenoptions.default_eigenfunctions(3, False) == (1, 2, 3)
   assert eigenoptions.default_eigenfunctions(3, True) == (0, 1, 2)
+
+
+def test_checked_option_functions_fill_defaults_and_name_a_bad_setting():
+  check = eigenoptions.checked_option_functions
+  assert check(3, None, False, None, 4, 'Owner') == ((1, 2, 3), (1, 1, 1))
+  assert check(2, [0, 3], True, [-1, 1], 4, 'Owner') == ((0, 3), (-1, 1))
+  for eigenfunctions, signs, named in (((1, 4), None, 'option_eigenfunctions'),
+                                       ((1,), None, 'option_eigenfunctions'),
+                                       ((1, 2), (1, 0), 'option_signs'),
+                                       ((1, 2), (1, -1, 1), 'option_signs')):
+    with pytest.raises(errors.InvalidSettingError, match=f'Owner: {named}'):
+      check(2, eigenfunctions, False, signs, 4, 'Owner')
+  with pytest.raises(errors.InvalidSettingError, match='num_options >= 1'):
+    check(0, None, False, None, 4, 'Owner')
 
 
 def test_the_running_mean_square_starts_at_the_batchs_and_then_decays():
