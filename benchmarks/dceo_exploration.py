@@ -15,14 +15,18 @@ Also read: how concentrated training's visits are, the share of all training ste
 most visited cells (the run's last coverage checkpoint, runner/coverage.py): a policy that parks
 the agent, or options that end where they always end, show as a high share.
 
-Printed: a Markdown table of medians (and the range) over seeds per layout and agent; drawn:
+Printed: a Markdown table of medians (and the range) over seeds per layout and agent, and one of
+each agent against DQN seed by seed, with P(agent > DQN) (the probability that a run of the agent
+covers more cells than a run of DQN, rliable's probability of improvement) and its 95% bootstrap
+interval: the agent covers "clearly more" when the whole interval lies above 1/2. Drawn:
 benchmarks/results/dceo_exploration.png, the distinct cells visited against training steps
 (median over seeds, interquartile band). Runs are kept under benchmarks/out/dceo_exploration/.
 `--report_only` runs nothing and reports the finished runs (e.g. after rerunning one agent alone
 with `--agents`). `--variant NAME --bindings ...` runs every agent with extra gin bindings (the
 same for all, e.g. another epsilon schedule or observation type), kept in
 benchmarks/out/dceo_exploration/NAME/ and drawn to benchmarks/results/dceo_exploration_NAME.png;
-`--dceo_bindings ...` adds bindings for DCEO alone (e.g. an oracle representation: the exact
+`--dceo_gin FILE` runs DCEO from another gin file (e.g. gin_configs/dceo/gridworld_covering.gin)
+and `--dceo_bindings ...` adds bindings for DCEO alone (e.g. an oracle representation: the exact
 Laplacian eigenvectors, `DCEOAgent.representation_network = @ExactGridRepresentation`, or those of
 the cells visited so far, `@VisitedGridRepresentation`).
 """
@@ -46,6 +50,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import common  # noqa: E402
 from discrete_domains import gridworld  # noqa: E402
 from runner import metrics  # noqa: E402
+from runner.report import statistics as report_statistics  # noqa: E402
 
 AGENTS = ('dceo', 'rainbow', 'dqn')
 # name: (bindings on top of the agents' gin files, training steps)
@@ -57,7 +62,10 @@ LAYOUTS = {
                     'Runner.max_steps_per_episode = 200'], 40_000),
 }
 MOST_VISITED = 5  # the visit concentration is the share of steps in this many cells
+BASELINE = 'dqn'  # what "covers clearly more" is judged against
+CONFIDENCE = 0.95
 ITERATION_STEPS = 2000
+DCEO_GIN = 'gin_configs/dceo/gridworld.gin'
 COLOURS = {'dceo': 'tab:red', 'rainbow': 'tab:blue', 'dqn': 'tab:green'}
 
 
@@ -72,13 +80,14 @@ def run_directory(out_dir: str, layout: str, agent: str, seed: int) -> str:
 
 
 def run_one(out_dir: str, layout: str, agent: str, seed: int, extra_bindings=(),
-            steps: Optional[int] = None, dceo_bindings=()) -> dict:
+            steps: Optional[int] = None, dceo_bindings=(), dceo_gin: str = DCEO_GIN) -> dict:
   bindings, budget = LAYOUTS[layout]
   budget = steps or budget
   base_dir = run_directory(out_dir, layout, agent, seed)
   shutil.rmtree(base_dir, ignore_errors=True)
   agent_bindings = list(dceo_bindings) if agent == 'dceo' else []
-  common.run_train(base_dir, [f'gin_configs/{agent}/gridworld.gin'], bindings + list(
+  gin_file = dceo_gin if agent == 'dceo' else f'gin_configs/{agent}/gridworld.gin'
+  common.run_train(base_dir, [gin_file], bindings + list(
       extra_bindings) + agent_bindings + [
       "create_runner.schedule = 'continuous_train'", f'Runner.seed = {seed}',
       f'Runner.training_steps = {ITERATION_STEPS}',
@@ -115,6 +124,56 @@ def summarise(results, layout, agent):
   return cells, first, rewarded, len(runs), concentration
 
 
+def verdict(estimate) -> str:
+  """'clearly more' when P(X > baseline)'s whole interval lies above 1/2 (below: 'clearly less')."""
+  if estimate.low > 0.5:
+    return 'clearly more'
+  return 'clearly less' if estimate.high < 0.5 else 'not clearly different'
+
+
+def against_baseline(agent_cells, baseline_cells) -> str:
+  """A Markdown row's cells comparing an agent's distinct cells with the baseline's, run by run:
+  the seeds where it covers more, as many and fewer (the same seed on both sides), and P(agent >
+  baseline), the probability that a run of the agent covers more than a run of the baseline
+  (ties 1/2), with its bootstrap interval and `verdict`."""
+  differences = np.asarray(agent_cells) - np.asarray(baseline_cells)
+  estimate = report_statistics.probability_of_improvement_estimate(
+      [np.asarray(agent_cells, float)], [np.asarray(baseline_cells, float)], CONFIDENCE)
+  cells = ', '.join(f'{cell:.0f}' for cell in agent_cells)
+  return (f'{cells} | {np.sum(differences > 0)} / {np.sum(differences == 0)} / '
+          f'{np.sum(differences < 0)} of {len(differences)} | {estimate.value:.2f} '
+          f'[{estimate.low:.2f}-{estimate.high:.2f}] | {verdict(estimate)} |')
+
+
+def print_comparisons(results, layouts, agents, seeds) -> None:
+  """Each agent against the baseline on each layout (see `against_baseline`) and, over several
+  layouts, P(agent > baseline) averaged over them (stratified bootstrap, layouts as tasks)."""
+  if BASELINE not in agents or len(agents) < 2:
+    return
+  print(f'\nAgainst {BASELINE}, seed by seed (seeds {seeds}); P(X > {BASELINE}) with its '
+        f'{CONFIDENCE:.0%} bootstrap interval (runner/report/statistics.py):\n')
+  print(f'| layout | agent | distinct cells, seed by seed | seeds more / as many / fewer than '
+        f'{BASELINE} | P(X > {BASELINE}) | covers |')
+  print('|---|---|---|---|---|---|')
+  cells = {(layout, agent): np.asarray(summarise(results, layout, agent)[0], float)
+           for layout in layouts for agent in agents}
+  for layout in layouts:
+    print(f'| {layout} | {BASELINE} | '
+          f'{", ".join(f"{cell:.0f}" for cell in cells[layout, BASELINE])} | | | |')
+    for agent in agents:
+      if agent != BASELINE:
+        print(f'| {layout} | {agent} | '
+              + against_baseline(cells[layout, agent], cells[layout, BASELINE]))
+  if len(layouts) > 1:
+    for agent in agents:
+      if agent != BASELINE:
+        estimate = report_statistics.probability_of_improvement_estimate(
+            [cells[layout, agent] for layout in layouts],
+            [cells[layout, BASELINE] for layout in layouts], CONFIDENCE)
+        print(f'| all {len(layouts)} layouts | {agent} | | | {estimate.value:.2f} '
+              f'[{estimate.low:.2f}-{estimate.high:.2f}] | {verdict(estimate)} |')
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2, 3, 4])
@@ -126,6 +185,8 @@ def main():
   parser.add_argument('--dceo_bindings', nargs='+', default=[],
                       help='extra gin bindings for DCEO alone, e.g. the exact Laplacian as its '
                            'representation (name them with --variant)')
+  parser.add_argument('--dceo_gin', default=DCEO_GIN,
+                      help="DCEO's gin file (name its runs with --variant)")
   parser.add_argument('--variant', default='',
                       help="a name for --bindings' runs: kept in out_dir/<variant>, drawn to "
                            'results/dceo_exploration_<variant>.png')
@@ -136,8 +197,9 @@ def main():
   parser.add_argument('--report_only', action='store_true',
                       help='run nothing: report the finished runs of these layouts, agents, seeds')
   args = parser.parse_args()
-  if (args.bindings or args.dceo_bindings) and not args.variant:
-    parser.error('--bindings and --dceo_bindings need a --variant to keep their runs apart')
+  if (args.bindings or args.dceo_bindings or args.dceo_gin != DCEO_GIN) and not args.variant:
+    parser.error('--bindings, --dceo_bindings and --dceo_gin need a --variant to keep their runs '
+                 'apart')
   out_dir = os.path.join(args.out_dir, args.variant)
   figure_path = os.path.join(common.REPO, 'benchmarks', 'results', 'dceo_exploration'
                              + (f'_{args.variant}' if args.variant else '') + '.png')
@@ -150,7 +212,7 @@ def main():
     results = []
     with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:
       futures = {pool.submit(run_one, out_dir, *job, args.bindings, args.steps,
-                             args.dceo_bindings): job
+                             args.dceo_bindings, args.dceo_gin): job
                  for job in jobs}
       for future in concurrent.futures.as_completed(futures):
         results.append(future.result())
@@ -161,7 +223,8 @@ def main():
   with open(os.path.join(out_dir, 'results.json'), 'w') as file:
     json.dump(results, file)
 
-  dceo_only = (f'; DCEO alone: {" ".join(args.dceo_bindings)}' if args.dceo_bindings else '')
+  dceo_only = (f'; DCEO alone: {" ".join([args.dceo_gin] + args.dceo_bindings)}'
+               if args.dceo_bindings or args.dceo_gin != DCEO_GIN else '')
   variant = (f'; variant {args.variant}: {" ".join(args.bindings)}{dceo_only}' if args.variant
              else '')
   print(f'\n{datetime.date.today()}, {common.machine_description()}; medians over seeds '
@@ -178,6 +241,7 @@ def main():
             f'[{min(first):,.0f}-{max(first):,.0f}] | {rewarded}/{total} | '
             f'{statistics.median(concentration):.2f} [{min(concentration):.2f}-'
             f'{max(concentration):.2f}] |')
+  print_comparisons(results, args.layouts, args.agents, args.seeds)
 
   figure, axes = plt.subplots(1, len(args.layouts), figsize=(5.5 * len(args.layouts), 4),
                               squeeze=False)
