@@ -6,107 +6,79 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
 - a Laplacian representation phi (networks.RepresentationNetwork, d = `representation_dimension`
   outputs) trained with agents/laplacian.laplacian_loss: positive pairs (s, s'), s' the n-step
   next state of the replayed transition; negative pairs (u, v) of `representation_batch_size`
-  states each, drawn independently and uniformly, with replacement, from the replayed batch's
-  own states (its observations and next observations pooled): no second replay sample.
-  `representation_pairs_batch_size` > 0 draws phi's positive pairs as a batch of their own of
-  that size, as the replay draws (or uniform over visited states, below), as the reference draws
-  them apart from the main batch (0, the default, reuses the main batch's): more pairs per step
-  is less gradient noise in phi's values.
-  `representation_pair_horizon` = k in 1..n (a departure; 0, the n-step next state, is the
-  reference's) pairs each state with the one k moves on (or its episode's last) instead: phi's
-  minimiser is then the Laplacian of the k-step graph, the one-step grid's with k = 1, while the
-  options' reward stays phi(s_n) - phi(s) of the n-step transition.
-  `representation_steps` > 1 (1 is the reference's) takes that many Adam steps of phi per update
-  in the same call, on the same positive pairs, each with its own negative pairs: phi then keeps
-  pace with a replay that grows into new states (the grid worlds' exploration benchmark). On a grid
-  world, `representation_network = @ExactGridRepresentation` (agents/laplacian_grid.py) gives the
-  options the exact eigenvectors instead, an oracle with nothing to learn, and
-  `@VisitedGridRepresentation` the exact eigenvectors of the cells the replay holds, refit on the
-  host every `refresh_period` training steps (as is any representation with a `refresh_period`
-  and a `refreshed(params, observations)` method), an oracle that knows only what the agent has
-  seen;
+  states each, drawn uniformly with replacement from the replayed batch's own states
+  (observations and next observations pooled): no second replay sample. The reference's
+  choices are the defaults; the departures, each a gin parameter (benchmarks/RESULTS.md, DCEO's
+  exploration section, measures them):
+  `representation_pairs_batch_size` > 0 draws the positive pairs as a batch of their own;
+  `representation_pair_horizon` = k in 1..n pairs each state with the one k moves on (phi's
+  minimiser is then the k-step graph's Laplacian; the options' reward stays n-step);
+  `representation_steps` > 1 takes that many Adam steps of phi per update, in the same call;
+  `representation_optimizer` gives phi an optimizer of its own (e.g. a decaying learning rate);
 - `state_weighting`: what the objective's expectations weigh. 'replay' (the reference's) takes
-  the batch as drawn: the minimiser is the visited graph's eigenvectors under the visit (and
-  priority) distribution, bent towards where the agent stays. 'inverse_visits' (a departure)
-  weighs every visited state alike: each positive pair by 1 / (P(i) n(s)) (P(i) the sampling
-  probability, 1 under uniform replay; n(s) the visits of s, agents/visit_density.py: exact
-  observations, or SimHash keys with `visit_hash_bits`), the negatives drawn in proportion to the
-  same weights; the minimiser is then what `@VisitedGridRepresentation` solves exactly on a grid.
-  'uniform_visited' (a departure) reaches it by sampling: phi's positive pairs come from a batch
-  of their own (`representation_pairs_batch_size` transitions, or `batch_size`), uniform
-  over the distinct states the replay holds, then over each state's transitions
-  (visit_density.VisitedStateSampler); the negatives are that batch's pooled states.
-- `representation_objective`: 'generalized' (the reference's, laplacian.laplacian_loss with
-  `norm_transform`) or 'allo' (a departure: laplacian.allo_loss, the augmented Lagrangian objective
-  that the reference's README recommends, whose equilibrium is each eigenvector on its own rather
-  than a rotation of them). ALLO's duals, a (d, d) lower-triangular array, live beside phi in the
-  extension state and climb their gradient (`allo_dual_learning_rate`) after each of phi's steps;
-  `allo_barrier` weighs the squared constraints. The negative states u and v are ALLO's two
-  independent estimates of each constraint.
-- `option_alignment = 'procrustes'` (a departure; 'none' is the reference's): the options follow
-  phi @ R, R orthogonal, re-fitted on the host every `alignment_period` training steps so that
-  phi @ R stays nearest its values at the last fit on `alignment_states` replay states drawn then
-  (R = U V^T from the SVD of phi(S)^T A, A those values). A learned phi can turn within its span,
-  and an option's reward with it; this holds each option to one function, as the visited-cells
-  oracle's refits are matched to their predecessors (an oracle re-rotated at every refit loses its
-  lead: benchmarks/RESULTS.md).
-- `option_reward_period` > 0 (a departure; 0, phi as it learns, is the reference's): the options'
-  reward comes from a copy of phi (and of R) retaken every `option_reward_period` training steps,
-  as a target network holds a Q-learner's targets still (the visited-cells oracle refit every
-  1,000 steps covers at least as much as every 250; a learned phi's copy covers less:
-  benchmarks/RESULTS.md). `option_reward_averaging` = tau > 0 (a departure, exclusive of the
-  period) takes it from phi's average over time instead, moved by tau towards phi in every call:
-  gradient noise in a learned phi's values averages out of the options' per-move rewards.
+  the batch as drawn: the visited graph's eigenvectors under the visit (and priority)
+  distribution. 'inverse_visits' weighs every visited state alike: each positive pair by
+  1 / (P(i) n(s)), n(s) the visits of s (agents/visit_density.py: exact observations, or SimHash
+  keys with `visit_hash_bits`), the negatives drawn in proportion to the same weights.
+  'uniform_visited' reaches that minimiser by sampling: phi's pairs come from a batch of their own
+  (`representation_pairs_batch_size`, or `batch_size`), uniform over the distinct states the
+  replay holds, then over each state's transitions (visit_density.VisitedStateSampler);
+- `representation_objective`: 'generalized' (the reference's, with `norm_transform` log1p or
+  x^2/d) or 'allo' (laplacian.allo_loss, the augmented Lagrangian objective the reference's README
+  recommends, whose equilibrium is each eigenvector rather than a rotation of them). ALLO's duals,
+  a (d, d) lower-triangular array beside phi, climb their gradient (`allo_dual_learning_rate`)
+  after each of phi's steps; `allo_barrier` weighs the squared constraints, the negative states
+  u and v giving two independent estimates of each;
+- on a grid world, `representation_network = @ExactGridRepresentation` (agents/laplacian_grid.py)
+  gives the options the exact eigenvectors, and `@VisitedGridRepresentation` those of the cells
+  the replay holds, refit on the host every `refresh_period` steps (as is any representation with
+  a `refresh_period` and a `refreshed(params, observations)` method): oracles;
+- `option_alignment = 'procrustes'` (a departure): the options follow phi @ R, R orthogonal,
+  refit on the host every `alignment_period` steps so that phi @ R stays nearest its values at
+  the last fit on `alignment_states` replay states (R = U V^T from the SVD of phi(S)^T A): a
+  learned phi turns within its span, and this holds each option to one function;
+- `option_reward_period` > 0 (a departure): the options' reward comes from a copy of phi (and R)
+  retaken every that many steps, as a target network holds targets still; or, exclusive of it,
+  `option_reward_averaging` = tau > 0 from phi's average over time, moved by tau each call;
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
   target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
   phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]` (agents/eigenoptions.py), times
-  `intrinsic_reward_scale` (1 in the reference) and `option_signs[o]` (+1, climbing, in the
-  reference; -1 descends: the original eigenoptions follow each eigenvector both ways, e.g.
-  option_eigenfunctions (1, 1, 2, 2, ...) with signs (1, -1, 1, -1, ...)), computed with the
+  `intrinsic_reward_scale` (1 in the reference) and `option_signs[o]` (+1 in the reference; -1
+  descends, as the original eigenoptions follow each eigenvector both ways), computed with the
   representation of before this update's step (no gradient flows into phi).
-  `normalize_option_reward` (a departure) divides it by the function's RMS, a running estimate
-  (decay `option_reward_decay`) over the states phi's objective weighs: a learned log1p phi's
-  functions have a mean square near 0.16 on the grid worlds, where the exact eigenvectors' is 1.
+  `normalize_option_reward` (a departure) divides it by the function's running RMS (decay
+  `option_reward_decay`) over the states phi's objective weighs.
   Each update trains one option, drawn uniformly on the host, with Rainbow's own loss (double DQN,
-  projected C51 target, n-step discount), each transition weighted by its importance weight under
-  prioritized replay as the reference weights its options' losses. Each option's target takes the
-  option's parameters on the option's own clock, as the reference's: after its first update and then
-  after every `target_update_period`-th of its own updates (`option_updates` counts them), not on
-  the main network's clock of agent steps. The update's call receives that option's parameters, Adam
-  state and target alone (the shell's `extensions_passed`, `extensions_returned`), so the other
-  options are neither read nor written back: a stacked layout with a leading option axis wrote all
-  of them back, a fifth of the whole update's time on Pong.
+  projected C51 target, n-step discount), weighted by the prioritized replay's importance weights
+  as the reference's are. Each option's target takes the option's parameters on the option's own
+  clock: after its first update, then after every `target_update_period`-th of its own updates
+  (`option_updates`). The update's call receives that option's parameters, Adam state and target
+  alone (the shell's `extensions_passed`, `extensions_returned`): the other options are neither
+  read nor written back (writing all of them back cost a fifth of an update on Pong).
 
 The representation, the chosen option and Rainbow's Q-network all learn in the shell's single
-jitted call per update. Every optimizer is the agent's (`DQNAgent.optimizer`, create_optimizer
-with Rainbow's Adam settings), phi's unless `representation_optimizer` gives its own (e.g.
-`@representation/create_optimizer` with a decaying learning rate: a learned phi's values jitter
-at a floor set by its step size, and an option's per-move reward is a difference of them).
+jitted call per update, with the agent's optimizer (`DQNAgent.optimizer`) unless
+`representation_optimizer` is given.
 
 Acting, on the host, per training step (`choose_policy`, `explores`; eigenoptions.OptionRuns): a
-running option ends with probability `option_termination` or at an episode's first step (an
-option never crosses episodes); with no option running, the step explores with probability
-epsilon, and an exploring step starts a uniformly random option with probability `option_prob`,
-else takes a random action. `option_warmup_steps` > 0 (a departure; 0 is the reference's): no
-option starts before that many training steps, so options do not act on the reward of a phi that
-has barely learned (every exploring step then acts at random); they train all along. A running
-option acts epsilon-greedily on its own Q-values (policy o + 1; 0 is Rainbow's). Evaluation acts
-with the main policy only. The running option and its length so far go into the checkpoint with
-the replay's state, so a restored agent continues bit for bit even mid-episode.
+running option ends with probability `option_termination` or at an episode's first step; with no
+option running, the step explores with probability epsilon, and an exploring step starts a
+uniformly random option with probability `option_prob`, else takes a random action (before
+`option_warmup_steps`, a departure, always a random action). A running option acts
+epsilon-greedily on its own Q-values (policy o + 1; 0 is Rainbow's). Evaluation acts with the main
+policy only. The running option and its length go into the checkpoint with the replay's state, so
+a restored agent continues bit for bit even mid-episode.
 
-Iteration statistics besides Rainbow's: `representation_loss` and `option_loss` (means over the
-iteration's updates), `option_<o>_share` (the fraction of training steps option o acted) and
-`option_mean_duration` (mean length of the option runs that ended in the iteration; absent when
-none did). On a grid world named by `grid_layout` (the environment's layout, bound to both through
-a gin macro), also `subspace_overlap` (phi over every free cell against the exact Laplacian's d
-smallest eigenvectors, agents/laplacian_grid.py), `visited_subspace_overlap` (over the cells the
-replay holds, against their own graph's: what phi can reach while the grid is partly explored),
-`option_function_traps` (the mean over options of the visited cells that no visited neighbour
-exceeds in the option's function: where a greedy option stalls; GridSpectrum.local_maxima), and
-each iteration a figure of the first eigenfunctions, exact and learned
-(`agent/eigenfunctions`, eigenfunctions.png). The Runner draws the followed eigenfunctions over
-the positions training visited (`describe_states`, runner/coverage.py): the grid's cells, or
-Montezuma's Revenge's (room, x, y).
+Iteration statistics besides Rainbow's: `representation_loss` and `option_loss`, `option_<o>_share`
+(the fraction of training steps option o acted) and `option_mean_duration` (of the runs that ended
+in the iteration). On a grid world named by `grid_layout` (bound with the environment's layout
+through a gin macro), also `subspace_overlap` (phi over every free cell against the exact
+Laplacian's d smallest eigenvectors, agents/laplacian_grid.py), `visited_subspace_overlap` (over the
+cells the replay holds, against their own graph's), `option_function_traps` (the mean over options
+of the visited cells no visited neighbour exceeds: where a greedy option stalls) and a figure of the
+first eigenfunctions, exact and learned (`agent/eigenfunctions`, eigenfunctions.png). The Runner
+draws the followed eigenfunctions over the positions training visited (`describe_states`,
+runner/coverage.py): the grid's cells, or Montezuma's Revenge's (room, x, y).
 """
 
 import os
