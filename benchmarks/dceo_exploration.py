@@ -225,8 +225,10 @@ def main():
 
   dceo_only = (f'; DCEO alone: {" ".join([args.dceo_gin] + args.dceo_bindings)}'
                if args.dceo_bindings or args.dceo_gin != DCEO_GIN else '')
-  variant = (f'; variant {args.variant}: {" ".join(args.bindings)}{dceo_only}' if args.variant
-             else '')
+  # A report of finished runs is not told their bindings; their config.gin files hold them.
+  bindings = ("bindings as in each run's config.gin" if args.report_only
+              else f'{" ".join(args.bindings)}{dceo_only}')
+  variant = f'; variant {args.variant}: {bindings}' if args.variant else ''
   print(f'\n{datetime.date.today()}, {common.machine_description()}; medians over seeds '
         f'{args.seeds} (range in brackets){variant}\n')
   print('| layout (free cells) | agent | distinct cells visited | steps to the first reward | '
