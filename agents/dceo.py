@@ -33,28 +33,26 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   gives the options the exact eigenvectors, and `@VisitedGridRepresentation` those of the cells
   the replay holds, refit on the host every `refresh_period` steps (as is any representation with
   a `refresh_period` and a `refreshed(params, observations)` method): oracles;
-- `option_alignment = 'procrustes'` (a departure): the options follow phi @ R, R orthogonal,
-  refit on the host every `alignment_period` steps so that phi @ R stays nearest its values at
-  the last fit on `alignment_states` replay states (R = U V^T from the SVD of phi(S)^T A): a
-  learned phi turns within its span, and this holds each option to one function;
+- `option_alignment` (a departure): the options follow phi @ R, R refit on the host every
+  `alignment_period` steps from `alignment_states` replay states (eigenoptions). 'procrustes':
+  R orthogonal, holding phi @ R nearest its values at the last fit (a learned phi turns within
+  its span; this holds each option to one function). 'ritz': phi @ R the Rayleigh-Ritz
+  approximations of the Laplacian's eigenfunctions within phi's span, from pairs drawn as phi's
+  objective draws them (a learned phi mixes them), each column matched to its function at the
+  last fit;
 - `option_reward_period` > 0 (a departure): the options' reward comes from a copy of phi (and R)
   retaken every that many steps, as a target network holds targets still; or, exclusive of it,
   `option_reward_averaging` = tau > 0 from phi's average over time, moved by tau each call;
 - `num_options` options, each a C51 network of the main architecture with its own Adam state and
-  target network (a tuple of per-option pytrees). Option o maximises the intrinsic reward
-  phi_e(s') - phi_e(s), e = `option_eigenfunctions[o]` (agents/eigenoptions.py), times
-  `intrinsic_reward_scale` (1 in the reference) and `option_signs[o]` (+1 in the reference; -1
-  descends, as the original eigenoptions follow each eigenvector both ways), computed with the
-  representation of before this update's step (no gradient flows into phi).
-  `normalize_option_reward` (a departure) divides it by the function's running RMS (decay
-  `option_reward_decay`) over the states phi's objective weighs.
-  Each update trains one option, drawn uniformly on the host, with Rainbow's own loss (double DQN,
-  projected C51 target, n-step discount), weighted by the prioritized replay's importance weights
-  as the reference's are. Each option's target takes the option's parameters on the option's own
-  clock: after its first update, then after every `target_update_period`-th of its own updates
-  (`option_updates`). The update's call receives that option's parameters, Adam state and target
-  alone (the shell's `extensions_passed`, `extensions_returned`): the other options are neither
-  read nor written back (writing all of them back cost a fifth of an update on Pong).
+  target network (a tuple of per-option pytrees). Option o is rewarded for climbing eigenfunction
+  `option_eigenfunctions[o]` of phi as it was before this update's step, with no gradient into
+  phi (agents/eigenoptions.py; the departures `intrinsic_reward_scale`, `option_signs` and
+  `normalize_option_reward`, decay `option_reward_decay`, are described there). Each update
+  trains one option, drawn uniformly on the host, with Rainbow's own loss weighted by the
+  importance weights, as the reference's are. Its target takes its parameters after its first
+  update, then after every `target_update_period`-th of its own (`option_updates`). The call
+  receives that option's parameters, Adam state and target alone (`extensions_passed`,
+  `extensions_returned`): writing all of them back cost a fifth of an update on Pong.
 
 The representation, the chosen option and Rainbow's Q-network all learn in the shell's single
 jitted call per update, with the agent's optimizer (`DQNAgent.optimizer`) unless
@@ -69,16 +67,15 @@ epsilon-greedily on its own Q-values (policy o + 1; 0 is Rainbow's). Evaluation 
 policy only. The running option and its length go into the checkpoint with the replay's state, so
 a restored agent continues bit for bit even mid-episode.
 
-Iteration statistics besides Rainbow's: `representation_loss` and `option_loss`, `option_<o>_share`
-(the fraction of training steps option o acted) and `option_mean_duration` (of the runs that ended
-in the iteration). On a grid world named by `grid_layout` (bound with the environment's layout
-through a gin macro), also `subspace_overlap` (phi over every free cell against the exact
-Laplacian's d smallest eigenvectors, agents/laplacian_grid.py), `visited_subspace_overlap` (over the
-cells the replay holds, against their own graph's), `option_function_traps` (the mean over options
-of the visited cells no visited neighbour exceeds: where a greedy option stalls) and a figure of the
-first eigenfunctions, exact and learned (`agent/eigenfunctions`, eigenfunctions.png). The Runner
-draws the followed eigenfunctions over the positions training visited (`describe_states`,
-runner/coverage.py): the grid's cells, or Montezuma's Revenge's (room, x, y).
+Iteration statistics besides Rainbow's: `representation_loss`, `option_loss`, `option_<o>_share`
+(the fraction of training steps option o acted) and `option_mean_duration`. On a grid world named
+by `grid_layout` (bound with the environment's layout through a gin macro), also
+`subspace_overlap` (phi over every free cell against the exact Laplacian's d smallest
+eigenvectors, agents/laplacian_grid.py), `visited_subspace_overlap` (over the cells the replay
+holds, against their own graph's), `option_function_traps` (the visited cells no visited
+neighbour exceeds, where a greedy option stalls) and a figure of the first eigenfunctions
+(`agent/eigenfunctions`, eigenfunctions.png). The Runner draws the followed eigenfunctions over
+the positions training visited (`describe_states`): grid cells, or Montezuma's (room, x, y).
 """
 
 import os
@@ -106,7 +103,7 @@ from runner import metrics
 EIGENFUNCTIONS_FILE = 'eigenfunctions.png'
 DESCRIBED_BATCH = 256  # observations per forward pass when describing visited states
 STATE_WEIGHTINGS = ('replay', 'inverse_visits', 'uniform_visited')
-OPTION_ALIGNMENTS = ('none', 'procrustes')
+OPTION_ALIGNMENTS = ('none', 'procrustes', 'ritz')
 
 
 @gin.configurable
@@ -257,7 +254,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     dimension = self.representation_dimension
     if self.objective.name == 'allo':
       extensions['representation_duals'] = jnp.zeros((dimension, dimension), jnp.float32)
-    if self.option_alignment == 'procrustes':
+    if self.option_alignment != 'none':
       # R, the states and aligned values of the last fit, and the fits so far (host-side).
       extensions['option_rotation'] = jnp.eye(dimension, dtype=jnp.float32)
       extensions['alignment_anchor'] = np.zeros(
@@ -327,20 +324,25 @@ class DCEOAgent(rainbow.RainbowAgent):
         returned[name] = extensions[name]
     return returned, {'options': targets}
 
+  def representation_pairs(self, count: int, batch=None):
+    """(states, later states) of `count` of phi's positive pairs, drawn as its objective draws
+    them (each state the replay holds alike, or as the replay draws), or of `batch`'s states."""
+    if batch is None:
+      batch = (self.replay.sample(count, self._rng) if self.visited_sampler is None else
+               self.replay.gather(self.visited_sampler.draw_starts(self.replay, count, self._rng)))
+    return batch['observation'], (
+        self.replay.later_stacks(batch['indices'], self.representation_pair_horizon)
+        if self.representation_pair_horizon else batch['next_observation'])
+
   def extension_batch(self, batch):
-    pairs = self.representation_pairs_batch_size or self.batch_size
-    own = None
-    if self.visited_sampler is not None or self.representation_pairs_batch_size:
-      # phi's own batch: each state the replay holds alike, or drawn as the replay draws.
-      own = (self.replay.sample(pairs, self._rng) if self.visited_sampler is None else
-             self.replay.gather(self.visited_sampler.draw_starts(self.replay, pairs, self._rng)))
-    elif self.representation_pair_horizon:
-      own = batch  # the main batch's states, paired at phi's own horizon
-    if own is not None:
-      return {'representation_observation': own['observation'],
-              'representation_next_observation': (
-                  self.replay.later_stacks(own['indices'], self.representation_pair_horizon)
-                  if self.representation_pair_horizon else own['next_observation'])}
+    if (self.visited_sampler is not None or self.representation_pairs_batch_size
+        or self.representation_pair_horizon):
+      # phi's own batch, or the main batch's states paired at phi's own horizon.
+      own = (batch if self.visited_sampler is None and not self.representation_pairs_batch_size
+             else None)
+      states, later = self.representation_pairs(
+          self.representation_pairs_batch_size or self.batch_size, own)
+      return {'representation_observation': states, 'representation_next_observation': later}
     if self.visits is None:
       return {}
     # A final observation is never stored as a transition's start: it counts as visited once.
@@ -404,7 +406,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     rotation = extensions.get('reward_rotation', extensions.get('option_rotation'))
     # The options' reward is the main batch's, under phi before this update's steps, or under
     # its copy or average (`option_reward_period`, `option_reward_averaging`); either times R
-    # under procrustes. Normalised, by that function's mean square over the states phi's own
+    # under option_alignment. Normalised, by that function's mean square over the states phi's own
     # objective weighs (its pooled states, with their weights under inverse_visits).
     reward_params = extensions.get('reward_representation')
     measured = jnp.concatenate([phi_state, phi_next])  # phi before the steps, on its pooled
@@ -490,11 +492,21 @@ class DCEOAgent(rainbow.RainbowAgent):
     extensions = self.state.extensions
     params = extensions['representation']
     rotation = np.asarray(extensions['option_rotation'], np.float64)
-    if extensions['alignment_fits'] > 0:
-      rotation = eigenoptions.procrustes_rotation(
-          self.representation_values(np.asarray(extensions['alignment_anchor']), params),
-          extensions['alignment_values'])
-    states = self.replay.stacks(self._rng.integers(0, len(self.replay), self.alignment_states))
+    fitted = extensions['alignment_fits'] > 0
+    anchor_now = (self.representation_values(np.asarray(extensions['alignment_anchor']), params)
+                  if fitted else None)
+    if self.option_alignment == 'ritz':
+      states, later = self.representation_pairs(self.alignment_states)
+      rotation = eigenoptions.ritz_turn(self.representation_values(states, params),
+                                        self.representation_values(later, params))
+      if fitted:  # each column of phi @ R following the function it followed at the last fit
+        order, signs = eigenoptions.matched_columns(extensions['alignment_values'],
+                                                    anchor_now @ rotation)
+        rotation = rotation[:, order] * signs
+    else:
+      if fitted:
+        rotation = eigenoptions.procrustes_rotation(anchor_now, extensions['alignment_values'])
+      states = self.replay.stacks(self._rng.integers(0, len(self.replay), self.alignment_states))
     self.state = self.state._replace(extensions={
         **extensions, 'option_rotation': jnp.asarray(rotation, jnp.float32),
         'alignment_anchor': states,
@@ -510,7 +522,7 @@ class DCEOAgent(rainbow.RainbowAgent):
         'reward_rotation': extensions.get('option_rotation', extensions['reward_rotation'])})
 
   def _train_step(self, observation, policy):
-    if (self.option_alignment == 'procrustes' and len(self.replay)
+    if (self.option_alignment != 'none' and len(self.replay)
         and self.training_steps % self.alignment_period == 0):
       self._align_options()
     if self.option_reward_period and self.training_steps % self.option_reward_period == 0:

@@ -3,19 +3,21 @@
 (`OptionRuns`).
 
 Option o follows eigenfunction e = option_eigenfunctions[o] of a Laplacian representation phi
-(optionally turned by an orthogonal R, `option_alignment = 'procrustes'`) and is rewarded for
-climbing it:
+(optionally turned by a (d, d) R, `option_alignment`) and is rewarded for climbing it:
 
   reward(s, s') = sign * scale * (f_e(s') - f_e(s)) / sqrt(m_e),   f = phi @ R
 
-with sign the option's direction (+1 in the reference; -1 descends f_e: `option_signs`) and
-m_e = 1 in the reference. `normalize_option_reward` sets m_e to a running estimate of E[f_e^2]
+with sign the option's direction (+1 in the reference; -1 descends f_e: `option_signs`), scale
+`intrinsic_reward_scale` (1 in the reference) and m_e = 1 in the reference. `normalize_option_reward` sets m_e to a running estimate of E[f_e^2]
 over the states phi's own objective weighs (`running_mean_square`): then every option's reward
 is that of a function with a unit mean square, the scale the Laplacian's eigenvectors are
 normalised to (and the visited-cells oracle's functions have), whatever scale a learned phi
 settles at (a log1p phi's mean square is near 0.16 on the grid worlds: benchmarks/RESULTS.md).
 
-`procrustes_rotation` is the host-side fit that holds phi @ R to its values at the last fit.
+The host-side fits of R: `procrustes_rotation` holds phi @ R to its values at the last fit;
+`ritz_turn` makes phi @ R the Rayleigh-Ritz approximations of the Laplacian's eigenfunctions
+within phi's span, and `matched_columns` keeps each column following the same function from one
+fit to the next.
 
 `OptionRuns` decides, per training step, which policy acts (METHODS.md): a running option ends
 with probability `option_termination` or at an episode's first step; with none running, the step
@@ -28,6 +30,9 @@ from typing import Dict, Optional, Sequence, Tuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+import scipy.linalg
+import scipy.optimize
 
 from runner import errors
 
@@ -106,6 +111,42 @@ def procrustes_rotation(current_values: np.ndarray, anchor_values: np.ndarray) -
   left, _, right = np.linalg.svd(np.asarray(current_values, np.float64).T
                                  @ np.asarray(anchor_values, np.float64))
   return left @ right
+
+
+def ritz_turn(values: np.ndarray, later_values: np.ndarray, ridge: float = 1e-6) -> np.ndarray:
+  """The (d, d) R whose columns turn phi into the Rayleigh-Ritz approximations, within phi's span,
+  of the Laplacian's eigenfunctions, in ascending order of their eigenvalues: the generalised
+  eigenvectors of A r = lambda B r, with A = E[(phi(s) - phi(s'))(phi(s) - phi(s'))^T] over the
+  pairs (s, s') (`values` and `later_values`, both (pairs, d)), the Laplacian's quadratic form,
+  and B = E[phi phi^T] over both ends, so that R^T B R = I: each function phi @ R has a unit mean
+  square. A learned phi that spans the eigenvectors mixes them (and its residual) in any
+  rotation; these are the smoothest functions its span holds. `ridge` (relative to B's mean
+  diagonal) keeps B invertible where phi's columns are nearly dependent."""
+  values = np.asarray(values, np.float64)
+  later_values = np.asarray(later_values, np.float64)
+  differences = values - later_values
+  quadratic = differences.T @ differences / len(values)
+  gram = (values.T @ values + later_values.T @ later_values) / (2 * len(values))
+  if not np.trace(gram) > 0:  # phi is zero on every pair (or not finite): nothing to turn
+    return np.eye(len(gram))
+  gram += ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
+  _, turn = scipy.linalg.eigh(quadratic, gram)
+  return turn
+
+
+def matched_columns(previous: np.ndarray, current: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+  """(order, signs) such that current[:, order] * signs follows `previous` column by column (both
+  (states, d), the same states): the assignment of columns maximising the summed |inner
+  products|, each sign that of its inner product. Eigenvector solvers' signs and the order of
+  near-equal eigenvalues are arbitrary, and an option must keep following the same function from
+  one fit to the next."""
+  inner = np.asarray(previous, np.float64).T @ np.asarray(current, np.float64)
+  if inner.shape[0] != inner.shape[1]:
+    raise errors.InvalidSettingError(f'matched_columns: {inner.shape[0]} previous columns against '
+                                     f'{inner.shape[1]} current ones')
+  _, order = scipy.optimize.linear_sum_assignment(-np.abs(inner))  # rows come back in order
+  signs = np.where(inner[np.arange(len(order)), order] < 0, -1.0, 1.0)
+  return order, signs
 
 
 class OptionRuns:

@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
-import scipy.optimize
 
+from agents import eigenoptions
 from agents import laplacian
 from discrete_domains import gridworld
 from runner import errors
@@ -294,12 +294,8 @@ def visited_eigenvectors(layout: str, visit_counts: np.ndarray, dimension: int,
     _, eigenvectors = scipy.linalg.eigh(np.diag(made.sum(axis=1)) - made, np.diag(rho))
     vectors = eigenvectors[:, :dimension] * np.sqrt(rho.sum())
   if previous is not None:
-    inner = np.asarray(previous, np.float64)[visited].T @ vectors  # (old column, new column)
-    old_columns, new_columns = scipy.optimize.linear_sum_assignment(-np.abs(inner))
-    signs = np.where(inner[old_columns, new_columns] < 0, -1.0, 1.0)
-    matched = np.empty_like(vectors)
-    matched[:, old_columns] = vectors[:, new_columns] * signs
-    vectors = matched
+    order, signs = eigenoptions.matched_columns(np.asarray(previous)[visited], vectors)
+    vectors = vectors[:, order] * signs
   table = np.zeros((len(following), dimension))
   table[visited] = vectors
   if not fill_unvisited:

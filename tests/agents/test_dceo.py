@@ -253,49 +253,6 @@ def test_an_option_update_is_rainbows_step_on_the_hand_computed_intrinsic_reward
   assert float(statistics['option_loss']) == pytest.approx(float(loss(params)), rel=1e-5)
 
 
-def test_procrustes_alignment_undoes_a_turn_of_phi_for_the_options(tmp_path):
-  env = grid()
-  settings = dict(representation_network=table_representation(), alignment_states=16)
-  agent = make_agent(env, option_alignment='procrustes', alignment_period=10 ** 6, **settings)
-  run_episodes(agent, env, 3, seed=0)  # no fit yet: the first comes after `alignment_period`
-  assert int(agent.state.extensions['alignment_fits']) == 0
-  agent._align_options()  # the first fit keeps R = I and records its states' values
-  extensions = agent.state.extensions
-  assert int(extensions['alignment_fits']) == 1
-  np.testing.assert_array_equal(extensions['option_rotation'], np.eye(4))
-  unturned = extensions['representation']
-  # Turn phi by a known orthogonal Q (phi(s) = W[s] + b: both times Q); the next fit finds Q^T.
-  turn, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((4, 4)))
-  turned = jax.tree.map(lambda leaf: leaf @ turn, unturned)
-  agent.state = agent.state._replace(extensions={**extensions, 'representation': turned})
-  agent._align_options()
-  np.testing.assert_allclose(agent.state.extensions['option_rotation'], turn.T, atol=1e-5)
-  np.testing.assert_allclose(agent.state.extensions['alignment_values'],
-                             agent.representation_values(agent.state.extensions['alignment_anchor'],
-                                                         unturned), atol=1e-5)
-  # So the options learn from the turned phi as from the unturned one without alignment.
-  batch = agent.replay.sample(agent.batch_size, np.random.default_rng(7))
-  batch.pop('indices')
-  key = jax.random.PRNGKey(3)
-  agent._rng = np.random.default_rng(11)
-  aligned, _ = update_once(agent, batch, key)
-  expected = update_without(agent, env, settings, batch, key, ('option_rotation', 'alignment'),
-                            representation=unturned)
-  jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-4, atol=1e-5),
-               aligned['option'], expected['option'])
-
-  # R and the fit's states go into the checkpoint with the train state.
-  directory, bundle = save_and_load(agent, tmp_path)
-  restored = make_agent(env, option_alignment='procrustes', seed=1, **settings)
-  assert restored.unbundle(directory, 0, bundle)
-  for name in ('option_rotation', 'alignment_anchor', 'alignment_values', 'alignment_fits'):
-    np.testing.assert_array_equal(restored.state.extensions[name], agent.state.extensions[name])
-  with pytest.raises(errors.InvalidSettingError, match='option_alignment'):
-    make_agent(env, option_alignment='polar')
-  with pytest.raises(errors.InvalidSettingError, match='alignment_states'):
-    make_agent(env, option_alignment='procrustes', alignment_states=2)
-
-
 def test_the_options_reward_comes_from_a_copy_of_phi_retaken_every_option_reward_period(
     tmp_path):
   env = grid()

@@ -1,5 +1,6 @@
 """The eigenoptions (agents/eigenoptions.py) against hand-computed numbers: their settings' check,
-the running mean square, the reward with a rotation and a normalisation, and the Procrustes fit."""
+the running mean square, the reward with a rotation and a normalisation, the Procrustes and
+Rayleigh-Ritz fits (against a grid's exact Laplacian) and the column matching."""
 
 import jax
 import jax.numpy as jnp
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from agents import eigenoptions
+from discrete_domains import gridworld
 from runner import errors
 
 
@@ -66,6 +68,64 @@ def test_procrustes_finds_the_turn_back_to_the_anchors_values():
   rotation = eigenoptions.procrustes_rotation(anchor @ turn, anchor)
   np.testing.assert_allclose(rotation, turn.T, atol=1e-10)
   np.testing.assert_allclose(rotation @ rotation.T, np.eye(4), atol=1e-10)
+
+
+# An L-shaped corridor with a side room: no two of its smallest eigenvalues are equal.
+RITZ_LAYOUT = """
+#########
+#S......#
+#.####..#
+#.####..#
+#.#######
+#...#####
+#########
+"""
+
+
+def every_move(layout: str):
+  """(cells, cells' successors) over every (cell, action): with walls as self-loops every cell
+  has four moves, so the pairs weigh every cell alike and sum to the Laplacian's quadratic form."""
+  following = gridworld.successors(layout)
+  return np.repeat(np.arange(len(following)), following.shape[1]), following.ravel()
+
+
+def test_ritz_turn_recovers_the_laplacians_eigenvectors_from_a_mixed_span():
+  eigenvalues, eigenvectors = gridworld.laplacian_eigen(RITZ_LAYOUT)
+  dimension = 5
+  assert np.min(np.diff(eigenvalues[:dimension + 1])) > 1e-3  # distinct: each vector is unique
+  # phi spans the 5 smallest eigenvectors, mixed by an invertible, non-orthogonal matrix.
+  mixing = np.random.default_rng(0).standard_normal((dimension, dimension)) + 2 * np.eye(dimension)
+  phi = eigenvectors[:, :dimension] @ mixing
+  cells, following = every_move(RITZ_LAYOUT)
+  turn = eigenoptions.ritz_turn(phi[cells], phi[following])
+  functions = phi @ turn
+  # Each column is an eigenvector in ascending order, scaled to a unit mean square over the cells.
+  exact = eigenvectors[:, :dimension] * np.sqrt(len(phi))
+  signs = np.sign(np.sum(functions * exact, axis=0))
+  np.testing.assert_allclose(functions * signs, exact, atol=1e-4)  # up to the ridge
+  # A span with more in it than the eigenvectors (here the next two, and a rough residual
+  # direction) still gives the smallest ones first.
+  residual = np.random.default_rng(1).standard_normal((len(phi), 1))
+  wider = np.concatenate([eigenvectors[:, :dimension + 2], residual], axis=1) @ (
+      np.random.default_rng(2).standard_normal((dimension + 3, dimension + 3)))
+  functions = wider @ eigenoptions.ritz_turn(wider[cells], wider[following])
+  overlap = np.abs(np.sum(functions[:, :3] * exact[:, :3], axis=0)) / len(phi)
+  assert np.all(overlap > 0.99)
+  # A phi of zeros has nothing to turn.
+  np.testing.assert_array_equal(eigenoptions.ritz_turn(np.zeros((4, 3)), np.zeros((4, 3))),
+                                np.eye(3))
+
+
+def test_matched_columns_undo_a_permutation_and_signs():
+  rng = np.random.default_rng(3)
+  previous = rng.standard_normal((40, 4))
+  current = previous[:, [2, 0, 3, 1]] * np.array([1.0, -1.0, -1.0, 1.0])
+  current = current + 0.05 * rng.standard_normal(current.shape)  # refit, so not quite the same
+  order, signs = eigenoptions.matched_columns(previous, current)
+  np.testing.assert_array_equal(order, [1, 3, 0, 2])
+  np.testing.assert_array_equal(signs, [-1.0, 1.0, 1.0, -1.0])
+  with pytest.raises(errors.InvalidSettingError, match='3 previous columns against 4'):
+    eigenoptions.matched_columns(previous[:, :3], current)
 
 
 def test_option_runs_count_runs_and_round_trip_the_running_option():
