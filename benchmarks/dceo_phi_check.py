@@ -19,7 +19,7 @@ into quarters by their replay visits, rarest first. For each quarter, the share 
 oracle's span that phi misses there: the squared residual of the oracle's orthonormal basis
 outside phi's column space, summed over the quarter's cells, over the quarter's share of the
 basis (1: phi misses it all there, 0: none; the whole grid's figure is 1 - the overlap). And
-where each option's function (phi @ R under `option_alignment = 'procrustes'`) peaks: the
+where each option's function (phi @ R under an `option_alignment`) peaks: the
 visit-count rank of its argmax cell among the visited cells (0: the rarest cell, 1: the most
 visited), the rarer of its two ends (argmax or argmin), and the same rarer end for the oracle's
 function e (whose sign a run fixes at random): whether the options lead where the agent has

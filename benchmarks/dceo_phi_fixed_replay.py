@@ -23,8 +23,8 @@ to settle on the data it had, move where its objective leads, or was it already 
 overlaps, each report gives how rough phi's functions at the options' indices are
 (dceo_phi_check.py --traps): their median traps over the visited cells, and the median share of
 their differences between neighbouring cells that lies outside the uniform oracle's span; and
-where the options' functions (phi @ R and signs, R the run's last under `option_alignment =
-'procrustes'`, else none) peak (dceo_phi_check.py --frontier): the median moves from their argmax,
+where the options' functions (phi @ R and signs, R the run's last under an `option_alignment`,
+else none) peak (dceo_phi_check.py --frontier): the median moves from their argmax,
 and from their smooth part's, to a cell the replay does not hold.
 """
 
