@@ -25,21 +25,16 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   replay holds, then over each state's transitions (visit_density.VisitedStateSampler);
 - `representation_objective`: 'generalized' (the reference's, with `norm_transform` log1p or
   x^2/d) or 'allo' (laplacian.allo_loss, the augmented Lagrangian objective the reference's README
-  recommends, whose equilibrium is each eigenvector rather than a rotation of them). ALLO's duals,
-  a (d, d) lower-triangular array beside phi, climb their gradient (`allo_dual_learning_rate`)
-  after each of phi's steps; `allo_barrier` weighs the squared constraints, the negative states
-  u and v giving two independent estimates of each;
+  recommends; its (d, d) duals sit beside phi and climb after each of phi's steps,
+  `allo_dual_learning_rate`, `allo_barrier`);
 - on a grid world, `representation_network = @ExactGridRepresentation` (agents/laplacian_grid.py)
   gives the options the exact eigenvectors, and `@VisitedGridRepresentation` those of the cells
   the replay holds, refit on the host every `refresh_period` steps (as is any representation with
   a `refresh_period` and a `refreshed(params, observations)` method): oracles;
 - `option_alignment` (a departure): the options follow phi @ R, R refit on the host every
   `alignment_period` steps from `alignment_states` replay states (eigenoptions). 'procrustes':
-  R orthogonal, holding phi @ R nearest its values at the last fit (a learned phi turns within
-  its span; this holds each option to one function). 'ritz': phi @ R the Rayleigh-Ritz
-  approximations of the Laplacian's eigenfunctions within phi's span, from pairs drawn as phi's
-  objective draws them (a learned phi mixes them), each column matched to its function at the
-  last fit;
+  R orthogonal, holding phi @ R nearest its values at the last fit. 'ritz': phi @ R the
+  Rayleigh-Ritz functions of phi's span from phi's own pairs, matched to the last fit's;
 - `option_reward_period` > 0 (a departure): the options' reward comes from a copy of phi (and R)
   retaken every that many steps, as a target network holds targets still; or, exclusive of it,
   `option_reward_averaging` = tau > 0 from phi's average over time, moved by tau each call;
