@@ -319,24 +319,26 @@ class DCEOAgent(rainbow.RainbowAgent):
         returned[name] = extensions[name]
     return returned, {'options': targets}
 
-  def representation_pairs(self, count: int, batch=None):
-    """(states, later states) of `count` of phi's positive pairs, drawn as its objective draws
-    them (each state the replay holds alike, or as the replay draws), or of `batch`'s states."""
-    if batch is None:
-      batch = (self.replay.sample(count, self._rng) if self.visited_sampler is None else
-               self.replay.gather(self.visited_sampler.draw_starts(self.replay, count, self._rng)))
+  def representation_batch(self, count: int) -> Dict[str, np.ndarray]:
+    """`count` replayed transitions drawn as phi's objective draws its own: each state the replay
+    holds alike (`uniform_visited`), or as the replay draws."""
+    if self.visited_sampler is None:
+      return self.replay.sample(count, self._rng)
+    return self.replay.gather(self.visited_sampler.draw_starts(self.replay, count, self._rng))
+
+  def representation_pairs(self, batch: Dict[str, np.ndarray]):
+    """(states, later states) of phi's positive pairs from `batch`'s transitions: each state and
+    the one `representation_pair_horizon` moves on, or the n-step next state."""
     return batch['observation'], (
         self.replay.later_stacks(batch['indices'], self.representation_pair_horizon)
         if self.representation_pair_horizon else batch['next_observation'])
 
   def extension_batch(self, batch):
-    if (self.visited_sampler is not None or self.representation_pairs_batch_size
-        or self.representation_pair_horizon):
-      # phi's own batch, or the main batch's states paired at phi's own horizon.
-      own = (batch if self.visited_sampler is None and not self.representation_pairs_batch_size
-             else None)
-      states, later = self.representation_pairs(
-          self.representation_pairs_batch_size or self.batch_size, own)
+    own_batch = self.visited_sampler is not None or self.representation_pairs_batch_size
+    if own_batch or self.representation_pair_horizon:
+      if own_batch:  # else the main batch's states, paired at phi's own horizon
+        batch = self.representation_batch(self.representation_pairs_batch_size or self.batch_size)
+      states, later = self.representation_pairs(batch)
       return {'representation_observation': states, 'representation_next_observation': later}
     if self.visits is None:
       return {}
@@ -491,7 +493,7 @@ class DCEOAgent(rainbow.RainbowAgent):
     anchor_now = (self.representation_values(np.asarray(extensions['alignment_anchor']), params)
                   if fitted else None)
     if self.option_alignment == 'ritz':
-      states, later = self.representation_pairs(self.alignment_states)
+      states, later = self.representation_pairs(self.representation_batch(self.alignment_states))
       rotation = eigenoptions.ritz_turn(self.representation_values(states, params),
                                         self.representation_values(later, params))
       if fitted:  # each column of phi @ R following the function it followed at the last fit

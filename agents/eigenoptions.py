@@ -30,7 +30,6 @@ from typing import Dict, Optional, Sequence, Tuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-
 import scipy.linalg
 import scipy.optimize
 

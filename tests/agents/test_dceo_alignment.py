@@ -71,7 +71,7 @@ def test_ritz_alignment_turns_phi_into_its_spans_smoothest_functions_whatever_it
   agent._align_options()
   # R comes from phi's pairs drawn as its objective draws them (the same draws, replayed here).
   agent._rng = np.random.default_rng(5)
-  states, later = agent.representation_pairs(64)
+  states, later = agent.representation_pairs(agent.representation_batch(64))
   first = agent.state.extensions
   np.testing.assert_allclose(first['option_rotation'], eigenoptions.ritz_turn(
       agent.representation_values(states), agent.representation_values(later)), rtol=1e-5,
