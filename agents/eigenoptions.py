@@ -8,11 +8,12 @@ Option o follows eigenfunction e = option_eigenfunctions[o] of a Laplacian repre
   reward(s, s') = sign * scale * (f_e(s') - f_e(s)) / sqrt(m_e),   f = phi @ R
 
 with sign the option's direction (+1 in the reference; -1 descends f_e: `option_signs`), scale
-`intrinsic_reward_scale` (1 in the reference) and m_e = 1 in the reference. `normalize_option_reward` sets m_e to a running estimate of E[f_e^2]
-over the states phi's own objective weighs (`running_mean_square`): then every option's reward
-is that of a function with a unit mean square, the scale the Laplacian's eigenvectors are
-normalised to (and the visited-cells oracle's functions have), whatever scale a learned phi
-settles at (a log1p phi's mean square is near 0.16 on the grid worlds: benchmarks/RESULTS.md).
+`intrinsic_reward_scale` (1 in the reference) and m_e = 1 in the reference.
+`normalize_option_reward` sets m_e to a running estimate of E[f_e^2] over the states phi's own
+objective weighs (`running_mean_square`): then every option's reward is that of a function with
+a unit mean square, the scale the Laplacian's eigenvectors are normalised to (and the
+visited-cells oracle's functions have), whatever scale a learned phi settles at (a log1p phi's
+mean square is near 0.16 on the grid worlds: benchmarks/RESULTS.md).
 
 The host-side fits of R: `procrustes_rotation` holds phi @ R to its values at the last fit;
 `ritz_turn` makes phi @ R the Rayleigh-Ritz approximations of the Laplacian's eigenfunctions
