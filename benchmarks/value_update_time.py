@@ -155,9 +155,10 @@ def main():
     cycles = args.frames / FRAMES_PER_AGENT_STEP / agent.update_period
     median = float(np.median(milliseconds))
     floor = flops / matmul_rate * 1000
-    hours = ''.join(f' {cycles * flops / rate / 3600:.1f} |' for rate in args.rated_flops)
-    print(f'| {config} | {type(agent).__name__} | {median:.1f} [{np.percentile(milliseconds, 25):.1f}'
-          f', {np.percentile(milliseconds, 75):.1f}] | {agent.update_period} | {flops / 1e9:.2f} | '
+    hours = ''.join(f' {cycles * flops / rate / 3600:.2f} |' for rate in args.rated_flops)
+    quartiles = np.percentile(milliseconds, [25, 75])
+    print(f'| {config} | {type(agent).__name__} | {median:.1f} [{quartiles[0]:.1f}, '
+          f'{quartiles[1]:.1f}] | {agent.update_period} | {flops / 1e9:.2f} | '
           f'{floor:.1f} | {floor / median:.0%} | {cycles * median / 1000 / 3600:.0f} | '
           f'{cycles * floor / 1000 / 3600:.0f} |{hours}', flush=True)
 
