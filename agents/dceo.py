@@ -8,8 +8,8 @@ Full Rainbow (agents/rainbow.py) is the main agent. Next to it, through the shel
   next state of the replayed transition; negative pairs (u, v) of `representation_batch_size`
   states each, drawn uniformly with replacement from the replayed batch's own states
   (observations and next observations pooled): no second replay sample. The reference's
-  choices are the defaults; the departures, each a gin parameter (benchmarks/RESULTS.md, DCEO's
-  exploration section, measures them):
+  choices are the defaults; the departures, each a gin parameter (benchmarks/DCEO_EXPLORATION.md
+  measures them):
   `representation_pairs_batch_size` > 0 draws the positive pairs as a batch of their own;
   `representation_pair_horizon` = k in 1..n pairs each state with the one k moves on (phi's
   minimiser is then the k-step graph's Laplacian; the options' reward stays n-step);

@@ -13,7 +13,7 @@ with sign the option's direction (+1 in the reference; -1 descends f_e: `option_
 objective weighs (`running_mean_square`): then every option's reward is that of a function with
 a unit mean square, the scale the Laplacian's eigenvectors are normalised to (and the
 visited-cells oracle's functions have), whatever scale a learned phi settles at (a log1p phi's
-mean square is near 0.16 on the grid worlds: benchmarks/RESULTS.md).
+mean square is near 0.16 on the grid worlds: benchmarks/DCEO_EXPLORATION.md).
 
 The host-side fits of R: `procrustes_rotation` holds phi @ R to its values at the last fit;
 `ritz_turn` makes phi @ R the Rayleigh-Ritz approximations of the Laplacian's eigenfunctions

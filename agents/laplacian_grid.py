@@ -341,7 +341,7 @@ class VisitedGridRepresentation(nn.Module):
     `residual_scale` per function (drawn from `diagnostic_seed`, after the switches above): the
     exact functions made rough, as a learned phi's residual outside the span makes its functions
     (at 0.1 on the maze it makes about 0.6 of their per-move differences, as a learned phi's
-    does, and some 24 local maxima per function: benchmarks/RESULTS.md).
+    does, and some 24 local maxima per function: benchmarks/DCEO_EXPLORATION.md).
   """
   layout: str
   dimension: int
