@@ -18,13 +18,16 @@ the agent, or options that end where they always end, show as a high share.
 Printed: a Markdown table of medians (and the range) over seeds per layout and agent, and one of
 each agent against DQN seed by seed, with P(agent > DQN) (the probability that a run of the agent
 covers more cells than a run of DQN, rliable's probability of improvement) and its 95% bootstrap
-interval: the agent covers "clearly more" when the whole interval lies above 1/2. Drawn:
+interval: the agent covers "clearly more" when the whole interval lies above 1/2; and the same for
+the steps to the first reward, P(agent sooner than DQN), where a layout's cells saturate. Drawn:
 benchmarks/results/dceo_exploration.png, the distinct cells visited against training steps
 (median over seeds, interquartile band). Runs are kept under benchmarks/out/dceo_exploration/.
 `--report_only` runs nothing and reports the finished runs (e.g. after rerunning one agent alone
-with `--agents`). `--variant NAME --bindings ...` runs every agent with extra gin bindings (the
-same for all, e.g. another epsilon schedule or observation type), kept in
-benchmarks/out/dceo_exploration/NAME/ and drawn to benchmarks/results/dceo_exploration_NAME.png;
+with `--agents`); `--figure PATH` draws elsewhere (a report of some layouts only would otherwise
+redraw the variant's figure with those alone). `--variant NAME --bindings ...` runs every agent
+with extra gin bindings (the same for all, e.g. another epsilon schedule or observation type),
+kept in benchmarks/out/dceo_exploration/NAME/ and drawn to
+benchmarks/results/dceo_exploration_NAME.png;
 `--dceo_gin FILE` runs DCEO from another gin file (e.g. gin_configs/dceo/gridworld_covering.gin)
 and `--dceo_bindings ...` adds bindings for DCEO alone (e.g. an oracle representation: the exact
 Laplacian eigenvectors, `DCEOAgent.representation_network = @ExactGridRepresentation`, or those of
@@ -124,54 +127,70 @@ def summarise(results, layout, agent):
   return cells, first, rewarded, len(runs), concentration
 
 
-def verdict(estimate) -> str:
-  """'clearly more' when P(X > baseline)'s whole interval lies above 1/2 (below: 'clearly less')."""
+# What each agent is compared with DQN on: (a name, summarise's index of the per-run values, +1
+# where more is better and -1 where fewer is, the verdict's words for above and below 1/2).
+MEASURES = (
+    ('distinct cells', 0, 1, ('clearly more', 'clearly less')),
+    ('steps to the first reward (censored at the budget)', 1, -1, ('clearly sooner',
+                                                                   'clearly later')),
+)
+
+
+def verdict(estimate, words=('clearly more', 'clearly less')) -> str:
+  """words[0] when P(X better than the baseline)'s whole interval lies above 1/2, words[1] when
+  below, else 'not clearly different'."""
   if estimate.low > 0.5:
-    return 'clearly more'
-  return 'clearly less' if estimate.high < 0.5 else 'not clearly different'
+    return words[0]
+  return words[1] if estimate.high < 0.5 else 'not clearly different'
 
 
-def against_baseline(agent_cells, baseline_cells) -> str:
-  """A Markdown row's cells comparing an agent's distinct cells with the baseline's, run by run:
-  the seeds where it covers more, as many and fewer (the same seed on both sides), and P(agent >
-  baseline), the probability that a run of the agent covers more than a run of the baseline
-  (ties 1/2), with its bootstrap interval and `verdict`."""
-  differences = np.asarray(agent_cells) - np.asarray(baseline_cells)
+def against_baseline(agent_values, baseline_values, sign: int = 1,
+                     words=('clearly more', 'clearly less')) -> str:
+  """A Markdown row's cells comparing an agent's runs with the baseline's, run by run: the seeds
+  where it does better, as well and worse (the same seed on both sides; better is more for `sign`
+  +1, fewer for -1), and P(agent better than baseline), the probability that a run of the agent
+  does better than a run of the baseline (ties 1/2), with its bootstrap interval and `verdict`."""
+  differences = sign * (np.asarray(agent_values) - np.asarray(baseline_values))
   estimate = report_statistics.probability_of_improvement_estimate(
-      [np.asarray(agent_cells, float)], [np.asarray(baseline_cells, float)], CONFIDENCE)
-  cells = ', '.join(f'{cell:.0f}' for cell in agent_cells)
-  return (f'{cells} | {np.sum(differences > 0)} / {np.sum(differences == 0)} / '
+      [sign * np.asarray(agent_values, float)], [sign * np.asarray(baseline_values, float)],
+      CONFIDENCE)
+  values = ', '.join(f'{value:,.0f}' for value in agent_values)
+  return (f'{values} | {np.sum(differences > 0)} / {np.sum(differences == 0)} / '
           f'{np.sum(differences < 0)} of {len(differences)} | {estimate.value:.2f} '
-          f'[{estimate.low:.2f}-{estimate.high:.2f}] | {verdict(estimate)} |')
+          f'[{estimate.low:.2f}-{estimate.high:.2f}] | {verdict(estimate, words)} |')
 
 
 def print_comparisons(results, layouts, agents, seeds) -> None:
-  """Each agent against the baseline on each layout (see `against_baseline`) and, over several
-  layouts, P(agent > baseline) averaged over them (stratified bootstrap, layouts as tasks)."""
+  """Each agent against the baseline on each layout and measure of MEASURES (see
+  `against_baseline`) and, over several layouts, P(agent better than baseline) averaged over them
+  (stratified bootstrap, layouts as tasks)."""
   if BASELINE not in agents or len(agents) < 2:
     return
-  print(f'\nAgainst {BASELINE}, seed by seed (seeds {seeds}); P(X > {BASELINE}) with its '
-        f'{CONFIDENCE:.0%} bootstrap interval (runner/report/statistics.py):\n')
-  print(f'| layout | agent | distinct cells, seed by seed | seeds more / as many / fewer than '
-        f'{BASELINE} | P(X > {BASELINE}) | covers |')
-  print('|---|---|---|---|---|---|')
-  cells = {(layout, agent): np.asarray(summarise(results, layout, agent)[0], float)
-           for layout in layouts for agent in agents}
-  for layout in layouts:
-    print(f'| {layout} | {BASELINE} | '
-          f'{", ".join(f"{cell:.0f}" for cell in cells[layout, BASELINE])} | | | |')
-    for agent in agents:
-      if agent != BASELINE:
-        print(f'| {layout} | {agent} | '
-              + against_baseline(cells[layout, agent], cells[layout, BASELINE]))
-  if len(layouts) > 1:
-    for agent in agents:
-      if agent != BASELINE:
-        estimate = report_statistics.probability_of_improvement_estimate(
-            [cells[layout, agent] for layout in layouts],
-            [cells[layout, BASELINE] for layout in layouts], CONFIDENCE)
-        print(f'| all {len(layouts)} layouts | {agent} | | | {estimate.value:.2f} '
-              f'[{estimate.low:.2f}-{estimate.high:.2f}] | {verdict(estimate)} |')
+  for measure, index, sign, words in MEASURES:
+    better = 'X > ' if sign > 0 else 'X sooner than '
+    print(f'\n{measure.capitalize()}, against {BASELINE} seed by seed (seeds {seeds}); '
+          f'P({better}{BASELINE}) with its {CONFIDENCE:.0%} bootstrap interval '
+          '(runner/report/statistics.py):\n')
+    print(f'| layout | agent | {measure}, seed by seed | seeds better / as good / worse than '
+          f'{BASELINE} | P({better}{BASELINE}) | verdict |')
+    print('|---|---|---|---|---|---|')
+    values = {(layout, agent): np.asarray(summarise(results, layout, agent)[index], float)
+              for layout in layouts for agent in agents}
+    for layout in layouts:
+      print(f'| {layout} | {BASELINE} | '
+            f'{", ".join(f"{value:,.0f}" for value in values[layout, BASELINE])} | | | |')
+      for agent in agents:
+        if agent != BASELINE:
+          print(f'| {layout} | {agent} | ' + against_baseline(
+              values[layout, agent], values[layout, BASELINE], sign, words))
+    if len(layouts) > 1:
+      for agent in agents:
+        if agent != BASELINE:
+          estimate = report_statistics.probability_of_improvement_estimate(
+              [sign * values[layout, agent] for layout in layouts],
+              [sign * values[layout, BASELINE] for layout in layouts], CONFIDENCE)
+          print(f'| all {len(layouts)} layouts | {agent} | | | {estimate.value:.2f} '
+                f'[{estimate.low:.2f}-{estimate.high:.2f}] | {verdict(estimate, words)} |')
 
 
 def main():
@@ -196,13 +215,17 @@ def main():
                       help="training steps per run for every layout, instead of each layout's own")
   parser.add_argument('--report_only', action='store_true',
                       help='run nothing: report the finished runs of these layouts, agents, seeds')
+  parser.add_argument('--figure', default=None,
+                      help='draw to this PNG instead of results/dceo_exploration[_<variant>].png '
+                           '(e.g. to keep the variant\'s figure of other layouts)')
   args = parser.parse_args()
   if (args.bindings or args.dceo_bindings or args.dceo_gin != DCEO_GIN) and not args.variant:
     parser.error('--bindings, --dceo_bindings and --dceo_gin need a --variant to keep their runs '
                  'apart')
   out_dir = os.path.join(args.out_dir, args.variant)
-  figure_path = os.path.join(common.REPO, 'benchmarks', 'results', 'dceo_exploration'
-                             + (f'_{args.variant}' if args.variant else '') + '.png')
+  figure_path = args.figure or os.path.join(
+      common.REPO, 'benchmarks', 'results',
+      'dceo_exploration' + (f'_{args.variant}' if args.variant else '') + '.png')
 
   jobs = [(layout, agent, seed) for layout in args.layouts for seed in args.seeds
           for agent in args.agents]
