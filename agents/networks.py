@@ -14,6 +14,8 @@ import gin
 import jax
 import jax.numpy as jnp
 
+from runner import errors
+
 xavier_uniform = nn.initializers.xavier_uniform
 
 
@@ -104,6 +106,11 @@ class NatureCNN(nn.Module):
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+    if x.ndim not in (3, 4):
+      raise errors.InvalidSettingError(
+          f'NatureCNN takes a batch of images, (batch, H, W) or (batch, stack, H, W), got '
+          f'observations of shape {x.shape[1:]} (batched: {x.shape}): for vector observations '
+          "give the network an MLP torso, e.g. 'RainbowNetwork.torso = @MLPTorso'")
     x = x.astype(jnp.float32) * self.input_scale
     if x.ndim == 3:
       x = x[..., None]

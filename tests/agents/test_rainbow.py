@@ -193,6 +193,12 @@ def test_invalid_settings_are_named():
     make_agent(env, replay_scheme='ranked')
 
 
+def test_vector_observations_through_the_default_cnn_torso_name_the_fix():
+  env = ScriptedEnv()  # vector observations; Rainbow's default torso is the Nature CNN
+  with pytest.raises(ValueError, match=r'NatureCNN takes a batch of images.*\(2,\).*MLPTorso'):
+    rainbow.RainbowAgent(env.observation_space, env.action_space, seed=0)
+
+
 def test_bundle_round_trip_continues_bit_for_bit(tmp_path):
   env_a, env_b = ScriptedEnv(episode_length=6), ScriptedEnv(episode_length=6)
   agent_a = make_agent(env_a)
