@@ -136,7 +136,7 @@ MEASURES = (
 )
 
 
-def verdict(estimate, words=('clearly more', 'clearly less')) -> str:
+def verdict(estimate, words) -> str:
   """words[0] when P(X better than the baseline)'s whole interval lies above 1/2, words[1] when
   below, else 'not clearly different'."""
   if estimate.low > 0.5:
@@ -144,8 +144,14 @@ def verdict(estimate, words=('clearly more', 'clearly less')) -> str:
   return words[1] if estimate.high < 0.5 else 'not clearly different'
 
 
-def against_baseline(agent_values, baseline_values, sign: int = 1,
-                     words=('clearly more', 'clearly less')) -> str:
+def estimate_cells(estimate, words) -> str:
+  """A Markdown row's last two cells: P(X better than the baseline) with its interval, and
+  `verdict`."""
+  return (f'{estimate.value:.2f} [{estimate.low:.2f}-{estimate.high:.2f}] | '
+          f'{verdict(estimate, words)} |')
+
+
+def against_baseline(agent_values, baseline_values, sign: int, words) -> str:
   """A Markdown row's cells comparing an agent's runs with the baseline's, run by run: the seeds
   where it does better, as well and worse (the same seed on both sides; better is more for `sign`
   +1, fewer for -1), and P(agent better than baseline), the probability that a run of the agent
@@ -156,8 +162,7 @@ def against_baseline(agent_values, baseline_values, sign: int = 1,
       CONFIDENCE)
   values = ', '.join(f'{value:,.0f}' for value in agent_values)
   return (f'{values} | {np.sum(differences > 0)} / {np.sum(differences == 0)} / '
-          f'{np.sum(differences < 0)} of {len(differences)} | {estimate.value:.2f} '
-          f'[{estimate.low:.2f}-{estimate.high:.2f}] | {verdict(estimate, words)} |')
+          f'{np.sum(differences < 0)} of {len(differences)} | ' + estimate_cells(estimate, words))
 
 
 def print_comparisons(results, layouts, agents, seeds) -> None:
@@ -166,6 +171,8 @@ def print_comparisons(results, layouts, agents, seeds) -> None:
   (stratified bootstrap, layouts as tasks)."""
   if BASELINE not in agents or len(agents) < 2:
     return
+  summaries = {(layout, agent): summarise(results, layout, agent)
+               for layout in layouts for agent in agents}
   for measure, index, sign, words in MEASURES:
     better = 'X > ' if sign > 0 else 'X sooner than '
     print(f'\n{measure.capitalize()}, against {BASELINE} seed by seed (seeds {seeds}); '
@@ -174,8 +181,7 @@ def print_comparisons(results, layouts, agents, seeds) -> None:
     print(f'| layout | agent | {measure}, seed by seed | seeds better / as good / worse than '
           f'{BASELINE} | P({better}{BASELINE}) | verdict |')
     print('|---|---|---|---|---|---|')
-    values = {(layout, agent): np.asarray(summarise(results, layout, agent)[index], float)
-              for layout in layouts for agent in agents}
+    values = {key: np.asarray(summary[index], float) for key, summary in summaries.items()}
     for layout in layouts:
       print(f'| {layout} | {BASELINE} | '
             f'{", ".join(f"{value:,.0f}" for value in values[layout, BASELINE])} | | | |')
@@ -189,8 +195,7 @@ def print_comparisons(results, layouts, agents, seeds) -> None:
           estimate = report_statistics.probability_of_improvement_estimate(
               [sign * values[layout, agent] for layout in layouts],
               [sign * values[layout, BASELINE] for layout in layouts], CONFIDENCE)
-          print(f'| all {len(layouts)} layouts | {agent} | | | {estimate.value:.2f} '
-                f'[{estimate.low:.2f}-{estimate.high:.2f}] | {verdict(estimate, words)} |')
+          print(f'| all {len(layouts)} layouts | {agent} | | | ' + estimate_cells(estimate, words))
 
 
 def main():

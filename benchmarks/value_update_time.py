@@ -113,6 +113,12 @@ def cycle_flops(agent) -> float:
   return flops['update'] + (agent.update_period - 1) * flops['act']
 
 
+def timing_cells(milliseconds: np.ndarray) -> str:
+  """'median [p25, p75]' of a config's cycle times, in ms."""
+  low, median, high = np.percentile(milliseconds, [25, 50, 75])
+  return f'{median:.1f} [{low:.1f}, {high:.1f}]'
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--configs', nargs='+',
@@ -137,8 +143,7 @@ def main():
     print('| config | agent | ms per update cycle, median [p25, p75] | agent steps per cycle |')
     print('|---|---|---|---|')
     for config, agent, milliseconds in rows:
-      print(f'| {config} | {type(agent).__name__} | {np.median(milliseconds):.1f} '
-            f'[{np.percentile(milliseconds, 25):.1f}, {np.percentile(milliseconds, 75):.1f}] | '
+      print(f'| {config} | {type(agent).__name__} | {timing_cells(milliseconds)} | '
             f'{agent.update_period} |', flush=True)
     return
   matmul = common.matmul_timer(args.matmul_size)
@@ -156,9 +161,8 @@ def main():
     median = float(np.median(milliseconds))
     floor = flops / matmul_rate * 1000
     hours = ''.join(f' {cycles * flops / rate / 3600:.2f} |' for rate in args.rated_flops)
-    quartiles = np.percentile(milliseconds, [25, 75])
-    print(f'| {config} | {type(agent).__name__} | {median:.1f} [{quartiles[0]:.1f}, '
-          f'{quartiles[1]:.1f}] | {agent.update_period} | {flops / 1e9:.2f} | '
+    print(f'| {config} | {type(agent).__name__} | {timing_cells(milliseconds)} | '
+          f'{agent.update_period} | {flops / 1e9:.2f} | '
           f'{floor:.1f} | {floor / median:.0%} | {cycles * median / 1000 / 3600:.0f} | '
           f'{cycles * floor / 1000 / 3600:.0f} |{hours}', flush=True)
 
