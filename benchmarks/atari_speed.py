@@ -13,6 +13,13 @@ their own venvs, one process at a time:
     .venv/bin/python benchmarks/atari_speed.py                  # zoo and every installed peer
     .venv/bin/python benchmarks/atari_speed.py --peers none     # the zoo only (e.g. on a GPU)
     .venv/bin/python benchmarks/atari_speed.py --agents dceo rainbow --peers dopamine_rainbow
+    python benchmarks/atari_speed.py --agents dceo --peers none --game MontezumaRevenge \
+        --steady_epsilon                                        # hours per 200M frames on a GPU
+
+`--steady_epsilon` makes the epsilon-greedy agents (DQN, DCEO) act at their final epsilon (0.01)
+as soon as the warm-up ends, as over nearly all of a 200M-frame run, instead of near 1 (where
+most steps act at random, without the network). Each zoo run's hours per `--frames` (200M Atari
+frames, 4 per agent step) at its steady rate follow the table.
 
 DCEO runs its own configuration (gin_configs/dceo/montezuma.gin: Rainbow without noisy nets, a
 Laplacian representation and 5 options) on Pong; its peer is Dopamine's full Rainbow, as Rainbow's.
@@ -49,8 +56,11 @@ def run_zoo(agent: str, args, directory: str) -> dict:
       f'DQNAgent.min_replay_history={args.warmup}',
       f'DQNAgent.replay_capacity={args.replay_capacity}',
       f'Runner.seed={args.seed}',
-      "create_atari_environment.game_name='Pong'",
+      f"create_atari_environment.game_name='{args.game}'",
   ]
+  if args.steady_epsilon:
+    # linearly_decaying_epsilon reaches epsilon_train one step after the warm-up.
+    bindings.append('DQNAgent.epsilon_decay_period=1')
   return common.zoo_steady_rate(os.path.join(directory, agent), ZOO_CONFIGS[agent],
                                 bindings, args.measure_steps // args.iteration_steps)
 
@@ -73,6 +83,11 @@ def main():
   parser.add_argument('--iteration_steps', type=int, default=2500)
   parser.add_argument('--replay_capacity', type=int, default=100000)
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--game', default='Pong', help="the zoo agents' game (the peers run Pong)")
+  parser.add_argument('--steady_epsilon', action='store_true',
+                      help='act at the final epsilon right after the warm-up')
+  parser.add_argument('--frames', type=float, default=200e6,
+                      help='Atari frames (4 per agent step) to give hours for at each zoo rate')
   args = parser.parse_args()
   peers = [] if args.peers == ['none'] else args.peers
   for name in peers:
@@ -91,8 +106,14 @@ def main():
   if 'dceo' in args.agents:
     comparisons += [(name, 'zoo dceo') for name in peers if PEERS[name][0] == 'rainbow']
   common.print_speed_table(
-      f'Pong, {args.warmup} warm-up + {args.measure_steps} learning steps, replay '
-      f'{args.replay_capacity}', results, comparisons)
+      f'{args.game}, {args.warmup} warm-up + {args.measure_steps} learning steps, replay '
+      f'{args.replay_capacity}' + (', steady epsilon' if args.steady_epsilon else ''),
+      results, comparisons)
+  for name, result in results.items():
+    if name.startswith('zoo '):
+      hours = args.frames / 4 / result['steady_steps_per_s'] / 3600
+      print(f'{name}: {hours:.1f} hours ({hours / 24:.2f} days) per {args.frames:.3g} frames '
+            'at its steady rate')
 
 
 if __name__ == '__main__':

@@ -52,13 +52,15 @@ def main():
 
   def one_call(agent, counter):
     agent.state, _, _, action = agent._updates_and_act(agent.state, batches, observation,
-                                                       agent._base_key, counter)
+                                                       agent.acting_context(), agent._base_key,
+                                                       counter)
     return action
 
   def one_call_per_update(agent, counter):
     for batch in single_batches:
       agent.state, _, _, action = agent._updates_and_act(agent.state, batch, observation,
-                                                         agent._base_key, counter)
+                                                         agent.acting_context(), agent._base_key,
+                                                         counter)
     return action
 
   variants = {'one call': one_call, 'one call per update': one_call_per_update}
