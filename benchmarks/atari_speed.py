@@ -111,7 +111,7 @@ def main():
       results, comparisons)
   for name, result in results.items():
     if name.startswith('zoo '):
-      hours = args.frames / 4 / result['steady_steps_per_s'] / 3600
+      hours = args.frames / common.FRAMES_PER_AGENT_STEP / result['steady_steps_per_s'] / 3600
       print(f'{name}: {hours:.1f} hours ({hours / 24:.2f} days) per {args.frames:.3g} frames '
             'at its steady rate')
 

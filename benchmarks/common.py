@@ -22,6 +22,7 @@ from runner import run_directory
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OVERALL_RATE = re.compile(r'([\d.]+) training steps/s overall')
+FRAMES_PER_AGENT_STEP = 4  # Atari's frame skip: 200M frames are 50M agent steps
 
 
 def machine_description() -> str:

@@ -41,7 +41,6 @@ from runner import factories  # noqa: E402
 
 FRAME_SHAPE = (4, 84, 84)
 NUM_ACTIONS = 6
-FRAMES_PER_AGENT_STEP = 4  # Atari's frame skip
 
 
 def time_config(config: str, fill: int, warmup: int, cycles: int,
@@ -148,16 +147,16 @@ def main():
     return
   matmul = common.matmul_timer(args.matmul_size)
   matmul_rate = float(np.median([matmul() for _ in range(20)]))
+  agent_steps = args.frames / common.FRAMES_PER_AGENT_STEP
   print(f'matmul rate {matmul_rate / 1e9:.1f} GFLOP/s ({args.matmul_size}x{args.matmul_size} '
-        f'float32); {args.frames:.3g} frames = {args.frames / FRAMES_PER_AGENT_STEP:.3g} agent '
-        'steps\n')
+        f'float32); {args.frames:.3g} frames = {agent_steps:.3g} agent steps\n')
   rated = ''.join(f' hours at {rate / 1e12:g} TFLOP/s |' for rate in args.rated_flops)
   print('| config | agent | ms per cycle, median [p25, p75] | steps per cycle | GFLOPs per cycle '
         f'| floor ms here | of the floor | hours measured here | hours at the floor here |{rated}')
   print('|---|---|---|---|---|---|---|---|---|' + '---|' * len(args.rated_flops))
   for config, agent, milliseconds in rows:
     flops = cycle_flops(agent)
-    cycles = args.frames / FRAMES_PER_AGENT_STEP / agent.update_period
+    cycles = agent_steps / agent.update_period
     median = float(np.median(milliseconds))
     floor = flops / matmul_rate * 1000
     hours = ''.join(f' {cycles * flops / rate / 3600:.2f} |' for rate in args.rated_flops)
